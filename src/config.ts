@@ -1,0 +1,174 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import Type, { type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Duration = (defaultValue: string, description: string) =>
+  Type.String({ pattern: '^[0-9]+[smhd]?$', default: defaultValue, description })
+
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Enum(['development', 'production', 'test'], { default: 'development' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  WECHAT_APPID: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  WECHAT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  WECHAT_API_BASE: Type.String({ pattern: '^https?://', default: 'https://api.weixin.qq.com' }),
+  WECHAT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+  JWT_PRIVATE_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_PUBLIC_KEYS: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'weapp-auth' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'weapp' }),
+  ACCESS_TOKEN_TTL: Duration('15m', 'lifetime of an access token'),
+  REFRESH_TOKEN_TTL: Duration('30d', 'sliding lifetime of a refresh token'),
+  SESSION_MAX_AGE: Duration('90d', 'absolute cap on a session, however often it refreshes'),
+  REFRESH_REUSE_GRACE: Duration('10s', 'window in which a just-rotated refresh token may be used again'),
+  SESSION_KEY_ENCRYPTION_KEYS: Type.Optional(Type.String({ minLength: 1 }))
+})
+
+type Env = Static<typeof EnvSchema>
+
+export interface WechatApp {
+  appid: string
+  secret: string
+}
+
+export interface Config {
+  env: Env['NODE_ENV']
+  host: string
+  port: number
+  logLevel: string
+  /** Absent: the server starts an embedded database under dataDir. */
+  databaseUrl?: string
+  databasePoolSize: number
+  dataDir: string
+  redisUrl?: string
+  wechat: {
+    apiBase: string
+    timeoutMs: number
+    /** Absent: development mode against the bundled fake WeChat. */
+    apps: WechatApp[]
+  }
+  jwt: {
+    privateKey?: string
+    publicKeys: string[]
+    secret?: string
+    issuer: string
+    audience: string
+    accessTtlSeconds: number
+    refreshTtlSeconds: number
+    sessionMaxAgeSeconds: number
+    reuseGraceSeconds: number
+  }
+  sessionKeyEncryptionKeys?: string
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+      problems.map((p) => `  - ${p}`).join('\n'))
+    this.name = 'ConfigError'
+  }
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+
+export function parseDuration (text: string): number {
+  const unit = /[smhd]$/.test(text) ? text.slice(-1) : 's'
+  return Number.parseInt(text, 10) * UNIT_SECONDS[unit]!
+}
+
+/** One line per variable; enum problems name the allowed values. */
+function describeErrors (env: Env): string[] {
+  const byName = new Map<string, string>()
+  for (const error of Value.Errors(EnvSchema, env)) {
+    const name = error.instancePath.replace(/^\//, '')
+    if (byName.has(name)) continue
+    const allowed = (EnvSchema.properties as Record<string, { enum?: string[] }>)[name]?.enum
+    byName.set(name, `${name}: ${allowed === undefined ? error.message : `must be one of ${allowed.join(', ')}`}`)
+  }
+  return [...byName.values()]
+}
+
+function checkDatabaseUrl (url: string | undefined, problems: string[]): void {
+  if (url === undefined) return
+  let parsed: URL | undefined
+  try { parsed = new URL(url) } catch { /* reported below */ }
+  if (parsed === undefined || !['postgres:', 'postgresql:'].includes(parsed.protocol) || parsed.hostname === '') {
+    problems.push('DATABASE_URL: must be a URL of the form postgresql://user:password@host:5432/database')
+  }
+}
+
+function checkCrossField (env: Env, problems: string[]): void {
+  checkDatabaseUrl(env.DATABASE_URL, problems)
+  if ((env.WECHAT_APPID === undefined) !== (env.WECHAT_SECRET === undefined)) {
+    problems.push('WECHAT_APPID and WECHAT_SECRET: set both or neither')
+  }
+  if (env.JWT_PRIVATE_KEY !== undefined && env.JWT_SECRET !== undefined) {
+    problems.push('JWT_PRIVATE_KEY and JWT_SECRET: set one, not both (asymmetric or shared-secret signing)')
+  }
+  if (parseDuration(env.ACCESS_TOKEN_TTL) < 1) problems.push('ACCESS_TOKEN_TTL: must be at least 1 second')
+  if (parseDuration(env.REFRESH_TOKEN_TTL) < 1) problems.push('REFRESH_TOKEN_TTL: must be at least 1 second')
+  if (env.NODE_ENV !== 'production') return
+  if (env.WECHAT_APPID === undefined) problems.push('WECHAT_APPID and WECHAT_SECRET: required when NODE_ENV=production (the bundled fake WeChat is for development only)')
+  if (env.JWT_PRIVATE_KEY === undefined && env.JWT_SECRET === undefined) problems.push('JWT_PRIVATE_KEY or JWT_SECRET: required when NODE_ENV=production')
+  if (env.SESSION_KEY_ENCRYPTION_KEYS === undefined) problems.push('SESSION_KEY_ENCRYPTION_KEYS: required when NODE_ENV=production')
+  if (env.DATABASE_URL === undefined) problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded database is for development only)')
+}
+
+const splitList = (text: string | undefined): string[] =>
+  text === undefined ? [] : text.split(/\n-----END PUBLIC KEY-----/).map((k) => k.trim()).filter(Boolean).map((k) => `${k}\n-----END PUBLIC KEY-----`)
+
+/** Validates the environment once; throws ConfigError listing every problem. Values are never echoed. */
+export function parseConfig (source: Record<string, string | undefined>): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]
+    if (value !== undefined && value !== '') raw[key] = value.replace(/\\n/g, '\n')
+  }
+  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
+  const problems = describeErrors(env)
+  checkCrossField(env, problems)
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    databaseUrl: env.DATABASE_URL,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
+    dataDir: resolve(env.DATA_DIR),
+    redisUrl: env.REDIS_URL,
+    wechat: {
+      apiBase: env.WECHAT_API_BASE.replace(/\/+$/, ''),
+      timeoutMs: env.WECHAT_TIMEOUT_MS,
+      apps: env.WECHAT_APPID !== undefined && env.WECHAT_SECRET !== undefined
+        ? [{ appid: env.WECHAT_APPID, secret: env.WECHAT_SECRET }]
+        : []
+    },
+    jwt: {
+      privateKey: env.JWT_PRIVATE_KEY,
+      publicKeys: splitList(env.JWT_PUBLIC_KEYS),
+      secret: env.JWT_SECRET,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTtlSeconds: parseDuration(env.ACCESS_TOKEN_TTL),
+      refreshTtlSeconds: parseDuration(env.REFRESH_TOKEN_TTL),
+      sessionMaxAgeSeconds: parseDuration(env.SESSION_MAX_AGE),
+      reuseGraceSeconds: parseDuration(env.REFRESH_REUSE_GRACE)
+    },
+    sessionKeyEncryptionKeys: env.SESSION_KEY_ENCRYPTION_KEYS
+  }
+}
+
+/** Reads `.env` (when present, without overriding the real environment) and parses. */
+export function loadConfig (envFile = '.env'): Config {
+  if (existsSync(envFile)) process.loadEnvFile(envFile)
+  return parseConfig(process.env)
+}

@@ -1,0 +1,38 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+
+export interface EmbeddedDatabase {
+  url: string
+  dataPath: string
+  stop: () => Promise<void>
+}
+
+/** Where a running embedded database advertises its URL, so `npm run studio` can reach it. */
+export const embeddedInfoFile = (dataDir: string): string => join(dataDir, 'embedded-db.json')
+
+/**
+ * Postgres 17 compiled to WASM (PGlite), served on loopback over the wire
+ * protocol so Prisma's pg adapter and the migrator talk to it like any server.
+ * PGlite runs one query at a time; callers keep their pool at one connection.
+ */
+export async function startEmbeddedDatabase (dataDir: string, port = 0): Promise<EmbeddedDatabase> {
+  const dataPath = join(dataDir, 'pglite')
+  await mkdir(dataPath, { recursive: true })
+  const db = await PGlite.create(dataPath)
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections: 8 })
+  await server.start()
+  const url = `postgresql://postgres@${server.getServerConn()}/postgres?sslmode=disable`
+  const infoFile = embeddedInfoFile(dataDir)
+  await writeFile(infoFile, JSON.stringify({ url, pid: process.pid }))
+  return {
+    url,
+    dataPath,
+    stop: async () => {
+      await rm(infoFile, { force: true })
+      await server.stop()
+      await db.close()
+    }
+  }
+}

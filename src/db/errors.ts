@@ -1,0 +1,15 @@
+// Prisma error codes that mean "the database cannot be reached", not "the query was wrong".
+const PRISMA_CONNECTION_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024'])
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P03'])
+const CONNECTION_MESSAGES = /connection terminated|timeout exceeded when trying to connect|can't reach database server|connection (?:is )?closed|server closed the connection/i
+
+/** True when an error (or its cause chain) says the database is unreachable. */
+export function isConnectionError (error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false
+  const { code, message, cause } = error as { code?: unknown, message?: unknown, cause?: unknown }
+  if (typeof code === 'string' && (PRISMA_CONNECTION_CODES.has(code) || SOCKET_CODES.has(code))) return true
+  if (typeof message === 'string' && CONNECTION_MESSAGES.test(message)) return true
+  const kind = (cause as { kind?: unknown } | undefined)?.kind
+  if (kind === 'DatabaseNotReachable' || kind === 'ConnectionClosed' || kind === 'SocketTimeout') return true
+  return isConnectionError(cause, depth + 1)
+}

@@ -1,0 +1,45 @@
+import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { ConfigError, loadConfig } from '../config.js'
+import { embeddedInfoFile, startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js'
+
+// `npm run studio`: Prisma Studio on the configured database. Without
+// DATABASE_URL it joins the embedded database of a running `npm start`, or
+// opens the embedded data itself when the service is not running.
+
+async function runningEmbeddedUrl (dataDir: string): Promise<string | undefined> {
+  try {
+    const { url, pid } = JSON.parse(await readFile(embeddedInfoFile(dataDir), 'utf8')) as { url: string, pid: number }
+    process.kill(pid, 0)
+    return url
+  } catch {
+    return undefined
+  }
+}
+
+try {
+  const config = loadConfig()
+  let embedded: EmbeddedDatabase | undefined
+  let url = config.databaseUrl ?? await runningEmbeddedUrl(config.dataDir)
+  if (url === undefined) {
+    embedded = await startEmbeddedDatabase(config.dataDir)
+    url = embedded.url
+  }
+  const port = process.env.STUDIO_PORT ?? '5555'
+  process.stdout.write(`weapp-auth: opening Prisma Studio on http://localhost:${port} for ${new URL(url).host}${new URL(url).pathname}\n`)
+  const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js')
+  const studio = spawn(process.execPath, [prismaCli, 'studio', '--port', port, '--browser', 'none'], {
+    stdio: 'inherit',
+    env: { ...process.env, DATABASE_URL: url }
+  })
+  const stop = (): void => { studio.kill('SIGTERM') }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  studio.on('exit', (code) => {
+    void (embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(code ?? 0))
+  })
+} catch (error) {
+  process.stderr.write(`weapp-auth: ${error instanceof ConfigError ? error.message : (error as Error).message}\n`)
+  process.exit(1)
+}

@@ -1,0 +1,209 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/**
+ * A stand-in for api.weixin.qq.com that speaks its protocol, error codes
+ * included, for tests and the zero-config demo. It also plays the mini-program
+ * side (`wx.login()`), which the real WeChat does inside the client.
+ */
+
+export interface FakeApp {
+  appid: string
+  secret: string
+  /** Bound to an Open Platform account: WeChat then returns unionid. Default true. */
+  bound?: boolean
+}
+
+export interface Fault {
+  /** Wait before answering (or before failing). */
+  delayMs?: number
+  /** Answer with this HTTP status and an HTML body, as a gateway would. */
+  status?: number
+  /** Answer 200 with a body that is not JSON. */
+  malformed?: boolean
+  /** Destroy the connection without an answer. */
+  reset?: boolean
+  /** Answer with this WeChat errcode (-1 busy, 45011 too frequent, ...). */
+  errcode?: number
+  /** How many requests the fault applies to; unlimited when absent. */
+  times?: number
+}
+
+interface IssuedCode {
+  appid: string
+  user: string
+  issuedAt: number
+  used: boolean
+}
+
+interface AppUser {
+  sessionKey: string
+  previousSessionKey?: string
+}
+
+const CODE_TTL_MS = 5 * 60 * 1000
+const RATE_LIMIT_PER_MINUTE = 100
+
+const ERRMSG: Record<number, string> = {
+  [-1]: 'system error',
+  40002: 'invalid grant_type',
+  40013: 'invalid appid',
+  40029: 'invalid code',
+  40125: 'invalid appsecret',
+  40163: 'code been used',
+  40226: 'high risk user',
+  45011: 'api minute-quota reach limit mustslower retry next minute'
+}
+
+const digest = (text: string): string => createHash('sha256').update(text).digest('base64url')
+
+export class FakeWechat {
+  private server?: Server
+  private readonly apps = new Map<string, FakeApp>()
+  private readonly codes = new Map<string, IssuedCode>()
+  private readonly users = new Map<string, AppUser>()
+  private readonly blocked = new Set<string>()
+  private readonly recentCalls = new Map<string, number[]>()
+  private fault?: Fault
+  /** Requests received per WeChat path (the fake's own /__fake paths are not counted). */
+  readonly calls = new Map<string, number>()
+  url = ''
+
+  constructor (apps: FakeApp[], private readonly now: () => number = Date.now) {
+    for (const app of apps) this.apps.set(app.appid, app)
+  }
+
+  async listen (port = 0, host = '127.0.0.1'): Promise<string> {
+    this.server = createServer((req, res) => { this.handle(req, res).catch((error) => this.answer(res, 500, { error: String(error) })) })
+    await new Promise<void>((resolve) => this.server!.listen(port, host, resolve))
+    const { port: bound } = this.server.address() as AddressInfo
+    this.url = `http://${host}:${bound}`
+    return this.url
+  }
+
+  async close (): Promise<void> {
+    if (this.server === undefined) return
+    this.server.closeAllConnections()
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()))
+  }
+
+  /** The mini-program calls wx.login(): a fresh single-use code, and a new session_key for this user. */
+  login (appid: string, user: string): { code: string, openid: string } {
+    const key = `${appid}/${user}`
+    const previous = this.users.get(key)
+    this.users.set(key, { sessionKey: randomBytes(16).toString('base64'), previousSessionKey: previous?.sessionKey })
+    const code = randomBytes(24).toString('base64url')
+    this.codes.set(code, { appid, user, issuedAt: this.now(), used: false })
+    return { code, openid: this.openid(appid, user) }
+  }
+
+  openid (appid: string, user: string): string {
+    return `o${digest(`${appid}/${user}`).slice(0, 27)}`
+  }
+
+  unionid (user: string): string {
+    return `u${digest(`union/${user}`).slice(0, 27)}`
+  }
+
+  sessionKey (appid: string, user: string): string | undefined {
+    return this.users.get(`${appid}/${user}`)?.sessionKey
+  }
+
+  /** WeChat's risk control refuses this user (errcode 40226). */
+  block (user: string): void {
+    this.blocked.add(user)
+  }
+
+  setFault (fault: Fault | undefined): void {
+    this.fault = fault
+  }
+
+  callCount (path: string): number {
+    return this.calls.get(path) ?? 0
+  }
+
+  private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake')
+    if (url.pathname.startsWith('/__fake/')) return this.control(url.pathname, await readJson(req), res)
+    this.calls.set(url.pathname, this.callCount(url.pathname) + 1)
+    if (await this.applyFault(res)) return
+    if (url.pathname === '/sns/jscode2session' && req.method === 'GET') return this.answer(res, 200, this.jscode2session(url.searchParams))
+    this.answer(res, 404, { errcode: 404, errmsg: 'not found' })
+  }
+
+  private async applyFault (res: ServerResponse): Promise<boolean> {
+    const fault = this.fault
+    if (fault === undefined) return false
+    if (fault.times !== undefined && --fault.times <= 0) this.fault = undefined
+    if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
+    if (res.destroyed) return true
+    if (fault.reset === true) { res.socket?.destroy(); return true }
+    if (fault.status !== undefined) { res.writeHead(fault.status, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>'); return true }
+    if (fault.malformed === true) { res.writeHead(200, { 'content-type': 'text/plain' }).end('{"openid": "trunc'); return true }
+    if (fault.errcode !== undefined) { this.answer(res, 200, this.error(fault.errcode)); return true }
+    return false
+  }
+
+  private jscode2session (params: URLSearchParams): object {
+    const app = this.apps.get(params.get('appid') ?? '')
+    if (app === undefined) return this.error(40013)
+    if (params.get('secret') !== app.secret) return this.error(40125)
+    if (params.get('grant_type') !== 'authorization_code') return this.error(40002)
+    const issued = this.codes.get(params.get('js_code') ?? '')
+    if (issued === undefined || issued.appid !== app.appid || this.now() - issued.issuedAt > CODE_TTL_MS) return this.error(40029)
+    if (issued.used) return this.error(40163)
+    if (this.blocked.has(issued.user)) return this.error(40226)
+    if (!this.withinRate(`${app.appid}/${issued.user}`)) return this.error(45011)
+    issued.used = true
+    const user = this.users.get(`${app.appid}/${issued.user}`)!
+    // Like WeChat, a success carries no errcode at all.
+    return {
+      session_key: user.sessionKey,
+      openid: this.openid(app.appid, issued.user),
+      ...(app.bound === false ? {} : { unionid: this.unionid(issued.user) })
+    }
+  }
+
+  private withinRate (key: string): boolean {
+    const since = this.now() - 60_000
+    const recent = (this.recentCalls.get(key) ?? []).filter((t) => t > since)
+    recent.push(this.now())
+    this.recentCalls.set(key, recent)
+    return recent.length <= RATE_LIMIT_PER_MINUTE
+  }
+
+  private control (path: string, body: Record<string, unknown>, res: ServerResponse): void {
+    if (path === '/__fake/login') {
+      const appid = String(body.appid ?? [...this.apps.keys()][0])
+      if (!this.apps.has(appid)) return this.answer(res, 400, this.error(40013))
+      return this.answer(res, 200, this.login(appid, String(body.user ?? 'demo-user')))
+    }
+    if (path === '/__fake/fault') {
+      this.setFault(Object.keys(body).length === 0 ? undefined : body as Fault)
+      return this.answer(res, 204, undefined)
+    }
+    this.answer(res, 404, { errcode: 404, errmsg: 'not found' })
+  }
+
+  private error (errcode: number): { errcode: number, errmsg: string } {
+    return { errcode, errmsg: `${ERRMSG[errcode] ?? 'error'}, rid: ${randomBytes(6).toString('hex')}` }
+  }
+
+  private answer (res: ServerResponse, status: number, body: unknown): void {
+    if (res.headersSent || res.destroyed) return
+    if (body === undefined) { res.writeHead(status).end(); return }
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+  }
+}
+
+async function readJson (req: IncomingMessage): Promise<Record<string, unknown>> {
+  let text = ''
+  for await (const chunk of req) text += String(chunk)
+  try {
+    const value: unknown = JSON.parse(text === '' ? '{}' : text)
+    return typeof value === 'object' && value !== null ? value as Record<string, unknown> : {}
+  } catch {
+    return {}
+  }
+}

@@ -1,0 +1,45 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { DatabaseUnavailable, NotFound } from '../errors.js'
+import { isConnectionError } from '../db/errors.js'
+
+export interface ErrorBody {
+  statusCode: number
+  code: string
+  error: string
+  message: string
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
+  413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
+  500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'
+}
+
+function toBody (error: FastifyError): ErrorBody {
+  const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
+  const internal = statusCode >= 500 && error.code === undefined
+  return {
+    statusCode,
+    code: internal ? 'INTERNAL_ERROR' : (error.code ?? 'ERROR'),
+    error: STATUS_TEXT[statusCode] ?? 'Error',
+    // Below 500 the message is for the client; above it, details stay in the log.
+    message: statusCode < 500 || error.code !== undefined ? error.message : 'internal error'
+  }
+}
+
+export default fp(async function errors (app: FastifyInstance) {
+  app.setErrorHandler((raw: FastifyError, request, reply) => {
+    const error = isConnectionError(raw) ? new DatabaseUnavailable() : raw
+    const body = toBody(error)
+    if (body.statusCode >= 500) request.log.error({ err: raw }, 'request failed')
+    else request.log.info({ code: body.code }, 'request rejected')
+    const headers = (error as { headers?: Record<string, string> }).headers
+    if (headers !== undefined) void reply.headers(headers)
+    return reply.code(body.statusCode).send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    const error = new NotFound(`${request.method} ${request.url.split('?')[0]}`)
+    return reply.code(404).send(toBody(error))
+  })
+}, { name: 'errors' })

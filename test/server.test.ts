@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { testDatabase } from './helper.js'
+
+// The built entry point, as `npm start` runs it (npm test builds first).
+const SERVER = new URL('../dist/server.js', import.meta.url).pathname
+
+interface Run {
+  child: ChildProcess
+  output: () => string
+  exited: Promise<number | null>
+}
+
+function run (t: Test, env: Record<string, string>): Run {
+  const child = spawn(process.execPath, [SERVER], {
+    // A clean environment: nothing from the developer's shell or .env leaks in.
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
+    cwd: tmpdir()
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => { output += String(chunk) })
+  child.stderr.on('data', (chunk) => { output += String(chunk) })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  t.teardown(() => { child.kill('SIGKILL') })
+  return { child, output: () => output, exited }
+}
+
+async function listening (server: Run, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())
+    if (match !== null) return match[1]!
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`server did not start:\n${server.output()}`)
+}
+
+t.test('a malformed DATABASE_URL stops the process with one clear message', async (t) => {
+  const server = run(t, { DATABASE_URL: 'postgres//user:hunter2@localhost/db', PORT: 'x' })
+  t.equal(await server.exited, 1)
+  t.equal(server.output(), 'weapp-auth: invalid configuration (2 problems):\n' +
+    '  - PORT: must be integer\n' +
+    '  - DATABASE_URL: must be a URL of the form postgresql://user:password@host:5432/database\n' +
+    'See .env.example for every setting.\n')
+})
+
+t.test('production without its required settings stops with every missing one listed', async (t) => {
+  const server = run(t, { NODE_ENV: 'production' })
+  t.equal(await server.exited, 1)
+  t.match(server.output(), /^weapp-auth: invalid configuration \(4 problems\):/)
+  t.notMatch(server.output(), /\n\s+at /, 'no stack trace')
+})
+
+t.test('an unreachable database fails the start with a clear message after bounded retries', async (t) => {
+  const server = run(t, { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/db' })
+  t.equal(await server.exited, 1)
+  t.match(server.output(), /weapp-auth: failed to start: cannot reach the database at 127\.0\.0\.1:1\/db \(ECONNREFUSED\) after 5 attempts/)
+  t.notMatch(server.output(), /\n\s+at /, 'no stack trace')
+})
+
+t.test('with DATABASE_URL it migrates, serves /readyz and drains on SIGTERM', async (t) => {
+  const db = await testDatabase(t, { migrated: false })
+  const server = run(t, { DATABASE_URL: db.url })
+  const base = await listening(server)
+  t.match(server.output(), /applied 1 migration/)
+  const ready = await request(`${base}/readyz`)
+  t.equal(ready.statusCode, 200)
+  t.same(await ready.body.json(), { status: 'ready' })
+  server.child.kill('SIGTERM')
+  t.equal(await server.exited, 0, 'graceful exit')
+  t.match(server.output(), /SIGTERM received: draining in-flight requests/)
+})
+
+t.test('with no DATABASE_URL it runs on an embedded database and says where the data lives', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weapp-server-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  const server = run(t, { DATA_DIR: dataDir })
+  const base = await listening(server)
+  t.match(server.output(), new RegExp(`no DATABASE_URL set: starting an embedded Postgres \\(PGlite\\), data kept in ${dataDir}/pglite`))
+  t.equal((await request(`${base}/readyz`)).statusCode, 200)
+  server.child.kill('SIGINT')
+  t.equal(await server.exited, 0)
+})
