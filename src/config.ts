@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { loadJwtKeys, splitPemKeys } from './auth/jwt-keys.js'
+import { parseVaultKeys } from './auth/session-key-vault.js'
 
 const Duration = (defaultValue: string, description: string) =>
   Type.String({ pattern: '^[0-9]+[smhd]?$', default: defaultValue, description })
@@ -17,6 +19,7 @@ const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   WECHAT_APPID: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   WECHAT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  WECHAT_APPS: Type.Optional(Type.String({ minLength: 1 })),
   WECHAT_API_BASE: Type.String({ pattern: '^https?://', default: 'https://api.weixin.qq.com' }),
   WECHAT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
   JWT_PRIVATE_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -104,6 +107,49 @@ function checkDatabaseUrl (url: string | undefined, problems: string[]): void {
   }
 }
 
+function checkKeys (env: Env, problems: string[]): void {
+  if (env.JWT_PRIVATE_KEY !== undefined && env.JWT_SECRET === undefined) {
+    try {
+      loadJwtKeys({ privateKey: env.JWT_PRIVATE_KEY, publicKeys: splitPemKeys(env.JWT_PUBLIC_KEYS ?? '') })
+    } catch (error) {
+      problems.push(`JWT_PRIVATE_KEY / JWT_PUBLIC_KEYS: ${(error as Error).message.replace(/^JWT_PUBLIC_KEYS: /, '')}`)
+    }
+  }
+  if (env.JWT_PUBLIC_KEYS !== undefined && splitPemKeys(env.JWT_PUBLIC_KEYS).length === 0) {
+    problems.push('JWT_PUBLIC_KEYS: no PEM public key found')
+  }
+  if (env.SESSION_KEY_ENCRYPTION_KEYS !== undefined) {
+    try {
+      parseVaultKeys(env.SESSION_KEY_ENCRYPTION_KEYS)
+    } catch (error) {
+      problems.push(`SESSION_KEY_ENCRYPTION_KEYS: ${(error as Error).message}`)
+    }
+  }
+}
+
+const AppList = Type.Array(Type.Object({
+  appid: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+  secret: Type.String({ minLength: 1 })
+}), { minItems: 1 })
+
+/** WECHAT_APPS (JSON list) plus the WECHAT_APPID/WECHAT_SECRET pair; one entry per appid. */
+function parseApps (env: Env, problems: string[]): WechatApp[] {
+  const apps: WechatApp[] = []
+  if (env.WECHAT_APPS !== undefined) {
+    let list: unknown
+    try { list = JSON.parse(env.WECHAT_APPS) } catch { list = undefined }
+    if (Value.Check(AppList, list)) apps.push(...list.map(({ appid, secret }) => ({ appid, secret })))
+    else problems.push('WECHAT_APPS: must be a JSON list like [{"appid":"wx...","secret":"..."}]')
+  }
+  if (env.WECHAT_APPID !== undefined && env.WECHAT_SECRET !== undefined) {
+    const same = apps.find((app) => app.appid === env.WECHAT_APPID)
+    if (same === undefined) apps.push({ appid: env.WECHAT_APPID, secret: env.WECHAT_SECRET })
+    else if (same.secret !== env.WECHAT_SECRET) problems.push('WECHAT_APPID: also in WECHAT_APPS with another secret')
+  }
+  if (new Set(apps.map((app) => app.appid)).size !== apps.length) problems.push('WECHAT_APPS: an appid appears twice')
+  return apps
+}
+
 function checkCrossField (env: Env, problems: string[]): void {
   checkDatabaseUrl(env.DATABASE_URL, problems)
   if ((env.WECHAT_APPID === undefined) !== (env.WECHAT_SECRET === undefined)) {
@@ -112,17 +158,15 @@ function checkCrossField (env: Env, problems: string[]): void {
   if (env.JWT_PRIVATE_KEY !== undefined && env.JWT_SECRET !== undefined) {
     problems.push('JWT_PRIVATE_KEY and JWT_SECRET: set one, not both (asymmetric or shared-secret signing)')
   }
+  checkKeys(env, problems)
   if (parseDuration(env.ACCESS_TOKEN_TTL) < 1) problems.push('ACCESS_TOKEN_TTL: must be at least 1 second')
   if (parseDuration(env.REFRESH_TOKEN_TTL) < 1) problems.push('REFRESH_TOKEN_TTL: must be at least 1 second')
   if (env.NODE_ENV !== 'production') return
-  if (env.WECHAT_APPID === undefined) problems.push('WECHAT_APPID and WECHAT_SECRET: required when NODE_ENV=production (the bundled fake WeChat is for development only)')
+  if (env.WECHAT_APPID === undefined && env.WECHAT_APPS === undefined) problems.push('WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS): required when NODE_ENV=production (the bundled fake WeChat is for development only)')
   if (env.JWT_PRIVATE_KEY === undefined && env.JWT_SECRET === undefined) problems.push('JWT_PRIVATE_KEY or JWT_SECRET: required when NODE_ENV=production')
   if (env.SESSION_KEY_ENCRYPTION_KEYS === undefined) problems.push('SESSION_KEY_ENCRYPTION_KEYS: required when NODE_ENV=production')
   if (env.DATABASE_URL === undefined) problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded database is for development only)')
 }
-
-const splitList = (text: string | undefined): string[] =>
-  text === undefined ? [] : text.split(/\n-----END PUBLIC KEY-----/).map((k) => k.trim()).filter(Boolean).map((k) => `${k}\n-----END PUBLIC KEY-----`)
 
 /** Validates the environment once; throws ConfigError listing every problem. Values are never echoed. */
 export function parseConfig (source: Record<string, string | undefined>): Config {
@@ -134,6 +178,7 @@ export function parseConfig (source: Record<string, string | undefined>): Config
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
   const problems = describeErrors(env)
   checkCrossField(env, problems)
+  const apps = parseApps(env, problems)
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {
@@ -148,13 +193,11 @@ export function parseConfig (source: Record<string, string | undefined>): Config
     wechat: {
       apiBase: env.WECHAT_API_BASE.replace(/\/+$/, ''),
       timeoutMs: env.WECHAT_TIMEOUT_MS,
-      apps: env.WECHAT_APPID !== undefined && env.WECHAT_SECRET !== undefined
-        ? [{ appid: env.WECHAT_APPID, secret: env.WECHAT_SECRET }]
-        : []
+      apps
     },
     jwt: {
       privateKey: env.JWT_PRIVATE_KEY,
-      publicKeys: splitList(env.JWT_PUBLIC_KEYS),
+      publicKeys: splitPemKeys(env.JWT_PUBLIC_KEYS ?? ''),
       secret: env.JWT_SECRET,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,

@@ -3,6 +3,7 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createPrisma } from './db/prisma.js'
 import { openDatabase } from './db/open.js'
+import { applyDevelopmentDefaults } from './dev/zero-config.js'
 import { createLogger } from './logger.js'
 
 function configOrExit (): Config {
@@ -16,8 +17,10 @@ function configOrExit (): Config {
 }
 
 async function main (): Promise<void> {
-  const config = configOrExit()
-  const logger = createLogger(config.logLevel)
+  const base = configOrExit()
+  const logger = createLogger(base.logLevel)
+  const development = await applyDevelopmentDefaults(base, logger)
+  const config = development.config
   const database = await openDatabase(config, logger)
   const prisma = createPrisma({ url: database.url, poolSize: database.poolSize })
   const app = await buildApp(config, { prisma, logger })
@@ -27,6 +30,7 @@ async function main (): Promise<void> {
     else logger.info(`${signal ?? 'close'} received: draining in-flight requests`)
     await app.close()
     await database.close()
+    await development.close()
   })
 
   await app.listen({ host: config.host, port: config.port })

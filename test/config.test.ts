@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
 import { ConfigError, parseConfig, parseDuration } from '../src/config.js'
 
@@ -50,7 +51,7 @@ t.test('a malformed DATABASE_URL is rejected without echoing its password', asyn
 
 t.test('production requires real credentials, keys and a database', async (t) => {
   const problems = problemsOf({ NODE_ENV: 'production' })
-  t.match(problems.join('\n'), /WECHAT_APPID and WECHAT_SECRET: required/)
+  t.match(problems.join('\n'), /WECHAT_APPID and WECHAT_SECRET \(or WECHAT_APPS\): required/)
   t.match(problems.join('\n'), /JWT_PRIVATE_KEY or JWT_SECRET: required/)
   t.match(problems.join('\n'), /SESSION_KEY_ENCRYPTION_KEYS: required/)
   t.match(problems.join('\n'), /DATABASE_URL: required/)
@@ -59,6 +60,28 @@ t.test('production requires real credentials, keys and a database', async (t) =>
 t.test('the error message lists the problems under one heading', async (t) => {
   const error = t.throws(() => parseConfig({ PORT: '-1', JWT_SECRET: 'short' })) as ConfigError
   t.match(error.message, /^invalid configuration \(2 problems\):\n {2}- PORT: .*\n {2}- JWT_SECRET: /)
+})
+
+t.test('WECHAT_APPS lists several mini-programs beside the single pair', async (t) => {
+  const config = parseConfig({ WECHAT_APPS: '[{"appid":"wxa","secret":"sa"},{"appid":"wxb","secret":"sb"}]', WECHAT_APPID: 'wxc', WECHAT_SECRET: 'sc' })
+  t.same(config.wechat.apps.map((a) => a.appid), ['wxa', 'wxb', 'wxc'])
+  t.same(problemsOf({ WECHAT_APPS: '{"appid":"wxa"}' }), ['WECHAT_APPS: must be a JSON list like [{"appid":"wx...","secret":"..."}]'])
+  t.same(problemsOf({ WECHAT_APPS: 'not json' }).length, 1)
+  t.same(problemsOf({ WECHAT_APPS: '[{"appid":"wxa","secret":"1"},{"appid":"wxa","secret":"2"}]' }), ['WECHAT_APPS: an appid appears twice'])
+  t.same(problemsOf({ WECHAT_APPS: '[{"appid":"wxa","secret":"1"}]', WECHAT_APPID: 'wxa', WECHAT_SECRET: '2' }), ['WECHAT_APPID: also in WECHAT_APPS with another secret'])
+})
+
+t.test('keys are checked at start, without echoing them', async (t) => {
+  t.match(problemsOf({ JWT_PRIVATE_KEY: 'not a pem' }), [/^JWT_PRIVATE_KEY \/ JWT_PUBLIC_KEYS: /])
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  t.match(problemsOf({ JWT_PRIVATE_KEY: rsa }), [/unsupported key type rsa: use an Ed25519 \(EdDSA\) or P-256 \(ES256\) key/])
+  const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  const ecPublic = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  t.match(problemsOf({ JWT_PRIVATE_KEY: ed, JWT_PUBLIC_KEYS: ecPublic }), [/is ES256, the signing key is EdDSA/])
+  t.same(problemsOf({ JWT_PRIVATE_KEY: ed.replace(/\n/g, '\\n') }), [], 'PEM with escaped newlines, as in a .env line')
+  t.same(problemsOf({ JWT_PRIVATE_KEY: ed, JWT_SECRET: 'x'.repeat(32) }), ['JWT_PRIVATE_KEY and JWT_SECRET: set one, not both (asymmetric or shared-secret signing)'])
+  const short = problemsOf({ SESSION_KEY_ENCRYPTION_KEYS: 'k1:c2hvcnQ=' })
+  t.same(short, ['SESSION_KEY_ENCRYPTION_KEYS: key 1 is not a base64-encoded 32-byte key'])
 })
 
 t.test('durations accept a unit suffix', async (t) => {

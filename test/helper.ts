@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +9,7 @@ import { parseConfig, type Config } from '../src/config.js'
 import { startEmbeddedDatabase } from '../src/db/embedded.js'
 import { migrate } from '../src/db/migrate.js'
 import { createPrisma, type Db } from '../src/db/prisma.js'
+import { FakeWechat, type FakeApp } from '../src/dev/fake-wechat.js'
 import { createLogger } from '../src/logger.js'
 
 /** The server every test file shares; each file gets a database of its own on it. */
@@ -70,8 +71,31 @@ export async function testDatabase (t: Test, { migrated = true } = {}): Promise<
   return { url, embedded }
 }
 
-export function testConfig (databaseUrl: string, env: Record<string, string> = {}): Config {
-  return parseConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, ...env })
+export const APP = { appid: 'wxtest0000000001', secret: 'test-secret-0001' }
+export const ED25519_PEM = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+export const VAULT_KEYS = `k1:${randomBytes(32).toString('base64')}`
+
+/** A complete test configuration: real keys, one app, WeChat at `apiBase`. */
+export function testConfig (databaseUrl: string, env: Record<string, string> = {}, apiBase = 'http://127.0.0.1:1'): Config {
+  return parseConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: databaseUrl,
+    WECHAT_APPID: APP.appid,
+    WECHAT_SECRET: APP.secret,
+    WECHAT_API_BASE: apiBase,
+    WECHAT_TIMEOUT_MS: '1000',
+    JWT_PRIVATE_KEY: ED25519_PEM,
+    SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS,
+    ...env
+  })
+}
+
+export async function startFakeWechat (t: Test, apps: FakeApp[] = [APP]): Promise<FakeWechat> {
+  const fake = new FakeWechat(apps)
+  await fake.listen()
+  t.teardown(() => fake.close())
+  return fake
 }
 
 export interface Built {
@@ -79,16 +103,25 @@ export interface Built {
   prisma: Db
   config: Config
   db: TestDatabase
+  fake: FakeWechat
 }
 
-/** The app on a fresh database, closed (with its pool) when the test ends. */
-export async function build (t: Test, env: Record<string, string> = {}): Promise<Built> {
-  const db = await testDatabase(t)
-  const config = testConfig(db.url, env)
+export interface BuildOptions {
+  env?: Record<string, string>
+  apps?: FakeApp[]
+  db?: TestDatabase
+  fake?: FakeWechat
+}
+
+/** The app on a fresh database with a fake WeChat, all closed when the test ends. */
+export async function build (t: Test, { env = {}, apps, db: shared, fake: sharedFake }: BuildOptions = {}): Promise<Built> {
+  const fake = sharedFake ?? await startFakeWechat(t, apps)
+  const db = shared ?? await testDatabase(t)
+  const config = testConfig(db.url, env, fake.url)
   const prisma = createPrisma({ url: db.url, poolSize: db.embedded ? 1 : 5 })
   const app = await buildApp(config, { prisma, logger: createLogger('silent') })
   // tap runs teardowns last-in first-out: the app closes before its database is dropped.
   t.teardown(() => app.close())
   await app.ready()
-  return { app, prisma, config, db }
+  return { app, prisma, config, db, fake }
 }

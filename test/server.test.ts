@@ -8,6 +8,7 @@ import { testDatabase } from './helper.js'
 
 // The built entry point, as `npm start` runs it (npm test builds first).
 const SERVER = new URL('../dist/server.js', import.meta.url).pathname
+const DEMO = new URL('../dist/dev/demo.js', import.meta.url).pathname
 
 interface Run {
   child: ChildProcess
@@ -15,8 +16,8 @@ interface Run {
   exited: Promise<number | null>
 }
 
-function run (t: Test, env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [SERVER], {
+function run (t: Test, env: Record<string, string>, script = SERVER): Run {
+  const child = spawn(process.execPath, [script], {
     // A clean environment: nothing from the developer's shell or .env leaks in.
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
     cwd: tmpdir()
@@ -75,13 +76,32 @@ t.test('with DATABASE_URL it migrates, serves /readyz and drains on SIGTERM', as
   t.match(server.output(), /SIGTERM received: draining in-flight requests/)
 })
 
-t.test('with no DATABASE_URL it runs on an embedded database and says where the data lives', async (t) => {
+t.test('with nothing set it serves on an embedded database, the fake WeChat and generated keys, and the demo plays through', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'weapp-server-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const server = run(t, { DATA_DIR: dataDir })
   const base = await listening(server)
   t.match(server.output(), new RegExp(`no DATABASE_URL set: starting an embedded Postgres \\(PGlite\\), data kept in ${dataDir}/pglite`))
+  t.match(server.output(), /no WECHAT_APPID set: logins go to the bundled fake WeChat at http:\/\/127\.0\.0\.1:\d+/)
+  t.match(server.output(), new RegExp(`development keys generated in ${dataDir}/dev-keys.json`))
   t.equal((await request(`${base}/readyz`)).statusCode, 200)
+
+  const demo = run(t, { DATA_DIR: dataDir, DEMO_SERVICE_URL: base }, DEMO)
+  t.equal(await demo.exited, 0, demo.output())
+  t.match(demo.output(), /2\. POST \/v1\/auth\/login -> 200[\s\S]*3\. GET \/v1\/me -> 200[\s\S]*4\. POST \/v1\/auth\/refresh -> 200[\s\S]*5\. POST \/v1\/auth\/logout -> 204[\s\S]*SESSION_REVOKED[\s\S]*demo finished/)
+  t.notMatch(demo.output(), /eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}/, 'tokens are masked in the demo output')
+
   server.child.kill('SIGINT')
   t.equal(await server.exited, 0)
+  const again = run(t, { DATA_DIR: dataDir })
+  await listening(again)
+  t.match(again.output(), new RegExp(`development keys loaded from ${dataDir}/dev-keys.json`), 'keys are reused on the next start')
+  again.child.kill('SIGTERM')
+  t.equal(await again.exited, 0)
+})
+
+t.test('the demo refuses production', async (t) => {
+  const demo = run(t, { NODE_ENV: 'production', DATABASE_URL: 'postgresql://x@127.0.0.1:1/x', WECHAT_APPID: 'wx1', WECHAT_SECRET: 's', JWT_SECRET: 'x'.repeat(32), SESSION_KEY_ENCRYPTION_KEYS: Buffer.alloc(32).toString('base64') }, DEMO)
+  t.equal(await demo.exited, 1)
+  t.match(demo.output(), /refuses to run with NODE_ENV=production/)
 })

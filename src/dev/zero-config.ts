@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto'
+import { rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import { loadOrCreateDevKeys } from './dev-keys.js'
+import { FakeWechat } from './fake-wechat.js'
+
+export const DEMO_APPID = 'wxdemo0000000000'
+
+export interface Development {
+  config: Config
+  close: () => Promise<void>
+}
+
+/** Where the bundled fake WeChat advertises itself, for `npm run demo`. */
+export const fakeWechatInfoFile = (dataDir: string): string => join(dataDir, 'fake-wechat.json')
+
+/**
+ * Fills what a first run leaves unset, outside production only: signing and
+ * encryption keys generated under DATA_DIR, and the bundled fake WeChat when no
+ * AppID is configured. Each substitution is logged.
+ */
+export async function applyDevelopmentDefaults (config: Config, log: Logger): Promise<Development> {
+  if (config.env === 'production') return { config, close: async () => {} }
+  const next: Config = { ...config, jwt: { ...config.jwt }, wechat: { ...config.wechat } }
+  const closers: (() => Promise<void>)[] = []
+
+  const needsJwt = next.jwt.privateKey === undefined && next.jwt.secret === undefined
+  if (needsJwt || next.sessionKeyEncryptionKeys === undefined) {
+    const { keys, file, created } = await loadOrCreateDevKeys(next.dataDir)
+    if (needsJwt) next.jwt.privateKey = keys.jwtPrivateKey
+    next.sessionKeyEncryptionKeys ??= keys.sessionKeyEncryptionKeys
+    log.warn(`development keys ${created ? 'generated in' : 'loaded from'} ${file} (set JWT_PRIVATE_KEY and SESSION_KEY_ENCRYPTION_KEYS for real deployments)`)
+  }
+
+  if (next.wechat.apps.length === 0) {
+    const app = { appid: DEMO_APPID, secret: randomBytes(16).toString('hex') }
+    const fake = new FakeWechat([app])
+    next.wechat.apiBase = await fake.listen()
+    next.wechat.apps = [app]
+    const infoFile = fakeWechatInfoFile(next.dataDir)
+    await writeFile(infoFile, JSON.stringify({ url: fake.url, appid: app.appid }))
+    closers.push(async () => { await rm(infoFile, { force: true }); await fake.close() })
+    log.warn(`no WECHAT_APPID set: logins go to the bundled fake WeChat at ${fake.url} (appid ${app.appid}); development only`)
+  }
+
+  return { config: next, close: async () => { for (const close of closers) await close() } }
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto'
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { AccessTokenExpired, AccessTokenInvalid, AuthTokenMissing } from '../auth/errors.js'
+import type { JwtKeys } from '../auth/jwt-keys.js'
+import type { AccessClaims } from '../auth/service.js'
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessClaims & { jti: string }
+    user: AccessClaims & { jti: string, iat: number, exp: number }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: trusts the Bearer token by its signature and claims alone, no database. */
+    authenticate: (request: FastifyRequest) => Promise<void>
+    signAccessToken: (claims: AccessClaims) => string
+  }
+}
+
+export interface AuthPluginOptions {
+  keys: JwtKeys
+  issuer: string
+  audience: string
+  accessTtlSeconds: number
+}
+
+const CLOCK_TOLERANCE_MS = 5_000
+
+function mapVerifyError (error: { code?: string }): Error {
+  switch (error.code) {
+    case 'FST_JWT_NO_AUTHORIZATION_IN_HEADER': return new AuthTokenMissing()
+    case 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED': return new AccessTokenExpired()
+    default: return new AccessTokenInvalid()
+  }
+}
+
+export default fp(async function auth (app: FastifyInstance, opts: AuthPluginOptions) {
+  const { keys } = opts
+  const single = keys.verifyKeys.size === 1 ? [...keys.verifyKeys.values()][0]! : undefined
+  // Several public keys (a rotation): pick by the token's kid; the verifier per key is cached by @fastify/jwt.
+  // @fastify/jwt awaits a returned promise (a plain return value would never complete).
+  const publicKey = single ?? (async (_request: FastifyRequest, token: { header: { kid?: string } }) => {
+    const key = token.header.kid === undefined ? undefined : keys.verifyKeys.get(token.header.kid)
+    if (key === undefined) throw new AccessTokenInvalid()
+    return key
+  })
+  await app.register(fastifyJwt, {
+    secret: keys.algorithm === 'HS256' ? keys.signingKey : { private: keys.signingKey, public: publicKey as string },
+    decode: { complete: single === undefined },
+    sign: {
+      algorithm: keys.algorithm,
+      ...(keys.kid !== undefined ? { kid: keys.kid } : {}),
+      iss: opts.issuer,
+      aud: opts.audience,
+      // @fastify/jwt reads a number as seconds.
+      expiresIn: opts.accessTtlSeconds
+    },
+    verify: {
+      algorithms: [keys.algorithm],
+      allowedIss: opts.issuer,
+      allowedAud: opts.audience,
+      clockTolerance: CLOCK_TOLERANCE_MS,
+      requiredClaims: ['sub', 'sid', 'appid', 'jti', 'iat', 'exp', 'iss', 'aud'],
+      cache: true
+    }
+  })
+
+  app.decorate('signAccessToken', (claims: AccessClaims) => app.jwt.sign({ ...claims, jti: randomUUID() }))
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    try {
+      await request.jwtVerify()
+    } catch (error) {
+      throw mapVerifyError(error as { code?: string })
+    }
+  })
+}, { name: 'auth' })

@@ -1,0 +1,74 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { LoginBody, LoginResponse, RefreshBody, TokenClaims, TokenPair } from '../schemas/auth.js'
+import Type from 'typebox'
+import { errors } from '../schemas/common.js'
+
+export interface AuthRoutesOptions {
+  /** @fastify/rate-limit settings for the public routes (login, refresh). */
+  publicRateLimit: { max: number, timeWindow: number }
+}
+
+const auth: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opts) => {
+  const rateLimit = opts.publicRateLimit
+
+  app.post('/v1/auth/login', {
+    config: { rateLimit },
+    schema: {
+      tags: ['auth'],
+      summary: 'Exchange a wx.login() code for an access token and a refresh token',
+      body: LoginBody,
+      response: { 200: LoginResponse, ...errors(400, 401, 403, 429, 500, 502, 503, 504) }
+    }
+  }, async (request) => app.authService.login(request.body.code, request.body.appid))
+
+  app.post('/v1/auth/refresh', {
+    config: { rateLimit },
+    schema: {
+      tags: ['auth'],
+      summary: 'Rotate a refresh token: a new pair, the old refresh token retired',
+      body: RefreshBody,
+      response: { 200: TokenPair, ...errors(400, 401, 429, 503) }
+    }
+  }, async (request) => app.authService.refresh(request.body.refreshToken))
+
+  app.get('/v1/auth/session', {
+    onRequest: app.authenticate,
+    schema: {
+      tags: ['auth'],
+      summary: 'The claims of the presented access token, verified by signature alone (no database)',
+      security: [{ bearer: [] }],
+      response: { 200: TokenClaims, ...errors(401) }
+    }
+  }, async (request) => {
+    const { sub, sid, appid, exp } = request.user
+    return { userId: sub, sessionId: sid, appid, expiresAt: new Date(exp * 1000).toISOString() }
+  })
+
+  app.post('/v1/auth/logout', {
+    onRequest: app.authenticate,
+    schema: {
+      tags: ['auth'],
+      summary: "End this access token's session: its refresh tokens stop working",
+      security: [{ bearer: [] }],
+      response: { 204: Type.Null(), ...errors(401, 503) }
+    }
+  }, async (request, reply) => {
+    await app.sessions.revoke(request.user.sid, 'logout', request.user.sub)
+    return reply.code(204).send(null)
+  })
+
+  app.post('/v1/auth/logout-all', {
+    onRequest: app.authenticate,
+    schema: {
+      tags: ['auth'],
+      summary: "End every session of the token's user",
+      security: [{ bearer: [] }],
+      response: { 204: Type.Null(), ...errors(401, 503) }
+    }
+  }, async (request, reply) => {
+    await app.sessions.revokeAll(request.user.sub, 'logout_all')
+    return reply.code(204).send(null)
+  })
+}
+
+export default auth

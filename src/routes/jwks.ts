@@ -1,0 +1,12 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Jwk } from '../auth/jwt-keys.js'
+import { Jwks } from '../schemas/auth.js'
+
+const jwks: FastifyPluginAsyncTypebox<{ keys: Jwk[] }> = async (app, opts) => {
+  const body = { keys: opts.keys }
+  app.get('/.well-known/jwks.json', {
+    schema: { tags: ['auth'], summary: 'Public keys that verify access tokens (asymmetric signing only)', response: { 200: Jwks } }
+  }, async (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(body))
+}
+
+export default jwks

@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import { SessionKeyUndecryptable, SessionKeyVault, parseVaultKeys } from '../../src/auth/session-key-vault.js'
+
+const key = () => randomBytes(32).toString('base64')
+const SESSION_KEY = 'HyVFkGl5F5OQWJZZaNzBBg=='
+const ROW = '0192c3a4-0000-7000-8000-000000000001'
+
+t.test('round-trips, with a fresh nonce every time, and hides the plaintext', async (t) => {
+  const vault = new SessionKeyVault(parseVaultKeys(`a:${key()}`))
+  const one = vault.encrypt(SESSION_KEY, ROW)
+  const two = vault.encrypt(SESSION_KEY, ROW)
+  t.not(one, two)
+  t.match(one, /^v1\.a\.[A-Za-z0-9_-]+$/)
+  t.notMatch(one, SESSION_KEY)
+  t.notMatch(Buffer.from(one.split('.')[2]!, 'base64url').toString('base64'), SESSION_KEY)
+  t.equal(vault.decrypt(one, ROW), SESSION_KEY)
+  t.equal(vault.decrypt(two, ROW), SESSION_KEY)
+})
+
+t.test('a ciphertext does not open with the wrong key, on another row, or altered', async (t) => {
+  const text = key()
+  const vault = new SessionKeyVault(parseVaultKeys(`a:${text}`))
+  const sealed = vault.encrypt(SESSION_KEY, ROW)
+  const impostor = new SessionKeyVault(parseVaultKeys(`a:${key()}`))
+  t.throws(() => impostor.decrypt(sealed, ROW), SessionKeyUndecryptable)
+  t.throws(() => vault.decrypt(sealed, '0192c3a4-0000-7000-8000-000000000002'), { message: /not this row/ })
+  const payload = Buffer.from(sealed.split('.')[2]!, 'base64url')
+  payload[14] = payload[14]! ^ 1
+  t.throws(() => vault.decrypt(`v1.a.${payload.toString('base64url')}`, ROW), SessionKeyUndecryptable)
+  t.throws(() => vault.decrypt('v1.b.AAAA', ROW), { message: /key b, which is not configured/ })
+  t.throws(() => vault.decrypt('plaintext', ROW), { message: /not a session_key ciphertext/ })
+  t.throws(() => vault.decrypt('v1.a.AAAA', ROW), { message: /too short/ })
+})
+
+t.test('rotation: the new key encrypts, old keys still decrypt, stale ciphertexts are recognised', async (t) => {
+  const oldKey = key()
+  const before = new SessionKeyVault(parseVaultKeys(`old:${oldKey}`))
+  const sealed = before.encrypt(SESSION_KEY, ROW)
+  const after = new SessionKeyVault(parseVaultKeys(`new:${key()},old:${oldKey}`))
+  t.equal(after.currentKeyId, 'new')
+  t.equal(after.decrypt(sealed, ROW), SESSION_KEY)
+  t.ok(after.isStale(sealed))
+  t.notOk(after.isStale(after.encrypt(SESSION_KEY, ROW)))
+})
+
+t.test('key list parsing', async (t) => {
+  const raw = key()
+  const [derived] = parseVaultKeys(raw)
+  t.match(derived!.id, /^[0-9a-f]{8}$/, 'an id is derived from the key when none is given')
+  t.equal(parseVaultKeys(raw)[0]!.id, derived!.id, 'the same key gives the same id')
+  t.same(parseVaultKeys(` k1:${raw} , k2:${key()} `).map((k) => k.id), ['k1', 'k2'])
+  t.throws(() => parseVaultKeys(randomBytes(16).toString('base64')), { message: /key 1 is not a base64-encoded 32-byte key/ })
+  t.throws(() => parseVaultKeys(`a:${raw},a:${key()}`), { message: /share one id/ })
+  t.throws(() => parseVaultKeys(`bad id!:${raw}`), { message: /its id must be/ })
+  t.throws(() => parseVaultKeys(' , '), { message: /no key/ })
+})

@@ -1,0 +1,123 @@
+import t from 'tap'
+import { APP, build } from '../helper.js'
+import { bearer, login, refresh } from '../helpers/auth.js'
+
+t.test('refresh rotates: a new pair for the same session, the old refresh token retired', async (t) => {
+  const { app, fake, prisma } = await build(t)
+  const first = await login(app, fake, 'alice')
+  const res = await refresh(app, first.refreshToken)
+  t.equal(res.statusCode, 200)
+  const next = res.json()
+  t.same(Object.keys(next).sort(), ['accessToken', 'expiresIn', 'refreshExpiresIn', 'refreshToken', 'tokenType'])
+  t.not(next.refreshToken, first.refreshToken)
+  t.not(next.accessToken, first.accessToken)
+  t.equal(app.jwt.decode<{ sid: string }>(next.accessToken)!.sid, app.jwt.decode<{ sid: string }>(first.accessToken)!.sid, 'same session')
+  const [row] = await prisma.$queryRaw<{ retired: number, live: number }[]>`
+    SELECT count(*) FILTER (WHERE retired_at IS NOT NULL)::int AS retired, count(*) FILTER (WHERE retired_at IS NULL)::int AS live FROM refresh_tokens`
+  t.same(row, { retired: 1, live: 1 })
+  t.equal((await refresh(app, next.refreshToken)).statusCode, 200, 'the successor works')
+})
+
+t.test('a retired token reused within the grace window gets a fresh pair for the same session', async (t) => {
+  const { app, fake } = await build(t)
+  const first = await login(app, fake, 'alice')
+  const a = (await refresh(app, first.refreshToken)).json()
+  const b = await refresh(app, first.refreshToken)
+  t.equal(b.statusCode, 200)
+  t.not(b.json().refreshToken, a.refreshToken)
+  t.equal(app.jwt.decode<{ sid: string }>(b.json().accessToken)!.sid, app.jwt.decode<{ sid: string }>(a.accessToken)!.sid)
+  t.equal((await refresh(app, a.refreshToken)).statusCode, 200, 'the first successor still works')
+})
+
+t.test('reuse after the grace window is theft: the session is revoked', async (t) => {
+  const { app, fake, prisma } = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
+  const first = await login(app, fake, 'alice')
+  const other = await login(app, fake, 'alice')
+  const next = (await refresh(app, first.refreshToken)).json()
+  const reuse = await refresh(app, first.refreshToken)
+  t.equal(reuse.statusCode, 401)
+  t.match(reuse.json(), { code: 'REFRESH_TOKEN_REUSED', message: /log in again/ })
+  const stolen = await refresh(app, next.refreshToken)
+  t.match(stolen.json(), { statusCode: 401, code: 'SESSION_REVOKED' }, 'the thief\'s or the victim\'s successor is dead too')
+  const [session] = await prisma.$queryRaw<{ revoked_reason: string }[]>`SELECT revoked_reason FROM sessions WHERE revoked_at IS NOT NULL`
+  t.equal(session!.revoked_reason, 'refresh_reuse')
+  t.equal((await refresh(app, other.refreshToken)).statusCode, 200, 'the user\'s other sessions live on')
+})
+
+t.test('20 concurrent refreshes of one token: no 500, one session, live tokens only within the grace rule', async (t) => {
+  const { app, fake, prisma } = await build(t)
+  const first = await login(app, fake, 'alice')
+  const results = await Promise.all(Array.from({ length: 20 }, () => refresh(app, first.refreshToken)))
+  t.same(results.map((r) => r.statusCode), Array(20).fill(200))
+  const tokens = results.map((r) => r.json().refreshToken)
+  t.equal(new Set(tokens).size, 20, 'each caller got its own token')
+  const sids = new Set(results.map((r) => app.jwt.decode<{ sid: string }>(r.json().accessToken)!.sid))
+  t.equal(sids.size, 1)
+  const [row] = await prisma.$queryRaw<{ sessions: number, retired: number }[]>`
+    SELECT (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM refresh_tokens WHERE retired_at IS NOT NULL) AS retired`
+  t.same(row, { sessions: 1, retired: 1 }, 'the presented token was retired once')
+})
+
+t.test('20 concurrent refreshes without a grace window: one wins, the rest revoke the session, no 500', async (t) => {
+  const { app, fake } = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
+  const first = await login(app, fake, 'alice')
+  const results = await Promise.all(Array.from({ length: 20 }, () => refresh(app, first.refreshToken)))
+  const statuses = results.map((r) => r.statusCode)
+  t.equal(statuses.filter((s) => s === 200).length, 1)
+  t.equal(statuses.filter((s) => s === 401).length, 19)
+  t.ok(results.filter((r) => r.statusCode === 401).every((r) => ['REFRESH_TOKEN_REUSED', 'SESSION_REVOKED'].includes(r.json().code)))
+})
+
+t.test('expired refresh tokens and sessions past their maximum age', async (t) => {
+  const { app, fake, prisma } = await build(t)
+  const a = await login(app, fake, 'alice')
+  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = now() - interval '1 second'`
+  t.match((await refresh(app, a.refreshToken)).json(), { statusCode: 401, code: 'REFRESH_TOKEN_EXPIRED' })
+  const b = await login(app, fake, 'alice')
+  await prisma.$executeRaw`UPDATE sessions SET expires_at = now() - interval '1 second'`
+  t.match((await refresh(app, b.refreshToken)).json(), { statusCode: 401, code: 'SESSION_EXPIRED' })
+})
+
+t.test('a refresh token never outlives its session (absolute cap)', async (t) => {
+  const { app, fake } = await build(t, { env: { SESSION_MAX_AGE: '1h', REFRESH_TOKEN_TTL: '30d' } })
+  const a = await login(app, fake, 'alice')
+  t.ok(a.refreshExpiresIn <= 3600 && a.refreshExpiresIn > 3590, `refreshExpiresIn ${a.refreshExpiresIn}`)
+  t.ok((await refresh(app, a.refreshToken)).json().refreshExpiresIn <= 3600)
+})
+
+t.test('unknown and malformed refresh tokens', async (t) => {
+  const { app } = await build(t)
+  t.match((await refresh(app, `rt_${'A'.repeat(43)}`)).json(), { statusCode: 401, code: 'REFRESH_TOKEN_INVALID' })
+  t.match((await refresh(app, 'not-a-token')).json(), { statusCode: 401, code: 'REFRESH_TOKEN_INVALID' })
+  t.match((await refresh(app, '')).json(), { statusCode: 400, code: 'FST_ERR_VALIDATION' })
+})
+
+t.test('logout ends this session only; logout-all ends every session', async (t) => {
+  const { app, fake } = await build(t)
+  const phone = await login(app, fake, 'alice')
+  const tablet = await login(app, fake, 'alice')
+  const laptop = await login(app, fake, 'alice')
+  const out = await app.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(phone.accessToken) })
+  t.equal(out.statusCode, 204)
+  t.equal(out.body, '')
+  t.match((await refresh(app, phone.refreshToken)).json(), { code: 'SESSION_REVOKED' })
+  t.match((await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(phone.accessToken) })).json(), { statusCode: 401, code: 'SESSION_REVOKED' })
+  const tabletNext = (await refresh(app, tablet.refreshToken)).json()
+  t.ok(tabletNext.refreshToken, 'other sessions unaffected')
+
+  t.equal((await app.inject({ method: 'POST', url: '/v1/auth/logout-all', headers: bearer(laptop.accessToken) })).statusCode, 204)
+  t.match((await refresh(app, tabletNext.refreshToken)).json(), { code: 'SESSION_REVOKED' })
+  t.match((await refresh(app, laptop.refreshToken)).json(), { code: 'SESSION_REVOKED' })
+  const bob = await login(app, fake, 'bob')
+  t.equal((await refresh(app, bob.refreshToken)).statusCode, 200, 'other users unaffected')
+})
+
+t.test('GET /v1/me returns the profile without secrets', async (t) => {
+  const { app, fake } = await build(t)
+  const a = await login(app, fake, 'alice')
+  const res = await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(a.accessToken) })
+  t.equal(res.statusCode, 200)
+  t.match(res.json(), { id: a.user.id, appid: APP.appid, openid: fake.openid(APP.appid, 'alice'), hasUnionid: true, nickname: null, createdAt: /^\d{4}-/ })
+  t.notMatch(res.body, /session_?key/i)
+  t.notMatch(res.body, fake.sessionKey(APP.appid, 'alice')!)
+})

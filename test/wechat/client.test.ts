@@ -1,0 +1,75 @@
+import t, { type Test } from 'tap'
+import { FakeWechat } from '../../src/dev/fake-wechat.js'
+import { WechatClient } from '../../src/wechat/client.js'
+import { APP, startFakeWechat } from '../helper.js'
+
+async function setup (t: Test, timeoutMs = 1000): Promise<{ fake: FakeWechat, client: WechatClient }> {
+  const fake = await startFakeWechat(t)
+  const client = new WechatClient({ apiBase: fake.url, timeoutMs, busyBackoffMs: 10 })
+  t.teardown(() => client.close())
+  return { fake, client }
+}
+
+t.test('code2session returns openid, session_key and unionid', async (t) => {
+  const { fake, client } = await setup(t)
+  const { code } = fake.login(APP.appid, 'alice')
+  t.same(await client.code2session(APP, code), {
+    openid: fake.openid(APP.appid, 'alice'),
+    sessionKey: fake.sessionKey(APP.appid, 'alice'),
+    unionid: fake.unionid('alice')
+  })
+})
+
+t.test('WeChat errcodes map to named errors with HTTP statuses', async (t) => {
+  const { fake, client } = await setup(t)
+  await t.rejects(client.code2session(APP, 'unknown'), { code: 'WECHAT_CODE_INVALID', statusCode: 401, errcode: 40029 })
+  const { code } = fake.login(APP.appid, 'bob')
+  await client.code2session(APP, code)
+  await t.rejects(client.code2session(APP, code), { code: 'WECHAT_CODE_USED', statusCode: 401, errcode: 40163 })
+  fake.block('mallory')
+  await t.rejects(client.code2session(APP, fake.login(APP.appid, 'mallory').code), { code: 'WECHAT_USER_BLOCKED', statusCode: 403 })
+  await t.rejects(client.code2session({ ...APP, secret: 'wrong' }, 'x'), { code: 'WECHAT_CONFIG_INVALID', statusCode: 500, errcode: 40125 })
+  await t.rejects(client.code2session({ ...APP, appid: 'wxother' }, 'x'), { code: 'WECHAT_CONFIG_INVALID', errcode: 40013 })
+  fake.setFault({ errcode: 45011 })
+  const limited = await client.code2session(APP, 'x').catch((e: unknown) => e)
+  t.match(limited, { code: 'WECHAT_RATE_LIMITED', statusCode: 429, headers: { 'retry-after': '60' } })
+  fake.setFault({ errcode: 40999 })
+  await t.rejects(client.code2session(APP, 'x'), { code: 'WECHAT_ERROR', statusCode: 502, message: /40999/ })
+})
+
+t.test('-1 (busy) is retried with backoff, a bounded number of times', async (t) => {
+  const { fake, client } = await setup(t)
+  fake.setFault({ errcode: -1, times: 2 })
+  const { code, openid } = fake.login(APP.appid, 'carol')
+  t.equal((await client.code2session(APP, code)).openid, openid, 'third attempt succeeds')
+  t.equal(fake.callCount('/sns/jscode2session'), 3)
+  fake.setFault({ errcode: -1 })
+  await t.rejects(client.code2session(APP, 'x'), { code: 'WECHAT_BUSY', statusCode: 503 })
+  t.equal(fake.callCount('/sns/jscode2session'), 6, 'gave up after 3 attempts')
+})
+
+t.test('other errors are not retried', async (t) => {
+  const { fake, client } = await setup(t)
+  await t.rejects(client.code2session(APP, 'x'), { code: 'WECHAT_CODE_INVALID' })
+  t.equal(fake.callCount('/sns/jscode2session'), 1)
+})
+
+t.test('faults: gateway 5xx, malformed body, reset connection, slowness', async (t) => {
+  const { fake, client } = await setup(t, 300)
+  fake.setFault({ status: 502 })
+  await t.rejects(client.code2session(APP, 'x'), { code: 'WECHAT_UNAVAILABLE', statusCode: 502 })
+  fake.setFault({ malformed: true })
+  await t.rejects(client.code2session(APP, 'x'), { code: 'WECHAT_UNAVAILABLE' })
+  fake.setFault({ reset: true })
+  await t.rejects(client.code2session(APP, 'x'), { code: 'WECHAT_UNAVAILABLE' })
+  fake.setFault({ delayMs: 1000 })
+  const started = Date.now()
+  await t.rejects(client.code2session(APP, 'x'), { code: 'WECHAT_TIMEOUT', statusCode: 504 })
+  t.ok(Date.now() - started < 900, 'gave up at the timeout, not when WeChat answered')
+})
+
+t.test('a success body without openid is not taken for a success', async (t) => {
+  const { fake, client } = await setup(t)
+  fake.setFault({ errcode: 0 })
+  await t.rejects(client.code2session(APP, 'x'), { code: 'WECHAT_UNAVAILABLE' })
+})
