@@ -8,11 +8,13 @@ import auth from './plugins/auth.js'
 import errors from './plugins/errors.js'
 import prisma from './plugins/prisma.js'
 import rateLimit from './plugins/rate-limit.js'
+import redis from './plugins/redis.js'
 import services from './plugins/services.js'
 import authRoutes from './routes/auth.js'
 import health from './routes/health.js'
 import jwks from './routes/jwks.js'
 import me from './routes/me.js'
+import userData from './routes/user-data.js'
 import { ErrorResponse } from './schemas/common.js'
 import type { WechatClient } from './wechat/client.js'
 
@@ -37,6 +39,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addSchema(ErrorResponse)
   await app.register(errors)
   await app.register(prisma, { prisma: deps.prisma })
+  await app.register(redis, { url: config.redisUrl })
   await app.register(rateLimit)
   await app.register(auth, { keys, issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds })
   await app.register(services, { config, wechat: deps.wechat })
@@ -44,6 +47,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(health)
   await app.register(authRoutes, { publicRateLimit: { max: 30, timeWindow: 60_000 } })
   await app.register(me)
+  await app.register(userData)
   if (keys.jwks.length > 0) await app.register(jwks, { keys: keys.jwks })
   return app as unknown as FastifyInstance
 }

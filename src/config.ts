@@ -17,6 +17,7 @@ const EnvSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
   DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'weapp-auth:' }),
   WECHAT_APPID: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   WECHAT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   WECHAT_APPS: Type.Optional(Type.String({ minLength: 1 })),
@@ -31,7 +32,8 @@ const EnvSchema = Type.Object({
   REFRESH_TOKEN_TTL: Duration('30d', 'sliding lifetime of a refresh token'),
   SESSION_MAX_AGE: Duration('90d', 'absolute cap on a session, however often it refreshes'),
   REFRESH_REUSE_GRACE: Duration('10s', 'window in which a just-rotated refresh token may be used again'),
-  SESSION_KEY_ENCRYPTION_KEYS: Type.Optional(Type.String({ minLength: 1 }))
+  SESSION_KEY_ENCRYPTION_KEYS: Type.Optional(Type.String({ minLength: 1 })),
+  DECRYPT_MAX_AGE_SECONDS: Type.Optional(Type.Integer({ minimum: 1 }))
 })
 
 type Env = Static<typeof EnvSchema>
@@ -51,6 +53,8 @@ export interface Config {
   databasePoolSize: number
   dataDir: string
   redisUrl?: string
+  /** Namespace of every key this service writes in Redis. */
+  redisPrefix: string
   wechat: {
     apiBase: string
     timeoutMs: number
@@ -69,6 +73,8 @@ export interface Config {
     reuseGraceSeconds: number
   }
   sessionKeyEncryptionKeys?: string
+  /** Refuse decrypted data whose watermark is older; off when absent. */
+  decryptMaxAgeSeconds?: number
 }
 
 export class ConfigError extends Error {
@@ -190,6 +196,7 @@ export function parseConfig (source: Record<string, string | undefined>): Config
     databasePoolSize: env.DATABASE_POOL_SIZE,
     dataDir: resolve(env.DATA_DIR),
     redisUrl: env.REDIS_URL,
+    redisPrefix: env.REDIS_PREFIX,
     wechat: {
       apiBase: env.WECHAT_API_BASE.replace(/\/+$/, ''),
       timeoutMs: env.WECHAT_TIMEOUT_MS,
@@ -206,7 +213,8 @@ export function parseConfig (source: Record<string, string | undefined>): Config
       sessionMaxAgeSeconds: parseDuration(env.SESSION_MAX_AGE),
       reuseGraceSeconds: parseDuration(env.REFRESH_REUSE_GRACE)
     },
-    sessionKeyEncryptionKeys: env.SESSION_KEY_ENCRYPTION_KEYS
+    sessionKeyEncryptionKeys: env.SESSION_KEY_ENCRYPTION_KEYS,
+    decryptMaxAgeSeconds: env.DECRYPT_MAX_AGE_SECONDS
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { checkSessionSignature, sealForUser, signRawData, type FakePhone, type FakeProfile, type Sealed } from './fake-wechat-data.js'
 
 /**
  * A stand-in for api.weixin.qq.com that speaks its protocol, error codes
@@ -38,9 +39,18 @@ interface IssuedCode {
 }
 
 interface AppUser {
+  appid: string
+  user: string
   sessionKey: string
-  previousSessionKey?: string
 }
+
+interface PhoneCode {
+  appid: string
+  phone: FakePhone
+  used: boolean
+}
+
+const ACCESS_TOKEN_TTL_SECONDS = 7200
 
 const CODE_TTL_MS = 5 * 60 * 1000
 const RATE_LIMIT_PER_MINUTE = 100
@@ -48,11 +58,15 @@ const RATE_LIMIT_PER_MINUTE = 100
 const ERRMSG: Record<number, string> = {
   [-1]: 'system error',
   40002: 'invalid grant_type',
+  40003: 'invalid openid',
   40013: 'invalid appid',
   40029: 'invalid code',
   40125: 'invalid appsecret',
   40163: 'code been used',
+  40001: 'invalid credential, access_token is invalid or not latest',
   40226: 'high risk user',
+  47001: 'data format error',
+  87009: 'invalid signature',
   45011: 'api minute-quota reach limit mustslower retry next minute'
 }
 
@@ -63,6 +77,9 @@ export class FakeWechat {
   private readonly apps = new Map<string, FakeApp>()
   private readonly codes = new Map<string, IssuedCode>()
   private readonly users = new Map<string, AppUser>()
+  private readonly byOpenid = new Map<string, AppUser>()
+  private readonly phoneCodes = new Map<string, PhoneCode>()
+  private readonly accessTokens = new Map<string, string>()
   private readonly blocked = new Set<string>()
   private readonly recentCalls = new Map<string, number[]>()
   private fault?: Fault
@@ -90,9 +107,7 @@ export class FakeWechat {
 
   /** The mini-program calls wx.login(): a fresh single-use code, and a new session_key for this user. */
   login (appid: string, user: string): { code: string, openid: string } {
-    const key = `${appid}/${user}`
-    const previous = this.users.get(key)
-    this.users.set(key, { sessionKey: randomBytes(16).toString('base64'), previousSessionKey: previous?.sessionKey })
+    this.rotateSessionKey(appid, user)
     const code = randomBytes(24).toString('base64url')
     this.codes.set(code, { appid, user, issuedAt: this.now(), used: false })
     return { code, openid: this.openid(appid, user) }
@@ -108,6 +123,48 @@ export class FakeWechat {
 
   sessionKey (appid: string, user: string): string | undefined {
     return this.users.get(`${appid}/${user}`)?.sessionKey
+  }
+
+  private rotateSessionKey (appid: string, user: string): AppUser {
+    const entry = { appid, user, sessionKey: randomBytes(16).toString('base64') }
+    this.users.set(`${appid}/${user}`, entry)
+    this.byOpenid.set(this.openid(appid, user), entry)
+    return entry
+  }
+
+  /** wx.getUserProfile / getUserInfo: the profile sealed with the current session_key, and rawData signed. */
+  userInfo (appid: string, user: string, profile: FakeProfile, { watermarkAppid = appid, unionId = this.apps.get(appid)?.bound !== false } = {}): Sealed & { rawData: string, signature: string } {
+    const { sessionKey } = this.requireUser(appid, user)
+    const rawData = JSON.stringify(profile)
+    const payload = { openId: this.openid(appid, user), ...profile, ...(unionId ? { unionId: this.unionid(user) } : {}), watermark: this.watermark(watermarkAppid) }
+    return { ...sealForUser(sessionKey, payload), rawData, signature: signRawData(rawData, sessionKey) }
+  }
+
+  /** The old getPhoneNumber button: the phone sealed with the current session_key. */
+  phoneData (appid: string, user: string, phone: FakePhone): Sealed {
+    return sealForUser(this.requireUser(appid, user).sessionKey, { ...phone, watermark: this.watermark(appid) })
+  }
+
+  /** The new getPhoneNumber button: a single-use code for wxa/business/getuserphonenumber. */
+  phoneCode (appid: string, phone: FakePhone): string {
+    const code = randomBytes(16).toString('hex')
+    this.phoneCodes.set(code, { appid, phone, used: false })
+    return code
+  }
+
+  /** As if another server force-refreshed: the current access_token stops working (40001). */
+  invalidateAccessToken (appid: string): void {
+    this.accessTokens.delete(appid)
+  }
+
+  private watermark (appid: string): { appid: string, timestamp: number } {
+    return { appid, timestamp: Math.floor(this.now() / 1000) }
+  }
+
+  private requireUser (appid: string, user: string): AppUser {
+    const entry = this.users.get(`${appid}/${user}`)
+    if (entry === undefined) throw new Error(`${user} never called wx.login in ${appid}`)
+    return entry
   }
 
   /** WeChat's risk control refuses this user (errcode 40226). */
@@ -129,6 +186,12 @@ export class FakeWechat {
     this.calls.set(url.pathname, this.callCount(url.pathname) + 1)
     if (await this.applyFault(res)) return
     if (url.pathname === '/sns/jscode2session' && req.method === 'GET') return this.answer(res, 200, this.jscode2session(url.searchParams))
+    if (url.pathname === '/cgi-bin/stable_token' && req.method === 'POST') return this.answer(res, 200, this.stableToken(await readJson(req)))
+    const tokenApp = this.appOfToken(url.searchParams.get('access_token'))
+    if (tokenApp === undefined) return this.answer(res, 200, this.error(40001))
+    if (url.pathname === '/wxa/business/getuserphonenumber' && req.method === 'POST') return this.answer(res, 200, this.userPhoneNumber(tokenApp, await readJson(req)))
+    if (url.pathname === '/wxa/checksession' && req.method === 'GET') return this.answer(res, 200, this.checkSession(tokenApp, url.searchParams))
+    if (url.pathname === '/wxa/resetusersessionkey' && req.method === 'GET') return this.answer(res, 200, this.resetSessionKey(tokenApp, url.searchParams))
     this.answer(res, 404, { errcode: 404, errmsg: 'not found' })
   }
 
@@ -156,13 +219,59 @@ export class FakeWechat {
     if (this.blocked.has(issued.user)) return this.error(40226)
     if (!this.withinRate(`${app.appid}/${issued.user}`)) return this.error(45011)
     issued.used = true
-    const user = this.users.get(`${app.appid}/${issued.user}`)!
+    const user = this.requireUser(app.appid, issued.user)
     // Like WeChat, a success carries no errcode at all.
     return {
       session_key: user.sessionKey,
       openid: this.openid(app.appid, issued.user),
       ...(app.bound === false ? {} : { unionid: this.unionid(issued.user) })
     }
+  }
+
+  /** Normal mode: the same token until it expires; force_refresh replaces it. */
+  private stableToken (body: Record<string, unknown>): object {
+    const app = this.apps.get(String(body.appid ?? ''))
+    if (app === undefined) return this.error(40013)
+    if (body.secret !== app.secret) return this.error(40125)
+    if (body.grant_type !== 'client_credential') return this.error(40002)
+    let token = this.accessTokens.get(app.appid)
+    if (token === undefined || body.force_refresh === true) {
+      token = `AT_${randomBytes(48).toString('base64url')}`
+      this.accessTokens.set(app.appid, token)
+    }
+    return { access_token: token, expires_in: ACCESS_TOKEN_TTL_SECONDS }
+  }
+
+  private appOfToken (token: string | null): string | undefined {
+    for (const [appid, current] of this.accessTokens) if (current === token) return appid
+    return undefined
+  }
+
+  private userPhoneNumber (appid: string, body: Record<string, unknown>): object {
+    const issued = this.phoneCodes.get(String(body.code ?? ''))
+    if (issued === undefined || issued.appid !== appid) return this.error(40029)
+    if (issued.used) return this.error(40163)
+    issued.used = true
+    return { errcode: 0, errmsg: 'ok', phone_info: { ...issued.phone, watermark: this.watermark(appid) } }
+  }
+
+  private identified (appid: string, params: URLSearchParams): AppUser | object {
+    const entry = this.byOpenid.get(params.get('openid') ?? '')
+    if (entry === undefined || entry.appid !== appid) return this.error(40003)
+    if (params.get('sig_method') !== 'hmac_sha256' || params.get('signature') !== checkSessionSignature(entry.sessionKey)) return this.error(87009)
+    return entry
+  }
+
+  private checkSession (appid: string, params: URLSearchParams): object {
+    const entry = this.identified(appid, params)
+    return 'errcode' in entry ? entry : { errcode: 0, errmsg: 'ok' }
+  }
+
+  private resetSessionKey (appid: string, params: URLSearchParams): object {
+    const entry = this.identified(appid, params)
+    if ('errcode' in entry) return entry
+    const next = this.rotateSessionKey(appid, (entry as AppUser).user)
+    return { errcode: 0, errmsg: 'ok', openid: this.openid(appid, next.user), session_key: next.sessionKey }
   }
 
   private withinRate (key: string): boolean {

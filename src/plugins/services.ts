@@ -5,13 +5,18 @@ import { SessionKeyVault, parseVaultKeys } from '../auth/session-key-vault.js'
 import { SessionStore } from '../auth/sessions.js'
 import type { Config } from '../config.js'
 import { IdentityRepository } from '../users/identities.js'
+import { UserDataService } from '../users/user-data.js'
+import { AccessTokens } from '../wechat/access-token.js'
 import { WechatClient } from '../wechat/client.js'
+import { MemoryTokenStore, RedisTokenStore } from '../wechat/token-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     authService: AuthService
     sessions: SessionStore
     vault: SessionKeyVault
+    userData: UserDataService
+    accessTokens: AccessTokens
   }
 }
 
@@ -29,14 +34,19 @@ export default fp(async function services (app: FastifyInstance, { config, wecha
 
   const vault = new SessionKeyVault(parseVaultKeys(config.sessionKeyEncryptionKeys))
   const sessions = new SessionStore(app.prisma, config.jwt)
+  const identities = new IdentityRepository(app.prisma, vault)
+  const tokenStore = app.redis !== undefined ? new RedisTokenStore(app.redis, config.redisPrefix) : new MemoryTokenStore()
+  const accessTokens = new AccessTokens(wechat, tokenStore, config.wechat.apps)
   app.decorate('vault', vault)
   app.decorate('sessions', sessions)
+  app.decorate('accessTokens', accessTokens)
+  app.decorate('userData', new UserDataService({ db: app.prisma, vault, identities, wechat, accessTokens, maxAgeSeconds: config.decryptMaxAgeSeconds }))
   app.decorate('authService', new AuthService({
     apps: config.wechat.apps,
     wechat,
-    identities: new IdentityRepository(app.prisma, vault),
+    identities,
     sessions,
     signAccessToken: app.signAccessToken,
     accessTtlSeconds: config.jwt.accessTtlSeconds
   }))
-}, { name: 'services', dependencies: ['prisma', 'auth'] })
+}, { name: 'services', dependencies: ['prisma', 'auth', 'redis'] })

@@ -83,6 +83,31 @@ export class IdentityRepository {
       WHERE id = ${userId}::uuid AND unionid IS NULL AND NOT EXISTS (SELECT 1 FROM users WHERE unionid = ${unionid})`
   }
 
+  /**
+   * A unionid learnt after login (from decrypted user info) links the identity
+   * like login does: the user takes it when no one has it; when another user
+   * has it, this identity and its sessions move to that user and the emptied
+   * user is removed. Returns the user the identity now belongs to.
+   */
+  async linkUnionid (identityId: string, userId: string, unionid: string): Promise<string> {
+    return this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`UPDATE wechat_identities SET unionid = ${unionid}, updated_at = now() WHERE id = ${identityId}::uuid`
+      const [owner] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM users WHERE unionid = ${unionid} FOR UPDATE`
+      if (owner === undefined) {
+        await tx.$executeRaw`UPDATE users SET unionid = ${unionid}, updated_at = now() WHERE id = ${userId}::uuid AND unionid IS NULL`
+        return userId
+      }
+      if (owner.id === userId) return userId
+      const [mine] = await tx.$queryRaw<{ unionid: string | null }[]>`SELECT unionid FROM users WHERE id = ${userId}::uuid`
+      // A user with another unionid is another person: never merge across that.
+      if (mine?.unionid != null) return userId
+      await tx.$executeRaw`UPDATE wechat_identities SET user_id = ${owner.id}::uuid, updated_at = now() WHERE user_id = ${userId}::uuid`
+      await tx.$executeRaw`UPDATE sessions SET user_id = ${owner.id}::uuid, updated_at = now() WHERE user_id = ${userId}::uuid`
+      await tx.$executeRaw`DELETE FROM users WHERE id = ${userId}::uuid`
+      return owner.id
+    })
+  }
+
   private async create (login: WechatLogin): Promise<IdentityRef> {
     const identityId = randomUUID()
     const encrypted = this.vault.encrypt(login.sessionKey, identityId)

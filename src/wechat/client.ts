@@ -1,5 +1,6 @@
 import { errors as undiciErrors, Pool } from 'undici'
 import type { WechatApp } from '../config.js'
+import { sessionKeySignature } from './data-crypto.js'
 import { WechatTimeout, WechatUnavailable, errorForErrcode } from './errors.js'
 
 export interface Code2Session {
@@ -18,7 +19,28 @@ export interface WechatClientOptions {
   connections?: number
 }
 
+export interface StableToken {
+  accessToken: string
+  expiresInSeconds: number
+}
+
+export interface PhoneInfo {
+  phoneNumber: string
+  purePhoneNumber: string
+  countryCode: string
+  watermark: { appid: string, timestamp: number }
+}
+
+/** WeChat's answer for an errcode that has no mapped meaning here: the caller decides. */
+export class WechatApiError extends Error {
+  override name = 'WechatApiError'
+  constructor (readonly errcode: number) {
+    super(`WeChat errcode ${errcode}`)
+  }
+}
+
 type Body = Record<string, unknown> & { errcode?: number, errmsg?: string }
+interface Call { method: 'GET' | 'POST', path: string, query: Record<string, string>, body?: object }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
@@ -46,7 +68,7 @@ export class WechatClient {
   }
 
   async code2session (app: WechatApp, code: string): Promise<Code2Session> {
-    const body = await this.get('/sns/jscode2session', { appid: app.appid, secret: app.secret, js_code: code, grant_type: 'authorization_code' })
+    const body = await this.call({ method: 'GET', path: '/sns/jscode2session', query: { appid: app.appid, secret: app.secret, js_code: code, grant_type: 'authorization_code' } })
     // A success may carry no errcode at all: openid is what marks it.
     if (typeof body.openid !== 'string' || typeof body.session_key !== 'string') throw new WechatUnavailable()
     return {
@@ -56,28 +78,68 @@ export class WechatClient {
     }
   }
 
+  /** cgi-bin/stable_token: the same token until it expires (normal mode), so instances do not undo each other. */
+  async stableToken (app: WechatApp, forceRefresh = false): Promise<StableToken> {
+    const body = await this.call({ method: 'POST', path: '/cgi-bin/stable_token', query: {}, body: { grant_type: 'client_credential', appid: app.appid, secret: app.secret, force_refresh: forceRefresh } })
+    if (typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') throw new WechatUnavailable()
+    return { accessToken: body.access_token, expiresInSeconds: body.expires_in }
+  }
+
+  /** The getPhoneNumber button's code (not a wx.login code) for the user's phone. */
+  async getUserPhoneNumber (accessToken: string, code: string): Promise<PhoneInfo> {
+    const body = await this.call({ method: 'POST', path: '/wxa/business/getuserphonenumber', query: { access_token: accessToken }, body: { code } }, true)
+    const info = body.phone_info as Partial<PhoneInfo> | undefined
+    if (typeof info?.phoneNumber !== 'string' || typeof info.watermark?.appid !== 'string') throw new WechatUnavailable()
+    return info as PhoneInfo
+  }
+
+  /** wxa/checksession: is this stored session_key still the user's current one? */
+  async checkSession (accessToken: string, openid: string, sessionKey: string): Promise<boolean> {
+    try {
+      await this.call({ method: 'GET', path: '/wxa/checksession', query: { access_token: accessToken, openid, signature: sessionKeySignature(sessionKey), sig_method: 'hmac_sha256' } }, true)
+      return true
+    } catch (error) {
+      if (error instanceof WechatApiError && error.errcode === 87009) return false
+      throw error
+    }
+  }
+
   async close (): Promise<void> {
     await this.pool.close()
   }
 
-  private async get (path: string, query: Record<string, string>): Promise<Body> {
+  /**
+   * One API call, retried only on -1 (busy) while a retry can finish within the
+   * deadline. `rawErrors`: errcodes outside the shared table reach the caller as
+   * WechatApiError (token errors, 87009...) instead of a generic WECHAT_ERROR.
+   */
+  private async call (call: Call, rawErrors = false): Promise<Body> {
     const deadline = Date.now() + this.options.timeoutMs
     const signal = AbortSignal.timeout(this.options.timeoutMs)
     for (let attempt = 1; ; attempt++) {
-      const body = await this.getOnce(path, query, signal)
+      const body = await this.once(call, signal)
       const errcode = typeof body.errcode === 'number' ? body.errcode : 0
       if (errcode === 0) return body
       const backoffMs = this.busyBackoffMs * 2 ** (attempt - 1) * (0.5 + Math.random())
-      // Retry only "busy", and only while a retry can still finish within the deadline.
-      if (errcode !== -1 || attempt >= this.busyAttempts || Date.now() + backoffMs >= deadline) throw errorForErrcode(errcode)
-      await new Promise((resolve) => setTimeout(resolve, backoffMs))
+      if (errcode === -1 && attempt < this.busyAttempts && Date.now() + backoffMs < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, backoffMs))
+        continue
+      }
+      const mapped = errorForErrcode(errcode)
+      throw rawErrors && (mapped as { code?: string }).code === 'WECHAT_ERROR' ? new WechatApiError(errcode) : mapped
     }
   }
 
-  private async getOnce (path: string, query: Record<string, string>, signal: AbortSignal): Promise<Body> {
+  private async once ({ method, path, query, body }: Call, signal: AbortSignal): Promise<Body> {
     let text: string
     try {
-      const res = await this.pool.request({ method: 'GET', path: `${path}?${new URLSearchParams(query)}`, signal })
+      const search = new URLSearchParams(query).toString()
+      const res = await this.pool.request({
+        method,
+        path: search === '' ? path : `${path}?${search}`,
+        signal,
+        ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {})
+      })
       text = await res.body.text()
       if (res.statusCode !== 200) throw new WechatUnavailable()
     } catch (error) {

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
+import { checkSessionSignature } from '../../src/dev/fake-wechat-data.js'
 import { FakeWechat } from '../../src/dev/fake-wechat.js'
 
 const APP = { appid: 'wxfake000000000001', secret: 'fake-secret-1' }
@@ -92,4 +93,30 @@ t.test('the HTTP control endpoints play wx.login and set faults for another proc
   t.match(await exchange(fake, 'x'), { body: { errcode: 45011 } })
   await request(`${fake.url}/__fake/fault`, { method: 'POST', body: '{}' })
   t.match(await exchange(fake, 'x'), { body: { errcode: 40029 } })
+})
+
+t.test('stable_token, checksession and resetusersessionkey speak the protocol', async (t) => {
+  const fake = await start(t)
+  const post = async (path: string, body: object) => (await request(`${fake.url}${path}`, { method: 'POST', body: JSON.stringify(body) })).body.json() as Promise<Record<string, unknown>>
+  const get = async (path: string, query: Record<string, string>) => (await request(`${fake.url}${path}?${new URLSearchParams(query)}`)).body.json() as Promise<Record<string, unknown>>
+  const first = await post('/cgi-bin/stable_token', { grant_type: 'client_credential', appid: APP.appid, secret: APP.secret, force_refresh: false })
+  t.match(first, { access_token: /^AT_/, expires_in: 7200 })
+  t.same(await post('/cgi-bin/stable_token', { grant_type: 'client_credential', appid: APP.appid, secret: APP.secret }), first, 'normal mode: the same token')
+  t.match(await post('/cgi-bin/stable_token', { grant_type: 'client_credential', appid: APP.appid, secret: 'nope' }), { errcode: 40125 })
+  const token = first.access_token as string
+
+  const { openid } = fake.login(APP.appid, 'dave')
+  const key = fake.sessionKey(APP.appid, 'dave')!
+  const signature = checkSessionSignature(key)
+  t.match(await get('/wxa/checksession', { access_token: token, openid, signature, sig_method: 'hmac_sha256' }), { errcode: 0 })
+  t.match(await get('/wxa/checksession', { access_token: 'stale', openid, signature, sig_method: 'hmac_sha256' }), { errcode: 40001 })
+  const reset = await get('/wxa/resetusersessionkey', { access_token: token, openid, signature, sig_method: 'hmac_sha256' })
+  t.match(reset, { errcode: 0, openid, session_key: /.+/ })
+  t.not(reset.session_key, key)
+  t.match(await get('/wxa/checksession', { access_token: token, openid, signature, sig_method: 'hmac_sha256' }), { errcode: 87009 }, 'the old key is no longer valid')
+
+  const forced = await post('/cgi-bin/stable_token', { grant_type: 'client_credential', appid: APP.appid, secret: APP.secret, force_refresh: true })
+  t.not(forced.access_token, token)
+  t.match(await get('/wxa/checksession', { access_token: token, openid, signature, sig_method: 'hmac_sha256' }), { errcode: 40001 }, 'force_refresh invalidates the previous token')
+  t.equal(fake.callCount('/cgi-bin/stable_token'), 4)
 })

@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errors } from '../schemas/common.js'
+import { DataResponse, DecryptBody, PhoneBody, PhoneResponse, VerifyBody } from '../schemas/user-data.js'
+
+const userData: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/v1/auth/decrypt', {
+    onRequest: app.authenticate,
+    schema: {
+      tags: ['user data'],
+      summary: "Decrypt encryptedData with the caller's session_key (AES-128-CBC), checking watermark.appid",
+      security: [{ bearer: [] }],
+      body: DecryptBody,
+      response: { 200: DataResponse, ...errors(400, 401, 429, 502, 503, 504) }
+    }
+  }, async (request) => ({ data: await app.userData.decrypt(request.user, request.body.encryptedData, request.body.iv) }))
+
+  app.post('/v1/auth/verify', {
+    onRequest: app.authenticate,
+    schema: {
+      tags: ['user data'],
+      summary: 'Check rawData against its signature, sha1(rawData + session_key)',
+      security: [{ bearer: [] }],
+      body: VerifyBody,
+      response: { 200: DataResponse, ...errors(400, 401, 429, 503) }
+    }
+  }, async (request) => ({ data: await app.userData.verify(request.user, request.body.rawData, request.body.signature) }))
+
+  app.post('/v1/auth/phone', {
+    onRequest: app.authenticate,
+    schema: {
+      tags: ['user data'],
+      summary: "The user's phone number from a getPhoneNumber button code (wxa/business/getuserphonenumber)",
+      security: [{ bearer: [] }],
+      body: PhoneBody,
+      response: { 200: PhoneResponse, ...errors(400, 401, 429, 500, 502, 503, 504) }
+    }
+  }, async (request) => app.userData.phone(request.user, request.body.code))
+}
+
+export default userData

@@ -1,0 +1,66 @@
+import type { Db } from '../db/prisma.js'
+
+export interface ProfileFields {
+  nickname?: string
+  avatarUrl?: string
+  gender?: number
+  language?: string
+  city?: string
+  province?: string
+  country?: string
+}
+
+export interface PhoneFields {
+  phoneNumber: string
+  purePhoneNumber: string
+  countryCode: string
+}
+
+const LIMITS: Record<keyof ProfileFields, number> = { nickname: 256, avatarUrl: 1024, gender: 0, language: 32, city: 128, province: 128, country: 128 }
+
+/** Cuts by code points, so a 4-byte emoji is never split in half. */
+const fit = (value: unknown, max: number): string | undefined =>
+  typeof value === 'string' ? [...value].slice(0, max).join('') : undefined
+
+/** WeChat's user-info field names (nickName, avatarUrl, ...) to ours; unknown fields are ignored. */
+export function profileFromWechat (info: Record<string, unknown>): ProfileFields | undefined {
+  if (typeof info.nickName !== 'string' && typeof info.avatarUrl !== 'string') return undefined
+  const gender = typeof info.gender === 'number' && Number.isInteger(info.gender) && info.gender >= 0 && info.gender <= 2 ? info.gender : undefined
+  return {
+    nickname: fit(info.nickName, LIMITS.nickname),
+    avatarUrl: fit(info.avatarUrl, LIMITS.avatarUrl),
+    gender,
+    language: fit(info.language, LIMITS.language),
+    city: fit(info.city, LIMITS.city),
+    province: fit(info.province, LIMITS.province),
+    country: fit(info.country, LIMITS.country)
+  }
+}
+
+export function phoneFromWechat (info: Record<string, unknown>): PhoneFields | undefined {
+  const { phoneNumber, purePhoneNumber, countryCode } = info
+  if (typeof phoneNumber !== 'string' || typeof purePhoneNumber !== 'string' || typeof countryCode !== 'string') return undefined
+  return { phoneNumber: phoneNumber.slice(0, 32), purePhoneNumber: purePhoneNumber.slice(0, 32), countryCode: countryCode.slice(0, 8) }
+}
+
+/** Fields WeChat sent replace ours; fields it left out keep their value. */
+export async function updateProfile (db: Db, userId: string, p: ProfileFields): Promise<void> {
+  await db.$executeRaw`
+    UPDATE users SET
+      nickname = COALESCE(${p.nickname ?? null}, nickname),
+      avatar_url = COALESCE(${p.avatarUrl ?? null}, avatar_url),
+      gender = COALESCE(${p.gender ?? null}::smallint, gender),
+      language = COALESCE(${p.language ?? null}, language),
+      city = COALESCE(${p.city ?? null}, city),
+      province = COALESCE(${p.province ?? null}, province),
+      country = COALESCE(${p.country ?? null}, country),
+      updated_at = now()
+    WHERE id = ${userId}::uuid`
+}
+
+export async function updatePhone (db: Db, userId: string, phone: PhoneFields): Promise<void> {
+  await db.$executeRaw`
+    UPDATE users SET phone_number = ${phone.phoneNumber}, pure_phone_number = ${phone.purePhoneNumber},
+      country_code = ${phone.countryCode}, updated_at = now()
+    WHERE id = ${userId}::uuid`
+}
