@@ -13,6 +13,12 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  TRUST_PROXY: Type.String({ pattern: '^(true|false|[0-9]+|[0-9a-fA-F.:/, ]+)$', default: 'false' }),
+  CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1 })),
+  RATE_LIMIT_WINDOW: Duration('1m', 'the window every rate limit counts in'),
+  RATE_LIMIT_GLOBAL_MAX: Type.Integer({ minimum: 1, default: 300 }),
+  RATE_LIMIT_AUTH_MAX: Type.Integer({ minimum: 1, default: 20 }),
+  RATE_LIMIT_USER_MAX: Type.Integer({ minimum: 1, default: 30 }),
   DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
   DATA_DIR: Type.String({ minLength: 1, default: '.data' }),
@@ -43,11 +49,26 @@ export interface WechatApp {
   secret: string
 }
 
+export interface RateLimits {
+  timeWindowMs: number
+  /** Every route, per client IP. */
+  globalMax: number
+  /** login and refresh, per client IP. */
+  authMax: number
+  /** decrypt, verify and phone, per user. */
+  userMax: number
+}
+
 export interface Config {
   env: Env['NODE_ENV']
   host: string
   port: number
   logLevel: string
+  /** Fastify's trustProxy: false, true, a hop count, or addresses/CIDRs of the proxies. */
+  trustProxy: boolean | number | string[]
+  /** Browser origins allowed by CORS; none (CORS off) when empty. */
+  corsOrigins: string[]
+  rateLimits: RateLimits
   /** Absent: the server starts an embedded database under dataDir. */
   databaseUrl?: string
   databasePoolSize: number
@@ -90,6 +111,13 @@ const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
 export function parseDuration (text: string): number {
   const unit = /[smhd]$/.test(text) ? text.slice(-1) : 's'
   return Number.parseInt(text, 10) * UNIT_SECONDS[unit]!
+}
+
+function parseTrustProxy (text: string): boolean | number | string[] {
+  if (text === 'true') return true
+  if (text === 'false') return false
+  if (/^[0-9]+$/.test(text)) return Number.parseInt(text, 10)
+  return text.split(',').map((entry) => entry.trim()).filter(Boolean)
 }
 
 /** One line per variable; enum problems name the allowed values. */
@@ -192,6 +220,14 @@ export function parseConfig (source: Record<string, string | undefined>): Config
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    rateLimits: {
+      timeWindowMs: parseDuration(env.RATE_LIMIT_WINDOW) * 1000,
+      globalMax: env.RATE_LIMIT_GLOBAL_MAX,
+      authMax: env.RATE_LIMIT_AUTH_MAX,
+      userMax: env.RATE_LIMIT_USER_MAX
+    },
     databaseUrl: env.DATABASE_URL,
     databasePoolSize: env.DATABASE_POOL_SIZE,
     dataDir: resolve(env.DATA_DIR),

@@ -1,11 +1,12 @@
 import { pino, type DestinationStream, type Logger } from 'pino'
 
-// Everything that could let a reader of the logs act as a user or as the app.
+// Requests are logged field by field (plugins/request-log.ts), never whole, so
+// this list is the second line of defence: anything that could let a reader of
+// the logs act as a user or as the app, should a future log call include it.
 export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  '*.code', '*.js_code', '*.secret', '*.session_key', '*.sessionKey',
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
+  'body', 'req.body', 'payload',
+  '*.js_code', '*.secret', '*.session_key', '*.sessionKey',
   '*.accessToken', '*.refreshToken', '*.access_token', '*.encryptedData', '*.iv', '*.signature'
 ]
 

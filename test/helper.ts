@@ -87,6 +87,10 @@ export function testConfig (databaseUrl: string, env: Record<string, string> = {
     WECHAT_TIMEOUT_MS: '1000',
     JWT_PRIVATE_KEY: ED25519_PEM,
     SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS,
+    // Generous limits, so tests about other things never trip them; rate-limit tests set their own.
+    RATE_LIMIT_GLOBAL_MAX: '100000',
+    RATE_LIMIT_AUTH_MAX: '100000',
+    RATE_LIMIT_USER_MAX: '100000',
     ...env
   })
 }
@@ -108,18 +112,19 @@ export interface Built {
 
 export interface BuildOptions {
   env?: Record<string, string>
+  logger?: ReturnType<typeof createLogger>
   apps?: FakeApp[]
   db?: TestDatabase
   fake?: FakeWechat
 }
 
 /** The app on a fresh database with a fake WeChat, all closed when the test ends. */
-export async function build (t: Test, { env = {}, apps, db: shared, fake: sharedFake }: BuildOptions = {}): Promise<Built> {
+export async function build (t: Test, { env = {}, apps, db: shared, fake: sharedFake, logger }: BuildOptions = {}): Promise<Built> {
   const fake = sharedFake ?? await startFakeWechat(t, apps)
   const db = shared ?? await testDatabase(t)
   const config = testConfig(db.url, env, fake.url)
   const prisma = createPrisma({ url: db.url, poolSize: db.embedded ? 1 : 5 })
-  const app = await buildApp(config, { prisma, logger: createLogger('silent') })
+  const app = await buildApp(config, { prisma, logger: logger ?? createLogger('silent') })
   // tap runs teardowns last-in first-out: the app closes before its database is dropped.
   t.teardown(() => app.close())
   await app.ready()

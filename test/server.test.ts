@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { testDatabase } from './helper.js'
+import { APP, ED25519_PEM, VAULT_KEYS, startFakeWechat, testDatabase } from './helper.js'
 
 // The built entry point, as `npm start` runs it (npm test builds first).
 const SERVER = new URL('../dist/server.js', import.meta.url).pathname
@@ -98,6 +98,27 @@ t.test('with nothing set it serves on an embedded database, the fake WeChat and 
   t.match(again.output(), new RegExp(`development keys loaded from ${dataDir}/dev-keys.json`), 'keys are reused on the next start')
   again.child.kill('SIGTERM')
   t.equal(await again.exited, 0)
+})
+
+t.test('SIGTERM drains in-flight requests before exiting', async (t) => {
+  const db = await testDatabase(t)
+  const fake = await startFakeWechat(t)
+  const dataDir = await mkdtemp(join(tmpdir(), 'weapp-drain-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  const server = run(t, {
+    DATABASE_URL: db.url, DATA_DIR: dataDir, WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, WECHAT_API_BASE: fake.url,
+    JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS
+  })
+  const base = await listening(server)
+  fake.setFault({ delayMs: 1500, times: 1 })
+  const inFlight = request(`${base}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: fake.login(APP.appid, 'alice').code }) })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  server.child.kill('SIGTERM')
+  const res = await inFlight
+  t.equal(res.statusCode, 200, 'the slow login finished')
+  t.match(await res.body.json(), { tokenType: 'Bearer' })
+  t.equal(await server.exited, 0, server.output())
+  await t.rejects(request(`${base}/healthz`), 'no longer listening')
 })
 
 t.test('the demo refuses production', async (t) => {

@@ -1,11 +1,28 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { sharedCounterStore } from './rate-limit-store.js'
 
-/** Limits are set per route (`config.rateLimit`); counters live in this process. */
-export default fp(async function limits (app: FastifyInstance) {
+export interface RateLimitOptions {
+  /** Every route, per client IP. */
+  globalMax: number
+  timeWindowMs: number
+  redisPrefix: string
+}
+
+/**
+ * A global limit per client IP; routes tighten it through `config.rateLimit`
+ * (see routes/auth.ts, routes/user-data.ts). Health checks are exempt.
+ */
+export default fp(async function limits (app: FastifyInstance, opts: RateLimitOptions) {
   await app.register(rateLimit, {
-    global: false,
+    global: true,
+    max: opts.globalMax,
+    timeWindow: opts.timeWindowMs,
+    store: sharedCounterStore(app.redis, opts.redisPrefix, app.log) as never,
+    allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
+    addHeadersOnExceeding: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true },
+    addHeaders: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true, 'retry-after': true },
     errorResponseBuilder: (_request, context) => ({
       statusCode: 429,
       code: 'RATE_LIMITED',
@@ -13,4 +30,4 @@ export default fp(async function limits (app: FastifyInstance) {
       message: `rate limit exceeded: retry in ${Math.ceil(context.ttl / 1000)} s`
     })
   })
-}, { name: 'rate-limit' })
+}, { name: 'rate-limit', dependencies: ['redis'] })

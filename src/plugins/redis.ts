@@ -11,10 +11,17 @@ declare module 'fastify' {
 
 export default fp(async function redis (app: FastifyInstance, { url }: { url?: string }) {
   if (url === undefined) return
-  // Fail fast instead of queueing commands while Redis is away: callers decide what a miss means.
-  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, lazyConnect: true })
-  client.on('error', (error) => { app.log.warn({ err: error }, 'redis error') })
-  await client.connect()
+  // Fail fast instead of queueing commands while Redis is away: callers fall
+  // back to per-instance state (see rate-limit-store.ts, token-store.ts).
+  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: 1000, lazyConnect: true })
+  let reported = false
+  client.on('error', (error) => {
+    if (!reported) app.log.warn({ err: error }, 'redis unreachable; reconnecting in the background')
+    reported = true
+  })
+  client.on('ready', () => { reported = false })
+  // Unreachable at start is not fatal: ioredis keeps reconnecting, callers degrade meanwhile.
+  await client.connect().catch(() => {})
   app.decorate('redis', client)
   app.addHook('onClose', async () => { await client.quit().catch(() => client.disconnect()) })
 }, { name: 'redis' })

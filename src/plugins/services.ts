@@ -8,7 +8,7 @@ import { IdentityRepository } from '../users/identities.js'
 import { UserDataService } from '../users/user-data.js'
 import { AccessTokens } from '../wechat/access-token.js'
 import { WechatClient } from '../wechat/client.js'
-import { MemoryTokenStore, RedisTokenStore } from '../wechat/token-store.js'
+import { FallbackTokenStore, MemoryTokenStore, RedisTokenStore } from '../wechat/token-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,7 +35,14 @@ export default fp(async function services (app: FastifyInstance, { config, wecha
   const vault = new SessionKeyVault(parseVaultKeys(config.sessionKeyEncryptionKeys))
   const sessions = new SessionStore(app.prisma, config.jwt)
   const identities = new IdentityRepository(app.prisma, vault)
-  const tokenStore = app.redis !== undefined ? new RedisTokenStore(app.redis, config.redisPrefix) : new MemoryTokenStore()
+  let lastWarning = 0
+  const tokenStore = app.redis === undefined
+    ? new MemoryTokenStore()
+    : new FallbackTokenStore(new RedisTokenStore(app.redis, config.redisPrefix), (error) => {
+      if (Date.now() - lastWarning < 60_000) return
+      lastWarning = Date.now()
+      app.log.warn({ err: error }, 'redis unreachable: access_token cached in this instance only')
+    })
   const accessTokens = new AccessTokens(wechat, tokenStore, config.wechat.apps)
   app.decorate('vault', vault)
   app.decorate('sessions', sessions)

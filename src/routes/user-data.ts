@@ -2,9 +2,18 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../schemas/common.js'
 import { DataResponse, DecryptBody, PhoneBody, PhoneResponse, VerifyBody } from '../schemas/user-data.js'
 
-const userData: FastifyPluginAsyncTypebox = async (app) => {
+export interface UserDataRoutesOptions {
+  /** Per user: these routes cost a WeChat call or a decryption each. */
+  userRateLimit: { max: number, timeWindow: number }
+}
+
+const userData: FastifyPluginAsyncTypebox<UserDataRoutesOptions> = async (app, opts) => {
+  // Counted after authentication, by user id rather than by IP.
+  const rateLimit = { ...opts.userRateLimit, hook: 'preHandler' as const, keyGenerator: (request: { user: { sub: string } }) => `user:${request.user.sub}` }
+
   app.post('/v1/auth/decrypt', {
     onRequest: app.authenticate,
+    config: { rateLimit },
     schema: {
       tags: ['user data'],
       summary: "Decrypt encryptedData with the caller's session_key (AES-128-CBC), checking watermark.appid",
@@ -16,6 +25,7 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/v1/auth/verify', {
     onRequest: app.authenticate,
+    config: { rateLimit },
     schema: {
       tags: ['user data'],
       summary: 'Check rawData against its signature, sha1(rawData + session_key)',
@@ -27,6 +37,7 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/v1/auth/phone', {
     onRequest: app.authenticate,
+    config: { rateLimit },
     schema: {
       tags: ['user data'],
       summary: "The user's phone number from a getPhoneNumber button code (wxa/business/getuserphonenumber)",

@@ -18,9 +18,12 @@ export interface PhoneFields {
 
 const LIMITS: Record<keyof ProfileFields, number> = { nickname: 256, avatarUrl: 1024, gender: 0, language: 32, city: 128, province: 128, country: 128 }
 
-/** Cuts by code points, so a 4-byte emoji is never split in half. */
+/**
+ * Cuts by code points, so a 4-byte emoji is never split in half; drops NUL
+ * (Postgres text refuses it) and replaces lone surrogates (not valid UTF-8).
+ */
 const fit = (value: unknown, max: number): string | undefined =>
-  typeof value === 'string' ? [...value].slice(0, max).join('') : undefined
+  typeof value === 'string' ? [...value.replaceAll('\u0000', '').toWellFormed()].slice(0, max).join('') : undefined
 
 /** WeChat's user-info field names (nickName, avatarUrl, ...) to ours; unknown fields are ignored. */
 export function profileFromWechat (info: Record<string, unknown>): ProfileFields | undefined {
@@ -40,7 +43,7 @@ export function profileFromWechat (info: Record<string, unknown>): ProfileFields
 export function phoneFromWechat (info: Record<string, unknown>): PhoneFields | undefined {
   const { phoneNumber, purePhoneNumber, countryCode } = info
   if (typeof phoneNumber !== 'string' || typeof purePhoneNumber !== 'string' || typeof countryCode !== 'string') return undefined
-  return { phoneNumber: phoneNumber.slice(0, 32), purePhoneNumber: purePhoneNumber.slice(0, 32), countryCode: countryCode.slice(0, 8) }
+  return { phoneNumber: fit(phoneNumber, 32)!, purePhoneNumber: fit(purePhoneNumber, 32)!, countryCode: fit(countryCode, 8)! }
 }
 
 /** Fields WeChat sent replace ours; fields it left out keep their value. */

@@ -71,3 +71,31 @@ export class RedisTokenStore implements TokenStore {
     return async () => { await this.redis.eval(DELETE_IF_EQUAL, 1, key, holder) }
   }
 }
+
+/**
+ * Redis while it answers, this process's memory while it does not. Safe because
+ * stable_token (normal mode) hands every instance the same token: falling back
+ * costs one fetch per instance, never a token that undoes another's.
+ */
+export class FallbackTokenStore implements TokenStore {
+  private readonly memory = new MemoryTokenStore()
+
+  constructor (private readonly shared: TokenStore, private readonly onFallback: (error: unknown) => void) {}
+
+  private async either<T> (shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+    try {
+      return await shared()
+    } catch (error) {
+      this.onFallback(error)
+      return local()
+    }
+  }
+
+  get (appid: string) { return this.either(() => this.shared.get(appid), () => this.memory.get(appid)) }
+  set (appid: string, token: CachedToken) { return this.either(() => this.shared.set(appid, token), () => this.memory.set(appid, token)) }
+  deleteIf (appid: string, accessToken: string) {
+    return this.either(() => this.shared.deleteIf(appid, accessToken), () => this.memory.deleteIf(appid, accessToken))
+  }
+
+  tryLock (appid: string, ttlMs: number) { return this.either(() => this.shared.tryLock(appid, ttlMs), () => this.memory.tryLock(appid)) }
+}

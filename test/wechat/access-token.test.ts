@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { AccessTokens } from '../../src/wechat/access-token.js'
 import { WechatClient } from '../../src/wechat/client.js'
 import { MemoryTokenStore, RedisTokenStore } from '../../src/wechat/token-store.js'
-import { APP, build, startFakeWechat, testDatabase } from '../helper.js'
+import { APP, build, startFakeWechat } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -64,22 +64,6 @@ t.test('two instances sharing Redis: 100 concurrent callers, one fetch, the key 
   t.equal(fake.callCount(STABLE_TOKEN), 1)
   t.ok(await one.redis.get(`${one.prefix}wechat:access_token:${APP.appid}`), 'cache key includes the appid')
   t.equal(await one.redis.get(`${one.prefix}wechat:access_token:lock:${APP.appid}`), null, 'the lock was released')
-})
-
-t.test('two app instances sharing Postgres and Redis fetch one access_token between them', async (t) => {
-  const fake = await startFakeWechat(t)
-  const db = await testDatabase(t)
-  const { prefix } = await redisFor(t)
-  const env = { REDIS_URL, REDIS_PREFIX: prefix }
-  const first = await build(t, { db, fake, env })
-  const second = await build(t, { db, fake, env })
-  const a = await login(first.app, fake, 'alice')
-  const phones = await Promise.all(Array.from({ length: 10 }, (_v, i) => (i % 2 === 0 ? first : second).app.inject({
-    method: 'POST', url: '/v1/auth/phone', headers: bearer(a.accessToken),
-    payload: { code: fake.phoneCode(APP.appid, { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' }) }
-  })))
-  t.same(phones.map((r) => r.statusCode), Array(10).fill(200))
-  t.equal(fake.callCount(STABLE_TOKEN), 1)
 })
 
 t.test('40001 (token replaced elsewhere): fetch a fresh token once and retry the call', async (t) => {

@@ -1,0 +1,15 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+/**
+ * While the app closes, responses to in-flight requests carry
+ * `Connection: close`, so keep-alive clients let go and the server can finish
+ * closing instead of waiting out their idle timeout.
+ */
+export default fp(async function drain (app: FastifyInstance) {
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close')
+  })
+}, { name: 'drain' })

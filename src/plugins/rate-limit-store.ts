@@ -1,0 +1,73 @@
+import type { Redis } from 'ioredis'
+import type { FastifyBaseLogger } from 'fastify'
+
+// A fixed-window counter: INCR, and start the window on the first hit.
+const INCR = `
+local current = redis.call('INCR', KEYS[1])
+if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {current, ttl}`
+
+type Callback = (error: Error | null, result: { current: number, ttl: number }) => void
+
+interface RouteOptions { routeInfo?: { method?: string, url?: string } }
+
+const MAX_LOCAL_KEYS = 50_000
+
+/** Per-process counters: the only store without Redis, and the fallback while Redis is unreachable. */
+class LocalCounters {
+  private readonly windows = new Map<string, { count: number, resetAt: number }>()
+
+  incr (key: string, timeWindow: number): { current: number, ttl: number } {
+    const now = Date.now()
+    let entry = this.windows.get(key)
+    if (entry === undefined || entry.resetAt <= now) {
+      if (this.windows.size >= MAX_LOCAL_KEYS) this.windows.delete(this.windows.keys().next().value!)
+      entry = { count: 0, resetAt: now + timeWindow }
+      this.windows.delete(key)
+      this.windows.set(key, entry)
+    }
+    entry.count++
+    return { current: entry.count, ttl: entry.resetAt - now }
+  }
+}
+
+/**
+ * A @fastify/rate-limit store: counters in Redis so limits hold across
+ * instances; while Redis is unreachable each instance counts on its own
+ * (limits then hold per instance) and says so once in the log, until Redis
+ * answers again.
+ */
+export function sharedCounterStore (redis: Redis | undefined, prefix: string, log: FastifyBaseLogger) {
+  let degraded = false
+  if (redis !== undefined && typeof (redis as Redis & { weappRateLimit?: unknown }).weappRateLimit !== 'function') {
+    redis.defineCommand('weappRateLimit', { numberOfKeys: 1, lua: INCR })
+  }
+
+  return class SharedCounterStore {
+    private readonly local = new LocalCounters()
+    private readonly namespace: string
+
+    constructor (routeOptions: RouteOptions = {}) {
+      const route = routeOptions.routeInfo === undefined ? 'global' : `${routeOptions.routeInfo.method ?? ''}${routeOptions.routeInfo.url ?? ''}`
+      this.namespace = `${prefix}ratelimit:${route}:`
+    }
+
+    incr (key: string, callback: Callback, timeWindow: number): void {
+      if (redis === undefined) { callback(null, this.local.incr(key, timeWindow)); return }
+      const command = (redis as Redis & { weappRateLimit: (key: string, window: number) => Promise<[number, number]> }).weappRateLimit
+      command.call(redis, this.namespace + key, timeWindow).then(([current, ttl]) => {
+        if (degraded) { degraded = false; log.info('redis is back: rate limits are shared again') }
+        callback(null, { current, ttl })
+      }, (error: Error) => {
+        if (!degraded) { degraded = true; log.warn({ err: error }, 'redis unreachable: rate limits fall back to this instance\'s own counters') }
+        callback(null, this.local.incr(this.namespace + key, timeWindow))
+      })
+    }
+
+    child (routeOptions: RouteOptions): SharedCounterStore {
+      return new SharedCounterStore(routeOptions)
+    }
+  }
+}

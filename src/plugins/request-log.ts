@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+/**
+ * One JSON line per request, written when the response is sent. Only chosen
+ * fields: no headers, no bodies, no query strings, so tokens, codes and
+ * encryptedData never reach the log by this path.
+ */
+export default fp(async function requestLog (app: FastifyInstance) {
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const user = (request as { user?: { sub?: string } }).user
+    request.log.info({
+      method: request.method,
+      path: request.url.split('?')[0],
+      route: request.routeOptions.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+      ip: request.ip,
+      ...(user?.sub !== undefined ? { userId: user.sub } : {})
+    }, 'request')
+  })
+}, { name: 'request-log' })

@@ -1,0 +1,62 @@
+import { Writable } from 'node:stream'
+import type { InjectOptions } from 'fastify'
+import t from 'tap'
+import { createLogger } from '../../src/logger.js'
+import { APP, build } from '../helper.js'
+import { bearer } from '../helpers/auth.js'
+
+function capture () {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _encoding, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done() } })
+  return { lines, logger: createLogger('debug', stream) }
+}
+
+t.test('a full login/refresh/decrypt/verify/phone/logout flow logs one line per request and no secret', async (t) => {
+  const { lines, logger } = capture()
+  const { app, fake } = await build(t, { logger })
+  const secrets: string[] = [APP.secret]
+  const send = async (options: InjectOptions) => app.inject(options)
+
+  const { code } = fake.login(APP.appid, 'alice')
+  secrets.push(code)
+  const login = (await send({ method: 'POST', url: '/v1/auth/login', payload: { code } })).json()
+  secrets.push(login.accessToken, login.refreshToken, fake.sessionKey(APP.appid, 'alice')!)
+  const sealed = fake.userInfo(APP.appid, 'alice', { nickName: 'Alice' })
+  secrets.push(sealed.encryptedData, sealed.iv, sealed.signature)
+  await send({ method: 'POST', url: '/v1/auth/decrypt', headers: bearer(login.accessToken), payload: { encryptedData: sealed.encryptedData, iv: sealed.iv } })
+  await send({ method: 'POST', url: '/v1/auth/verify', headers: bearer(login.accessToken), payload: { rawData: sealed.rawData, signature: sealed.signature } })
+  const phoneCode = fake.phoneCode(APP.appid, { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' })
+  secrets.push(phoneCode)
+  await send({ method: 'POST', url: '/v1/auth/phone', headers: bearer(login.accessToken), payload: { code: phoneCode } })
+  const refreshed = (await send({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: login.refreshToken } })).json()
+  secrets.push(refreshed.accessToken, refreshed.refreshToken)
+  await send({ method: 'GET', url: '/v1/me', headers: bearer(refreshed.accessToken) })
+  // Failures log more (errors with their causes): WeChat refusing our secret, a bad code, a reused token.
+  fake.setFault({ errcode: 40125, times: 1 })
+  const rejected = fake.login(APP.appid, 'alice').code
+  secrets.push(rejected)
+  await send({ method: 'POST', url: '/v1/auth/login', payload: { code: rejected } })
+  await send({ method: 'POST', url: '/v1/auth/login', payload: { code: 'not-a-real-code-123' } })
+  await send({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: login.refreshToken } })
+  const last = await send({ method: 'POST', url: '/v1/auth/logout', headers: { ...bearer(refreshed.accessToken), 'x-request-id': 'trace-abc-123' } })
+
+  const output = lines.join('\n')
+  for (const secret of secrets) t.notOk(output.includes(secret), `secret of ${secret.length} chars absent from the log`)
+  t.notMatch(output, /not-a-real-code-123/)
+  t.notMatch(output, /authorization/i)
+
+  const requests = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request')
+  t.equal(requests.length, 10, 'one line per request')
+  t.ok(requests.every((entry) => typeof entry.reqId === 'string' && typeof entry.status === 'number' && typeof entry.ms === 'number'))
+  t.match(requests.at(-1), { reqId: 'trace-abc-123', method: 'POST', path: '/v1/auth/logout', status: 204, userId: login.user.id })
+  t.equal(last.headers['x-request-id'], 'trace-abc-123', 'the request id is echoed to the client')
+  t.ok(lines.some((line) => JSON.parse(line).level === 50 && /WECHAT_CONFIG_INVALID/.test(line)), 'the config error is logged loudly (level error)')
+})
+
+t.test('request ids: generated when absent or malformed', async (t) => {
+  const { app } = await build(t)
+  const plain = await app.inject({ method: 'GET', url: '/healthz' })
+  t.match(plain.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+  const hostile = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'bad id\n{"level":60}' } })
+  t.match(hostile.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+})
