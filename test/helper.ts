@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
@@ -11,6 +12,21 @@ import { migrate } from '../src/db/migrate.js'
 import { createPrisma, type Db } from '../src/db/prisma.js'
 import { FakeWechat, type FakeApp } from '../src/dev/fake-wechat.js'
 import { createLogger } from '../src/logger.js'
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** A Redis client and a key prefix of this test's own; its keys are deleted when the test ends. */
+export async function redisNamespace (t: Test): Promise<{ redis: Redis, prefix: string }> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  await redis.connect()
+  const prefix = `weapp-auth-test:${randomBytes(6).toString('hex')}:`
+  t.teardown(async () => {
+    const keys = await redis.keys(`${prefix}*`)
+    if (keys.length > 0) await redis.del(...keys)
+    await redis.quit()
+  })
+  return { redis, prefix }
+}
 
 /** The server every test file shares; each file gets a database of its own on it. */
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'

@@ -1,21 +1,11 @@
-import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import t from 'tap'
-import { APP, build, startFakeWechat, testDatabase } from './helper.js'
+import { APP, REDIS_URL, build, redisNamespace, startFakeWechat, testDatabase } from './helper.js'
 import { bearer, login } from './helpers/auth.js'
 
 // Two instances of the service on one Postgres and one Redis, as behind a load balancer.
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-
 t.test('two instances behave as one service', async (t) => {
-  const prefix = `weapp-auth-test:${randomBytes(6).toString('hex')}:`
-  t.teardown(async () => {
-    const redis = new Redis(REDIS_URL)
-    const keys = await redis.keys(`${prefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    await redis.quit()
-  })
+  const { prefix } = await redisNamespace(t)
   const fake = await startFakeWechat(t)
   const db = await testDatabase(t)
   const env = { REDIS_URL, REDIS_PREFIX: prefix, RATE_LIMIT_AUTH_MAX: '4', REFRESH_REUSE_GRACE: '0' }

@@ -1,28 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import t, { type Test } from 'tap'
-import { APP, build } from '../helper.js'
+import t from 'tap'
+import { APP, REDIS_URL, build, redisNamespace } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 type App = Awaited<ReturnType<typeof build>>['app']
 
 async function loginFrom (app: App, fake: Awaited<ReturnType<typeof build>>['fake'], ip: string, headers: Record<string, string> = {}) {
   const { code } = fake.login(APP.appid, `user-${randomBytes(4).toString('hex')}`)
   return app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code }, remoteAddress: ip, headers })
-}
-
-async function redisPrefix (t: Test): Promise<string> {
-  const prefix = `weapp-auth-test:${randomBytes(6).toString('hex')}:`
-  t.teardown(async () => {
-    const redis = new Redis(REDIS_URL)
-    const keys = await redis.keys(`${prefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    await redis.quit()
-  })
-  return prefix
 }
 
 t.test('login is limited per client IP, with Retry-After and a JSON error', async (t) => {
@@ -76,7 +63,7 @@ t.test('a global limit covers every route; health checks are exempt', async (t) 
 })
 
 t.test('Redis unreachable from the start: the service runs, limits hold per instance', async (t) => {
-  const { app, fake } = await build(t, { env: { RATE_LIMIT_AUTH_MAX: '2', REDIS_URL: 'redis://127.0.0.1:1', REDIS_PREFIX: await redisPrefix(t) } })
+  const { app, fake } = await build(t, { env: { RATE_LIMIT_AUTH_MAX: '2', REDIS_URL: 'redis://127.0.0.1:1', REDIS_PREFIX: (await redisNamespace(t)).prefix } })
   const statuses = []
   for (let i = 0; i < 3; i++) statuses.push((await loginFrom(app, fake, '203.0.113.7')).statusCode)
   t.same(statuses, [200, 200, 429])
@@ -88,7 +75,7 @@ t.test('Redis unreachable from the start: the service runs, limits hold per inst
 t.test('Redis lost mid-run: limits fall back to local counters, then shared again when it returns', async (t) => {
   const proxy = new TcpProxy(6379)
   const port = await proxy.listen(t)
-  const prefix = await redisPrefix(t)
+  const prefix = (await redisNamespace(t)).prefix
   const { app, fake } = await build(t, { env: { RATE_LIMIT_AUTH_MAX: '2', REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: prefix } })
   t.equal((await loginFrom(app, fake, '203.0.113.8')).statusCode, 200, 'counted in Redis')
   await proxy.cut()

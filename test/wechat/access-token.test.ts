@@ -1,26 +1,12 @@
-import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { AccessTokens } from '../../src/wechat/access-token.js'
 import { WechatClient } from '../../src/wechat/client.js'
 import { MemoryTokenStore, RedisTokenStore } from '../../src/wechat/token-store.js'
-import { APP, build, startFakeWechat } from '../helper.js'
+import { APP, REDIS_URL, build, redisNamespace, startFakeWechat } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const STABLE_TOKEN = '/cgi-bin/stable_token'
-
-async function redisFor (t: Test): Promise<{ redis: Redis, prefix: string }> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  await redis.connect()
-  const prefix = `weapp-auth-test:${randomBytes(6).toString('hex')}:`
-  t.teardown(async () => {
-    const keys = await redis.keys(`${prefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    await redis.quit()
-  })
-  return { redis, prefix }
-}
 
 async function client (t: Test, apiBase: string): Promise<WechatClient> {
   const wechat = new WechatClient({ apiBase, timeoutMs: 2000 })
@@ -54,7 +40,7 @@ t.test('a token is dropped shortly before WeChat expires it', async (t) => {
 t.test('two instances sharing Redis: 100 concurrent callers, one fetch, the key names the appid', async (t) => {
   const fake = await startFakeWechat(t)
   const wechat = await client(t, fake.url)
-  const one = await redisFor(t)
+  const one = await redisNamespace(t)
   const two = new Redis(REDIS_URL)
   t.teardown(() => two.quit())
   const a = new AccessTokens(wechat, new RedisTokenStore(one.redis, one.prefix), [APP])
