@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { WechatApp } from '../config.js'
-import type { IdentityRepository } from '../users/identities.js'
+import type { IdentityRepository, WechatLogin } from '../users/identities.js'
 import type { Code2Session, WechatClient } from '../wechat/client.js'
 import { SingleFlight } from '../wechat/single-flight.js'
 import { AppRequired, AppUnknown } from './errors.js'
+import { LostInsertRace, type LoginGrant, type LoginWrites } from './login-writes.js'
 import type { SessionGrant, SessionStore } from './sessions.js'
 
 export interface AccessClaims {
@@ -28,6 +29,7 @@ export interface AuthServiceDeps {
   apps: WechatApp[]
   wechat: Pick<WechatClient, 'code2session'>
   identities: IdentityRepository
+  loginWrites: LoginWrites
   sessions: SessionStore
   signAccessToken: (claims: AccessClaims) => string
   accessTtlSeconds: number
@@ -60,9 +62,31 @@ export class AuthService {
     const app = this.selectApp(appid)
     const key = createHash('sha256').update(`${app.appid}\0${code}`).digest('base64url')
     const session = await this.exchanges.run(key, () => this.deps.wechat.code2session(app, code))
-    const identity = await this.deps.identities.upsertFromLogin({ appid: app.appid, ...session })
-    const grant = await this.deps.sessions.start(identity.userId, identity.identityId, app.appid)
-    return { ...this.tokens(grant), user: { id: identity.userId, isNew: identity.isNewUser } }
+    const grant = await this.record({ appid: app.appid, ...session })
+    return { ...this.tokens(grant), user: { id: grant.userId, isNew: grant.isNewUser } }
+  }
+
+  /**
+   * Two round trips: read the identity, then write identity, session and token
+   * in one statement. A concurrent first login of the same person makes the
+   * insert lose; it then reads again and takes the returning path.
+   */
+  private async record (login: WechatLogin): Promise<LoginGrant> {
+    const { identities, loginWrites } = this.deps
+    for (let attempt = 1; ; attempt++) {
+      const identity = await identities.find(login.appid, login.openid)
+      try {
+        if (identity === undefined) return await loginWrites.first(login)
+        const grant = await loginWrites.returning(identity, login)
+        // The app was bound to the Open Platform after this identity's first login.
+        if (login.unionid !== undefined && identity.unionid === null) {
+          grant.userId = await identities.linkUnionid(identity.id, identity.user_id, login.unionid)
+        }
+        return grant
+      } catch (error) {
+        if (!(error instanceof LostInsertRace) || attempt >= 3) throw error
+      }
+    }
   }
 
   async refresh (refreshToken: string): Promise<TokenPair> {

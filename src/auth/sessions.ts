@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { Db } from '../db/prisma.js'
 import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked } from './errors.js'
 import { hashRefreshToken, isRefreshTokenShape, newRefreshToken } from './refresh-token.js'
@@ -38,21 +37,6 @@ interface TokenStateRow {
 /** Sessions (one per login) and their rotating refresh tokens. Every write is one statement. */
 export class SessionStore {
   constructor (private readonly db: Db, private readonly policy: SessionPolicy) {}
-
-  async start (userId: string, identityId: string, appid: string): Promise<SessionGrant> {
-    const sessionId = randomUUID()
-    const { token, hash } = newRefreshToken()
-    const rows = await this.db.$queryRaw<{ expires_at: Date }[]>`
-      WITH s AS (
-        INSERT INTO sessions (id, user_id, identity_id, appid, expires_at)
-        VALUES (${sessionId}::uuid, ${userId}::uuid, ${identityId}::uuid, ${appid}, now() + make_interval(secs => ${this.policy.sessionMaxAgeSeconds}::int))
-        RETURNING id, expires_at
-      )
-      INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
-      SELECT s.id, ${hash}, LEAST(now() + make_interval(secs => ${this.policy.refreshTtlSeconds}::int), s.expires_at) FROM s
-      RETURNING expires_at`
-    return { sessionId, userId, appid, refreshToken: token, refreshExpiresAt: rows[0]!.expires_at }
-  }
 
   /**
    * Retires the presented token and issues its successor in one statement; the

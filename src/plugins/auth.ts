@@ -38,6 +38,19 @@ function mapVerifyError (error: { code?: string }): Error {
   }
 }
 
+const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/
+
+function bearerToken (header: string | undefined): string {
+  if (header === undefined || !header.startsWith('Bearer ')) throw new AuthTokenMissing()
+  const match = BEARER.exec(header)
+  if (match === null) throw new AccessTokenInvalid()
+  return match[1]!
+}
+
+function mapFastJwtError (error: { code?: string }): Error {
+  return error.code === 'FAST_JWT_EXPIRED' ? new AccessTokenExpired() : new AccessTokenInvalid()
+}
+
 export default fp(async function auth (app: FastifyInstance, opts: AuthPluginOptions) {
   const { keys } = opts
   const single = keys.verifyKeys.size === 1 ? [...keys.verifyKeys.values()][0]! : undefined
@@ -70,11 +83,23 @@ export default fp(async function auth (app: FastifyInstance, opts: AuthPluginOpt
   })
 
   app.decorate('signAccessToken', (claims: AccessClaims) => app.jwt.sign({ ...claims, jti: randomUUID() }))
-  app.decorate('authenticate', async (request: FastifyRequest) => {
-    try {
-      await request.jwtVerify()
-    } catch (error) {
-      throw mapVerifyError(error as { code?: string })
+  // One key: the plugin's prebuilt verifier, called directly (request.jwtVerify
+  // would decode every token a second time to look up a key it already has).
+  // Several keys: the request path, which picks the key by kid.
+  app.decorate('authenticate', single === undefined
+    ? async (request: FastifyRequest) => {
+      try {
+        await request.jwtVerify()
+      } catch (error) {
+        throw mapVerifyError(error as { code?: string })
+      }
     }
-  })
+    : async (request: FastifyRequest) => {
+      const token = bearerToken(request.headers.authorization)
+      try {
+        request.user = app.jwt.verify(token)
+      } catch (error) {
+        throw mapFastJwtError(error as { code?: string })
+      }
+    })
 }, { name: 'auth' })

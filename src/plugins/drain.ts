@@ -9,7 +9,8 @@ import fp from 'fastify-plugin'
 export default fp(async function drain (app: FastifyInstance) {
   let closing = false
   app.addHook('preClose', async () => { closing = true })
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close')
+    done(null, payload)
   })
 }, { name: 'drain' })

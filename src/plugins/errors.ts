@@ -33,7 +33,7 @@ export default fp(async function errors (app: FastifyInstance) {
     const error = isConnectionError(raw) ? new DatabaseUnavailable() : raw
     const body = toBody(error)
     if (body.statusCode >= 500) request.log.error({ err: raw }, 'request failed')
-    else request.log.info({ code: body.code }, 'request rejected')
+    else request.log.info({ errorCode: body.code }, 'request rejected')
     const headers = (error as { headers?: Record<string, string> }).headers
     if (headers !== undefined) void reply.headers(headers)
     return reply.code(body.statusCode).send(body)

@@ -7,10 +7,12 @@ import fp from 'fastify-plugin'
  * encryptedData never reach the log by this path.
  */
 export default fp(async function requestLog (app: FastifyInstance) {
-  app.addHook('onSend', async (request, reply) => {
+  // Callback-style hooks: they run on every request, and an async hook costs a promise each.
+  app.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('x-request-id', request.id)
+    done(null, payload)
   })
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const user = (request as { user?: { sub?: string } }).user
     request.log.info({
       method: request.method,
@@ -21,5 +23,6 @@ export default fp(async function requestLog (app: FastifyInstance) {
       ip: request.ip,
       ...(user?.sub !== undefined ? { userId: user.sub } : {})
     }, 'request')
+    done()
   })
 }, { name: 'request-log' })

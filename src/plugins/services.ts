@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { LoginWrites } from '../auth/login-writes.js'
 import { AuthService } from '../auth/service.js'
 import { SessionKeyVault, parseVaultKeys } from '../auth/session-key-vault.js'
 import { SessionStore } from '../auth/sessions.js'
@@ -34,7 +35,7 @@ export default fp(async function services (app: FastifyInstance, { config, wecha
 
   const vault = new SessionKeyVault(parseVaultKeys(config.sessionKeyEncryptionKeys))
   const sessions = new SessionStore(app.prisma, config.jwt)
-  const identities = new IdentityRepository(app.prisma, vault)
+  const identities = new IdentityRepository(app.prisma)
   let lastWarning = 0
   const tokenStore = app.redis === undefined
     ? new MemoryTokenStore()
@@ -52,6 +53,7 @@ export default fp(async function services (app: FastifyInstance, { config, wecha
     apps: config.wechat.apps,
     wechat,
     identities,
+    loginWrites: new LoginWrites(app.prisma, vault, config.jwt),
     sessions,
     signAccessToken: app.signAccessToken,
     accessTtlSeconds: config.jwt.accessTtlSeconds

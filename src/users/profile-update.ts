@@ -46,19 +46,26 @@ export function phoneFromWechat (info: Record<string, unknown>): PhoneFields | u
   return { phoneNumber: fit(phoneNumber, 32)!, purePhoneNumber: fit(purePhoneNumber, 32)!, countryCode: fit(countryCode, 8)! }
 }
 
-/** Fields WeChat sent replace ours; fields it left out keep their value. */
+/**
+ * Fields WeChat sent replace ours; fields it left out keep their value. A row
+ * that would not change is not rewritten (the same profile decrypted again
+ * costs a read, not a write).
+ */
 export async function updateProfile (db: Db, userId: string, p: ProfileFields): Promise<void> {
   await db.$executeRaw`
-    UPDATE users SET
-      nickname = COALESCE(${p.nickname ?? null}, nickname),
-      avatar_url = COALESCE(${p.avatarUrl ?? null}, avatar_url),
-      gender = COALESCE(${p.gender ?? null}::smallint, gender),
-      language = COALESCE(${p.language ?? null}, language),
-      city = COALESCE(${p.city ?? null}, city),
-      province = COALESCE(${p.province ?? null}, province),
-      country = COALESCE(${p.country ?? null}, country),
-      updated_at = now()
-    WHERE id = ${userId}::uuid`
+    WITH next AS (
+      SELECT COALESCE(${p.nickname ?? null}, nickname) AS nickname, COALESCE(${p.avatarUrl ?? null}, avatar_url) AS avatar_url,
+             COALESCE(${p.gender ?? null}::smallint, gender) AS gender, COALESCE(${p.language ?? null}, language) AS language,
+             COALESCE(${p.city ?? null}, city) AS city, COALESCE(${p.province ?? null}, province) AS province,
+             COALESCE(${p.country ?? null}, country) AS country
+      FROM users WHERE id = ${userId}::uuid
+    )
+    UPDATE users u SET nickname = next.nickname, avatar_url = next.avatar_url, gender = next.gender, language = next.language,
+      city = next.city, province = next.province, country = next.country, updated_at = now()
+    FROM next
+    WHERE u.id = ${userId}::uuid
+      AND (u.nickname, u.avatar_url, u.gender, u.language, u.city, u.province, u.country)
+          IS DISTINCT FROM (next.nickname, next.avatar_url, next.gender, next.language, next.city, next.province, next.country)`
 }
 
 export async function updatePhone (db: Db, userId: string, phone: PhoneFields): Promise<void> {

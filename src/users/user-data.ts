@@ -25,14 +25,18 @@ export interface UserDataDeps {
 interface SessionKeys {
   identityId: string
   userId: string
+  /** The user's unionid as stored: linking is skipped when the data brings the same one. */
+  unionid: string | null
   openid: string
   current: string
-  previous?: string
+  /** Decrypted only when the current key fails. */
+  previous: () => string | undefined
 }
 
 interface KeyRow {
   identity_id: string
   user_id: string
+  unionid: string | null
   openid: string
   session_key_enc: string
   previous_session_key_enc: string | null
@@ -54,7 +58,7 @@ export class UserDataService {
 
   async verify (claims: AccessClaims, rawData: string, signature: string): Promise<Record<string, unknown>> {
     const keys = await this.sessionKeys(claims)
-    const candidates = [keys.current, keys.previous].filter((k): k is string => k !== undefined)
+    const candidates = [keys.current, keys.previous()].filter((k): k is string => k !== undefined)
     // Every candidate is compared, so timing does not tell which key (if any) matched.
     const matches = candidates.map((key) => rawDataSignatureMatches(rawData, key, signature))
     if (!matches.includes(true)) throw new SignatureInvalid()
@@ -79,25 +83,28 @@ export class UserDataService {
 
   private async sessionKeys (claims: AccessClaims): Promise<SessionKeys> {
     const [row] = await this.deps.db.$queryRaw<KeyRow[]>`
-      SELECT i.id::text AS identity_id, s.user_id::text AS user_id, i.openid, i.session_key_enc, i.previous_session_key_enc
-      FROM sessions s JOIN wechat_identities i ON i.id = s.identity_id
+      SELECT i.id::text AS identity_id, s.user_id::text AS user_id, u.unionid, i.openid, i.session_key_enc, i.previous_session_key_enc
+      FROM sessions s JOIN wechat_identities i ON i.id = s.identity_id JOIN users u ON u.id = s.user_id
       WHERE s.id = ${claims.sid}::uuid AND s.user_id = ${claims.sub}::uuid AND s.revoked_at IS NULL`
     if (row === undefined) throw new SessionRevoked()
     const { vault } = this.deps
+    const previous = row.previous_session_key_enc
     return {
       identityId: row.identity_id,
       userId: row.user_id,
+      unionid: row.unionid,
       openid: row.openid,
       current: vault.decrypt(row.session_key_enc, row.identity_id),
-      previous: row.previous_session_key_enc === null ? undefined : vault.decrypt(row.previous_session_key_enc, row.identity_id)
+      previous: () => previous === null ? undefined : vault.decrypt(previous, row.identity_id)
     }
   }
 
   /** The current session_key first, then the previous one (data fetched before the latest wx.login). */
   private tryKeys (keys: SessionKeys, encryptedData: string, iv: string): DecryptedData | undefined {
-    for (const key of [keys.current, keys.previous]) {
-      if (key === undefined) continue
-      try { return decryptData(key, encryptedData, iv) } catch { /* next key; the reason is never shown */ }
+    for (const key of [() => keys.current, keys.previous]) {
+      const sessionKey = key()
+      if (sessionKey === undefined) continue
+      try { return decryptData(sessionKey, encryptedData, iv) } catch { /* next key; the reason is never shown */ }
     }
     return undefined
   }
@@ -116,7 +123,7 @@ export class UserDataService {
 
   private async apply (keys: SessionKeys, data: DecryptedData): Promise<void> {
     let userId = keys.userId
-    if (typeof data.unionId === 'string' && data.unionId !== '') {
+    if (typeof data.unionId === 'string' && data.unionId !== '' && data.unionId !== keys.unionid) {
       userId = await this.deps.identities.linkUnionid(keys.identityId, keys.userId, data.unionId)
     }
     const profile = profileFromWechat(data)

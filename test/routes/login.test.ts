@@ -125,6 +125,18 @@ t.test('concurrent first logins of one person create one user', async (t) => {
   }
 })
 
+t.test('concurrent first logins of one person in two mini-programs create one user', async (t) => {
+  const second = { appid: 'wxtest0000000002', secret: 'test-secret-0002' }
+  const { app, fake, prisma } = await build(t, { apps: [APP, second], env: { WECHAT_APPS: JSON.stringify([APP, second]) } })
+  for (let round = 0; round < 5; round++) {
+    const user = `twin-${round}`
+    const results = await Promise.all([APP, second, APP, second].map((a) => app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: fake.login(a.appid, user).code, appid: a.appid } })))
+    t.same(results.map((r) => r.statusCode), [200, 200, 200, 200], `round ${round}: all succeed`)
+    t.equal(new Set(results.map((r) => r.json().user.id)).size, 1, `round ${round}: one user`)
+  }
+  t.match(await rowCounts(prisma), { users: 5, identities: 10 })
+})
+
 t.test('unionid joins one person across two mini-programs; unbound apps stay separate', async (t) => {
   const second = { appid: 'wxtest0000000002', secret: 'test-secret-0002' }
   const unbound = { appid: 'wxtest0000000003', secret: 'test-secret-0003', bound: false }

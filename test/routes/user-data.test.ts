@@ -30,6 +30,21 @@ t.test('decrypts user info sealed by WeChat end to end and stores the profile, e
   t.match(await me(app, a.accessToken), { nickname: PROFILE.nickName, avatarUrl: PROFILE.avatarUrl, gender: 1, city: 'Shenzhen', hasUnionid: true })
 })
 
+t.test('the same profile decrypted again is read, not rewritten; a changed one is written', async (t) => {
+  const { app, fake, prisma } = await build(t)
+  const a = await login(app, fake, 'alice')
+  const info = sealed(fake.userInfo(APP.appid, 'alice', PROFILE))
+  const updatedAt = async () => (await prisma.$queryRaw<{ updated_at: Date }[]>`SELECT updated_at FROM users`)[0]!.updated_at.getTime()
+  await post(app, '/v1/auth/decrypt', a.accessToken, info)
+  const first = await updatedAt()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal((await post(app, '/v1/auth/decrypt', a.accessToken, info)).statusCode, 200)
+  t.equal(await updatedAt(), first, 'unchanged row left alone')
+  await post(app, '/v1/auth/decrypt', a.accessToken, sealed(fake.userInfo(APP.appid, 'alice', { ...PROFILE, city: 'Hangzhou' })))
+  t.ok(await updatedAt() > first, 'a change is written')
+  t.equal((await me(app, a.accessToken)).city, 'Hangzhou')
+})
+
 t.test('decrypts phone data from the old getPhoneNumber button and stores it', async (t) => {
   const { app, fake } = await build(t)
   const a = await login(app, fake, 'alice')

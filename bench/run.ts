@@ -1,0 +1,198 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import pg from 'pg'
+import { migrate } from '../src/db/migrate.js'
+import { FakeWechat } from '../src/dev/fake-wechat.js'
+import { cpuMicros } from './cpu.js'
+import { ED25519_PEM, VAULT_KEYS } from './keys.js'
+import { PgWireCounter } from './pg-wire-counter.js'
+import { scenarios, type Fixture, type Scenario } from './scenarios.js'
+
+// `npm run bench`: every route under the same fixed load, side by side with a
+// bare Fastify "hello" measured in the same run. See README, "Performance".
+
+const LOAD = { connections: 32, durationSeconds: 8, warmupSeconds: 2 }
+const ROUND_TRIP_SAMPLES = 100
+const APP = { appid: 'wxbench000000001', secret: 'bench-secret-0001' }
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
+const json = process.argv.includes('--json')
+const log = (line: string): void => { if (!json) process.stderr.write(`${line}\n`) }
+
+interface Row {
+  route: string
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+  ratio: number
+  roundTrips: number | null
+  /** CPU time the serving process spent per request (steadier than req/s on a shared box). */
+  cpuPerRequestUs: number
+  /** Peak RSS of the service once this route's run ended (the bare row: the bare process). */
+  peakRssMb: number
+}
+
+async function admin (sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL })
+  await client.connect()
+  try { await client.query(sql) } finally { await client.end() }
+}
+
+function withDatabase (url: string, name: string): string {
+  const parsed = new URL(url)
+  parsed.pathname = `/${name}`
+  return parsed.toString()
+}
+
+async function start (script: string, env: Record<string, string>): Promise<{ child: ChildProcess, url: string }> {
+  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = ''
+    const onData = (chunk: Buffer): void => {
+      seen += String(chunk)
+      const match = /(?:listening|Server listening at) (http:\/\/[\d.:]+)/.exec(seen)
+      if (match !== null) { child.stdout!.off('data', onData); child.stdout!.resume(); resolve(match[1]!) }
+    }
+    child.stdout!.on('data', onData)
+    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}:\n${seen}`)))
+  })
+  return { child, url }
+}
+
+/** VmHWM is the peak resident set size of the process so far. */
+async function peakRssMb (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+  return Math.round(kb / 1024)
+}
+
+async function load (url: string, built: { request: autocannon.Request }, durationSeconds: number): Promise<autocannon.Result> {
+  return autocannon({ url, connections: LOAD.connections, duration: durationSeconds, requests: [built.request] })
+}
+
+function serviceEnv (databaseUrl: string, fake: FakeWechat, dataDir: string): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: dataDir,
+    WECHAT_APPID: APP.appid,
+    WECHAT_SECRET: APP.secret,
+    WECHAT_API_BASE: fake.url,
+    JWT_PRIVATE_KEY: ED25519_PEM,
+    SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS,
+    // All load comes from one address and a few users: limits would measure themselves.
+    RATE_LIMIT_GLOBAL_MAX: '100000000',
+    RATE_LIMIT_AUTH_MAX: '100000000',
+    RATE_LIMIT_USER_MAX: '100000000'
+  }
+}
+
+/** Sequential requests through the counting relay: database round trips per request, per route. */
+async function countRoundTrips (list: Scenario[], databaseUrl: string, fake: FakeWechat, dataDir: string): Promise<Map<string, number>> {
+  const target = new URL(databaseUrl)
+  const counter = new PgWireCounter({ host: target.hostname, port: Number(target.port || 5432) })
+  target.port = String(await counter.listen())
+  const service = await start('dist/server.js', serviceEnv(target.toString(), fake, dataDir))
+  const counts = new Map<string, number>()
+  try {
+    const fixture = await scenarios.fixture(service.url, fake, APP.appid, 40)
+    for (const scenario of list) {
+      if (scenario.bare) continue
+      const built = scenario.build(fixture)
+      const result = await autocannon({ url: service.url, connections: 1, amount: 20, requests: [built.request] })
+      if (result.non2xx > 0) throw new Error(`${scenario.name}: ${result.non2xx} failures while warming up`)
+      const before = counter.roundTrips
+      const measured = await autocannon({ url: service.url, connections: 1, amount: ROUND_TRIP_SAMPLES, requests: [built.request] })
+      counts.set(scenario.name, (counter.roundTrips - before) / measured.requests.total)
+    }
+  } finally {
+    service.child.kill('SIGTERM')
+    await counter.close()
+  }
+  return counts
+}
+
+async function main (): Promise<void> {
+  const dbName = `weapp_bench_${process.pid}`
+  await admin(`CREATE DATABASE "${dbName}"`).catch((error: Error) => {
+    throw new Error(`cannot create a database at ${new URL(ADMIN_URL).host} (${error.message}); set BENCH_DATABASE_URL to a Postgres the bench may create databases on`)
+  })
+  const databaseUrl = withDatabase(ADMIN_URL, dbName)
+  const dataDir = await mkdtemp(join(tmpdir(), 'weapp-bench-'))
+  const fake = new FakeWechat([APP])
+  await fake.listen()
+  const children: ChildProcess[] = []
+  try {
+    await migrate(databaseUrl)
+    log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`)
+    log(`load: ${LOAD.connections} connections, ${LOAD.warmupSeconds} s warm-up + ${LOAD.durationSeconds} s measured per route`)
+    const list = scenarios.list()
+
+    log('counting database round trips per route...')
+    const roundTrips = await countRoundTrips(list, databaseUrl, fake, dataDir)
+
+    const bare = await start('bench/bare-server.mjs', {})
+    children.push(bare.child)
+    const service = await start('dist/server.js', serviceEnv(databaseUrl, fake, dataDir))
+    children.push(service.child)
+    const fixture: Fixture = await scenarios.fixture(service.url, fake, APP.appid, LOAD.connections * 4)
+
+    const rows: Row[] = []
+    let bareRps = 0
+    for (const scenario of list) {
+      const built = scenario.build(fixture)
+      const url = scenario.bare ? bare.url : service.url
+      log(`${scenario.name}: warm-up...`)
+      await load(url, built, LOAD.warmupSeconds)
+      log(`${scenario.name}: measuring...`)
+      const server = (scenario.bare ? bare : service).child.pid!
+      const cpuBefore = cpuMicros(server)
+      const result = await load(url, built, LOAD.durationSeconds)
+      const cpuPerRequestUs = Math.round((cpuMicros(server) - cpuBefore) / Math.max(1, result.requests.total))
+      if (scenario.bare) bareRps = result.requests.average
+      rows.push({
+        route: scenario.name,
+        rps: Math.round(result.requests.average),
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        errors: result.errors + result.timeouts,
+        non2xx: result.non2xx,
+        ratio: bareRps === 0 ? 0 : Math.round((result.requests.average / bareRps) * 1000) / 10,
+        roundTrips: roundTrips.get(scenario.name) ?? null,
+        cpuPerRequestUs,
+        peakRssMb: await peakRssMb(server)
+      })
+    }
+    const rss = await peakRssMb(service.child.pid!)
+    report(rows, rss)
+  } finally {
+    for (const child of children) child.kill('SIGTERM')
+    await fake.close()
+    await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`)
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+function report (rows: Row[], peakRss: number): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, load: LOAD, peakRssMb: peakRss, routes: rows }, null, 2)}\n`)
+    return
+  }
+  const header = ['route', 'req/s', '% of bare', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'db round trips', 'CPU µs/req', 'peak RSS MB']
+  const lines = rows.map((r) => [r.route, String(r.rps), `${r.ratio}%`, String(r.p50), String(r.p99), String(r.errors), String(r.non2xx), r.roundTrips === null ? '-' : r.roundTrips.toFixed(2), String(r.cpuPerRequestUs), String(r.peakRssMb)])
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
+  const format = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
+  process.stdout.write(`${[format(header), format(widths.map((w) => '-'.repeat(w))), ...lines.map(format)].join('\n')}\n`)
+  process.stdout.write(`peak RSS of the service: ${peakRss} MB\n`)
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`bench: ${error.message}\n`)
+  process.exitCode = 1
+})
