@@ -17,14 +17,16 @@ const STATUS_TEXT: Record<number, string> = {
 }
 
 function toBody (error: FastifyError): ErrorBody {
-  const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
-  const internal = statusCode >= 500 && error.code === undefined
+  // Only errors that carry their own HTTP status (ours, Fastify's) speak to the
+  // client. Anything else (a Prisma or driver error with its own `code` and a
+  // message quoting SQL) is an internal error: details stay in the log.
+  const known = error.statusCode !== undefined && error.statusCode >= 400
+  const statusCode = known ? error.statusCode! : 500
   return {
     statusCode,
-    code: internal ? 'INTERNAL_ERROR' : (error.code ?? 'ERROR'),
+    code: known ? (error.code ?? 'ERROR') : 'INTERNAL_ERROR',
     error: STATUS_TEXT[statusCode] ?? 'Error',
-    // Below 500 the message is for the client; above it, details stay in the log.
-    message: statusCode < 500 || error.code !== undefined ? error.message : 'internal error'
+    message: known ? error.message : 'internal error'
   }
 }
 

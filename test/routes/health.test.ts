@@ -34,3 +34,14 @@ t.test('unknown routes get the JSON error shape with a code', async (t) => {
   t.equal(res.statusCode, 404)
   t.same(res.json(), { statusCode: 404, code: 'NOT_FOUND', error: 'Not Found', message: 'route GET /nope not found' })
 })
+
+t.test('an unexpected database error is a 500 INTERNAL_ERROR that quotes no SQL', async (t) => {
+  const { app, prisma } = await build(t)
+  const { randomUUID } = await import('node:crypto')
+  const token = app.signAccessToken({ sub: randomUUID(), sid: randomUUID(), appid: 'wxtest0000000001' })
+  await prisma.$executeRaw`ALTER TABLE users RENAME COLUMN nickname TO nick`
+  const res = await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.statusCode, 500)
+  t.same(res.json(), { statusCode: 500, code: 'INTERNAL_ERROR', error: 'Internal Server Error', message: 'internal error' })
+  t.notMatch(res.body, /nickname|SELECT|P20/)
+})
