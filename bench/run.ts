@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -6,6 +6,7 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { migrate } from '../src/db/migrate.js'
 import { FakeWechat } from '../src/dev/fake-wechat.js'
+import { spawnListening } from '../src/dev/spawn.js'
 import { cpuMicros } from './cpu.js'
 import { ED25519_PEM, VAULT_KEYS } from './keys.js'
 import { PgWireCounter } from './pg-wire-counter.js'
@@ -48,21 +49,6 @@ function withDatabase (url: string, name: string): string {
   return parsed.toString()
 }
 
-async function start (script: string, env: Record<string, string>): Promise<{ child: ChildProcess, url: string }> {
-  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-  const url = await new Promise<string>((resolve, reject) => {
-    let seen = ''
-    const onData = (chunk: Buffer): void => {
-      seen += String(chunk)
-      const match = /(?:listening|Server listening at) (http:\/\/[\d.:]+)/.exec(seen)
-      if (match !== null) { child.stdout!.off('data', onData); child.stdout!.resume(); resolve(match[1]!) }
-    }
-    child.stdout!.on('data', onData)
-    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}:\n${seen}`)))
-  })
-  return { child, url }
-}
-
 /** VmHWM is the peak resident set size of the process so far. */
 async function peakRssMb (pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
@@ -76,6 +62,7 @@ async function load (url: string, built: { request: autocannon.Request }, durati
 
 function serviceEnv (databaseUrl: string, fake: FakeWechat, dataDir: string): Record<string, string> {
   return {
+    PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
     PORT: '0',
     LOG_LEVEL: 'info',
@@ -98,7 +85,7 @@ async function countRoundTrips (list: Scenario[], databaseUrl: string, fake: Fak
   const target = new URL(databaseUrl)
   const counter = new PgWireCounter({ host: target.hostname, port: Number(target.port || 5432) })
   target.port = String(await counter.listen())
-  const service = await start('dist/server.js', serviceEnv(target.toString(), fake, dataDir))
+  const service = await spawnListening('dist/server.js', serviceEnv(target.toString(), fake, dataDir))
   const counts = new Map<string, number>()
   try {
     const fixture = await scenarios.fixture(service.url, fake, APP.appid, 40)
@@ -137,9 +124,9 @@ async function main (): Promise<void> {
     log('counting database round trips per route...')
     const roundTrips = await countRoundTrips(list, databaseUrl, fake, dataDir)
 
-    const bare = await start('bench/bare-server.mjs', {})
+    const bare = await spawnListening('bench/bare-server.mjs', { PATH: process.env.PATH })
     children.push(bare.child)
-    const service = await start('dist/server.js', serviceEnv(databaseUrl, fake, dataDir))
+    const service = await spawnListening('dist/server.js', serviceEnv(databaseUrl, fake, dataDir))
     children.push(service.child)
     const fixture: Fixture = await scenarios.fixture(service.url, fake, APP.appid, LOAD.connections * 4)
 

@@ -4,7 +4,7 @@ import type { Db } from '../db/prisma.js'
 import type { IdentityRow, WechatLogin } from '../users/identities.js'
 import { newRefreshToken } from './refresh-token.js'
 import type { SessionKeyVault } from './session-key-vault.js'
-import type { SessionGrant, SessionPolicy } from './sessions.js'
+import { refreshExpiry, type SessionGrant, type SessionPolicy } from './sessions.js'
 
 export interface LoginGrant extends SessionGrant {
   identityId: string
@@ -102,7 +102,7 @@ export class LoginWrites {
         RETURNING id, expires_at
       ), t AS (
         INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
-        SELECT s.id, ${hash}, LEAST(now() + make_interval(secs => ${this.policy.refreshTtlSeconds}::int), s.expires_at) FROM s
+        SELECT s.id, ${hash}, ${refreshExpiry(this.policy, Prisma.raw('s.expires_at'))} FROM s
         RETURNING expires_at
       )`
     return { sessionId, token, ctes }

@@ -1,3 +1,4 @@
+import { Prisma } from '../generated/prisma/client.js'
 import type { Db } from '../db/prisma.js'
 import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked } from './errors.js'
 import { hashRefreshToken, isRefreshTokenShape, newRefreshToken } from './refresh-token.js'
@@ -34,6 +35,11 @@ interface TokenStateRow {
   session_expired: boolean
 }
 
+/** When a new refresh token expires: REFRESH_TOKEN_TTL from now, never after its session. */
+export function refreshExpiry (policy: SessionPolicy, sessionExpiresAt: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`LEAST(now() + make_interval(secs => ${policy.refreshTtlSeconds}::int), ${sessionExpiresAt})`
+}
+
 /** Sessions (one per login) and their rotating refresh tokens. Every write is one statement. */
 export class SessionStore {
   constructor (private readonly db: Db, private readonly policy: SessionPolicy) {}
@@ -57,7 +63,7 @@ export class SessionStore {
         RETURNING rt.session_id, s.user_id, s.appid, s.expires_at AS session_expires_at
       ), fresh AS (
         INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
-        SELECT session_id, ${next.hash}, LEAST(now() + make_interval(secs => ${this.policy.refreshTtlSeconds}::int), session_expires_at) FROM old
+        SELECT session_id, ${next.hash}, ${refreshExpiry(this.policy, Prisma.raw('session_expires_at'))} FROM old
         RETURNING expires_at
       )
       SELECT old.session_id::text, old.user_id::text, old.appid, fresh.expires_at FROM old, fresh`
@@ -94,17 +100,18 @@ export class SessionStore {
     const next = newRefreshToken()
     const rows = await this.db.$queryRaw<RotatedRow[]>`
       INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
-      SELECT s.id, ${next.hash}, LEAST(now() + make_interval(secs => ${this.policy.refreshTtlSeconds}::int), s.expires_at)
+      SELECT s.id, ${next.hash}, ${refreshExpiry(this.policy, Prisma.raw('s.expires_at'))}
       FROM sessions s WHERE s.id = ${state.session_id}::uuid AND s.revoked_at IS NULL AND s.expires_at > now()
       RETURNING session_id::text, ${state.user_id} AS user_id, ${state.appid} AS appid, expires_at`
     if (rows[0] === undefined) throw new SessionRevoked()
     return this.grant(rows[0], next.token)
   }
 
+  /** Ends one session; with `userId`, only if it is that user's. */
   async revoke (sessionId: string, reason: string, userId?: string): Promise<boolean> {
-    const count = userId === undefined
-      ? await this.db.$executeRaw`UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}, updated_at = now() WHERE id = ${sessionId}::uuid AND revoked_at IS NULL`
-      : await this.db.$executeRaw`UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}, updated_at = now() WHERE id = ${sessionId}::uuid AND user_id = ${userId}::uuid AND revoked_at IS NULL`
+    const count = await this.db.$executeRaw`
+      UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}, updated_at = now()
+      WHERE id = ${sessionId}::uuid AND (${userId ?? null}::uuid IS NULL OR user_id = ${userId ?? null}::uuid) AND revoked_at IS NULL`
     return count > 0
   }
 

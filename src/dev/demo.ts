@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig, type Config } from '../config.js'
+import { spawnListening } from './spawn.js'
 import { fakeWechatInfoFile } from './zero-config.js'
 
 // `npm run demo`: plays a mini-program against the service and the bundled fake
@@ -28,21 +29,6 @@ async function call (base: string, method: string, path: string, { body, token }
 
 async function reachable (base: string): Promise<boolean> {
   try { return (await fetch(`${base}/healthz`)).ok } catch { return false }
-}
-
-async function startService (): Promise<{ base: string, child: ChildProcess }> {
-  const server = fileURLToPath(new URL('../server.js', import.meta.url))
-  const child = spawn(process.execPath, [server], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] })
-  let output = ''
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      output += String(chunk)
-      const match = /Server listening at (http:\/\/[^"\s]+)/.exec(output)
-      if (match !== null) resolve(match[1]!)
-    })
-    child.on('exit', (code) => reject(new Error(`the service exited (${code}) before it listened:\n${output}`)))
-  })
-  return { base, child }
 }
 
 async function play (base: string, config: Config): Promise<void> {
@@ -78,9 +64,9 @@ try {
   let base = process.env.DEMO_SERVICE_URL ?? `http://${config.host}:${config.port}`
   if (!await reachable(base)) {
     process.stdout.write(`no service at ${base}: starting one for the demo (embedded defaults)\n`)
-    const started = await startService()
+    const started = await spawnListening(fileURLToPath(new URL('../server.js', import.meta.url)), { ...process.env, PORT: '0' })
     child = started.child
-    base = started.base
+    base = started.url
   }
   process.stdout.write(`playing a mini-program against ${base}\n`)
   await play(base, config)

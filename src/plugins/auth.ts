@@ -30,10 +30,11 @@ export interface AuthPluginOptions {
 
 const CLOCK_TOLERANCE_MS = 5_000
 
+/** @fastify/jwt's codes (request path) and fast-jwt's (direct path) to our three 401s. */
 function mapVerifyError (error: { code?: string }): Error {
   switch (error.code) {
     case 'FST_JWT_NO_AUTHORIZATION_IN_HEADER': return new AuthTokenMissing()
-    case 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED': return new AccessTokenExpired()
+    case 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED': case 'FAST_JWT_EXPIRED': return new AccessTokenExpired()
     default: return new AccessTokenInvalid()
   }
 }
@@ -45,10 +46,6 @@ function bearerToken (header: string | undefined): string {
   const match = BEARER.exec(header)
   if (match === null) throw new AccessTokenInvalid()
   return match[1]!
-}
-
-function mapFastJwtError (error: { code?: string }): Error {
-  return error.code === 'FAST_JWT_EXPIRED' ? new AccessTokenExpired() : new AccessTokenInvalid()
 }
 
 export default fp(async function auth (app: FastifyInstance, opts: AuthPluginOptions) {
@@ -99,7 +96,7 @@ export default fp(async function auth (app: FastifyInstance, opts: AuthPluginOpt
       try {
         request.user = app.jwt.verify(token)
       } catch (error) {
-        throw mapFastJwtError(error as { code?: string })
+        throw mapVerifyError(error as { code?: string })
       }
     })
 }, { name: 'auth' })

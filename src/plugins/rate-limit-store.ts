@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis'
-import type { FastifyBaseLogger } from 'fastify'
 
 // A fixed-window counter: INCR, and start the window on the first hit.
 const INCR = `
@@ -36,11 +35,10 @@ class LocalCounters {
 /**
  * A @fastify/rate-limit store: counters in Redis so limits hold across
  * instances; while Redis is unreachable each instance counts on its own
- * (limits then hold per instance) and says so once in the log, until Redis
- * answers again.
+ * (limits then hold per instance) until Redis answers again. The outage is
+ * logged by plugins/redis.ts.
  */
-export function sharedCounterStore (redis: Redis | undefined, prefix: string, log: FastifyBaseLogger) {
-  let degraded = false
+export function sharedCounterStore (redis: Redis | undefined, prefix: string) {
   if (redis !== undefined && typeof (redis as Redis & { weappRateLimit?: unknown }).weappRateLimit !== 'function') {
     redis.defineCommand('weappRateLimit', { numberOfKeys: 1, lua: INCR })
   }
@@ -57,13 +55,9 @@ export function sharedCounterStore (redis: Redis | undefined, prefix: string, lo
     incr (key: string, callback: Callback, timeWindow: number): void {
       if (redis === undefined) { callback(null, this.local.incr(key, timeWindow)); return }
       const command = (redis as Redis & { weappRateLimit: (key: string, window: number) => Promise<[number, number]> }).weappRateLimit
-      command.call(redis, this.namespace + key, timeWindow).then(([current, ttl]) => {
-        if (degraded) { degraded = false; log.info('redis is back: rate limits are shared again') }
-        callback(null, { current, ttl })
-      }, (error: Error) => {
-        if (!degraded) { degraded = true; log.warn({ err: error }, 'redis unreachable: rate limits fall back to this instance\'s own counters') }
-        callback(null, this.local.incr(this.namespace + key, timeWindow))
-      })
+      command.call(redis, this.namespace + key, timeWindow).then(
+        ([current, ttl]) => { callback(null, { current, ttl }) },
+        () => { callback(null, this.local.incr(this.namespace + key, timeWindow)) })
     }
 
     child (routeOptions: RouteOptions): SharedCounterStore {

@@ -19,7 +19,7 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimitOp
     global: true,
     max: opts.globalMax,
     timeWindow: opts.timeWindowMs,
-    store: sharedCounterStore(app.redis, opts.redisPrefix, app.log) as never,
+    store: sharedCounterStore(app.redis, opts.redisPrefix) as never,
     allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
     // Headers only on a 429: three more headers on every response cost a fifth of a light route's throughput.
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },

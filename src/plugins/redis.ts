@@ -14,12 +14,16 @@ export default fp(async function redis (app: FastifyInstance, { url }: { url?: s
   // Fail fast instead of queueing commands while Redis is away: callers fall
   // back to per-instance state (see rate-limit-store.ts, token-store.ts).
   const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: 1000, lazyConnect: true })
-  let reported = false
+  // The one place a Redis outage is reported: once when it starts, once when it ends.
+  let down = false
   client.on('error', (error) => {
-    if (!reported) app.log.warn({ err: error }, 'redis unreachable; reconnecting in the background')
-    reported = true
+    if (!down) app.log.warn({ err: error }, 'redis unreachable: rate limits and the access_token cache fall back to this instance until it answers again')
+    down = true
   })
-  client.on('ready', () => { reported = false })
+  client.on('ready', () => {
+    if (down) app.log.info('redis is back: rate limits and the access_token cache are shared again')
+    down = false
+  })
   // Unreachable at start is not fatal: ioredis keeps reconnecting, callers degrade meanwhile.
   await client.connect().catch(() => {})
   app.decorate('redis', client)

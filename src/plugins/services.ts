@@ -36,14 +36,9 @@ export default fp(async function services (app: FastifyInstance, { config, wecha
   const vault = new SessionKeyVault(parseVaultKeys(config.sessionKeyEncryptionKeys))
   const sessions = new SessionStore(app.prisma, config.jwt)
   const identities = new IdentityRepository(app.prisma)
-  let lastWarning = 0
   const tokenStore = app.redis === undefined
     ? new MemoryTokenStore()
-    : new FallbackTokenStore(new RedisTokenStore(app.redis, config.redisPrefix), (error) => {
-      if (Date.now() - lastWarning < 60_000) return
-      lastWarning = Date.now()
-      app.log.warn({ err: error }, 'redis unreachable: access_token cached in this instance only')
-    })
+    : new FallbackTokenStore(new RedisTokenStore(app.redis, config.redisPrefix))
   const accessTokens = new AccessTokens(wechat, tokenStore, config.wechat.apps)
   app.decorate('vault', vault)
   app.decorate('sessions', sessions)

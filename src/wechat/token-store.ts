@@ -75,18 +75,18 @@ export class RedisTokenStore implements TokenStore {
 /**
  * Redis while it answers, this process's memory while it does not. Safe because
  * stable_token (normal mode) hands every instance the same token: falling back
- * costs one fetch per instance, never a token that undoes another's.
+ * costs one fetch per instance, never a token that undoes another's. The outage
+ * is logged by plugins/redis.ts.
  */
 export class FallbackTokenStore implements TokenStore {
   private readonly memory = new MemoryTokenStore()
 
-  constructor (private readonly shared: TokenStore, private readonly onFallback: (error: unknown) => void) {}
+  constructor (private readonly shared: TokenStore) {}
 
   private async either<T> (shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
     try {
       return await shared()
-    } catch (error) {
-      this.onFallback(error)
+    } catch {
       return local()
     }
   }
