@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
@@ -27,6 +28,8 @@ export interface AppDeps {
   prisma: Db
   logger: Logger
   wechat?: WechatClient
+  /** The service's clock (ms since the epoch) for its own windows; tests move it instead of waiting. */
+  clock?: () => number
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024
@@ -34,16 +37,36 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
 const hopsTrusted = (hops: number) => (_address: string, hop: number): boolean => hop < hops
 
+/** Whether the peer of a connection is one of our trusted proxies (TRUST_PROXY), the only one that may name a request. */
+function trustedPeer (trustProxy: Config['trustProxy']): (address: string | undefined) => boolean {
+  if (typeof trustProxy === 'boolean') return () => trustProxy
+  if (typeof trustProxy === 'number') return () => trustProxy > 0
+  const list = new BlockList()
+  for (const entry of trustProxy) {
+    const [address, bits] = entry.split('/') as [string, string | undefined]
+    const family = isIPv6(address) ? 'ipv6' : 'ipv4'
+    if (bits === undefined) list.addAddress(address, family)
+    else list.addSubnet(address, Number(bits), family)
+  }
+  return (address) => {
+    if (address === undefined) return false
+    const plain = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
+    return list.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4')
+  }
+}
+
 /** The whole HTTP service, ready to `inject` or `listen`; it never listens itself. */
 export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const trusted = trustedPeer(config.trustProxy)
   const app = Fastify({
     loggerInstance: deps.logger,
     // Fastify's two lines per request are replaced by one of ours (plugins/request-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
-    // A well-formed X-Request-Id from the proxy is kept, so one id follows a request across services.
+    // A well-formed X-Request-Id from a trusted proxy is kept, so one id follows a request across
+    // services; from anyone else it is ignored (a client must not name its own log lines).
     genReqId: (req) => {
       const given = req.headers['x-request-id']
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+      return typeof given === 'string' && REQUEST_ID.test(given) && trusted(req.socket.remoteAddress) ? given : randomUUID()
     },
     // A hop count n trusts the n nearest proxies, as proxy-addr reads a number.
     trustProxy: typeof config.trustProxy === 'number' ? hopsTrusted(config.trustProxy) : config.trustProxy,
@@ -64,14 +87,14 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(docs)
   await app.register(prisma, { prisma: deps.prisma })
   await app.register(redis, { url: config.redisUrl })
-  await app.register(rateLimit, { globalMax: rateLimits.globalMax, timeWindowMs: rateLimits.timeWindowMs, redisPrefix: config.redisPrefix })
+  await app.register(rateLimit, { ...rateLimits, redisPrefix: config.redisPrefix })
   await app.register(auth, { keys, issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds })
-  await app.register(services, { config, wechat: deps.wechat })
+  await app.register(services, { config, wechat: deps.wechat, clock: deps.clock ?? Date.now })
 
   await app.register(health)
-  await app.register(authRoutes, { publicRateLimit: { max: rateLimits.authMax, timeWindow: rateLimits.timeWindowMs } })
+  await app.register(authRoutes)
   await app.register(me)
-  await app.register(userData, { userRateLimit: { max: rateLimits.userMax, timeWindow: rateLimits.timeWindowMs } })
+  await app.register(userData)
   if (keys.jwks.length > 0) await app.register(jwks, { keys: keys.jwks })
   return app as unknown as FastifyInstance
 }

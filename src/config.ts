@@ -29,6 +29,8 @@ const EnvSchema = Type.Object({
   WECHAT_APPS: Type.Optional(Type.String({ minLength: 1 })),
   WECHAT_API_BASE: Type.String({ pattern: '^https?://', default: 'https://api.weixin.qq.com' }),
   WECHAT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+  WECHAT_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 4096, default: 256 }),
+  WECHAT_MAX_PENDING: Type.Integer({ minimum: 1, maximum: 100000, default: 1024 }),
   JWT_PRIVATE_KEY: Type.Optional(Type.String({ minLength: 1 })),
   JWT_PUBLIC_KEYS: Type.Optional(Type.String({ minLength: 1 })),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
@@ -79,6 +81,8 @@ export interface Config {
   wechat: {
     apiBase: string
     timeoutMs: number
+    maxConnections: number
+    maxPending: number
     /** Absent: development mode against the bundled fake WeChat. */
     apps: WechatApp[]
   }
@@ -107,6 +111,16 @@ export class ConfigError extends Error {
 }
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+
+// Sane ranges in seconds: a typo such as SESSION_MAX_AGE=25000d must stop the
+// start, not make every login fail later (Postgres intervals are built from int seconds).
+const DURATION_BOUNDS = {
+  RATE_LIMIT_WINDOW: [1, 86_400, '1s', '1d'],
+  ACCESS_TOKEN_TTL: [10, 86_400, '10s', '1d'],
+  REFRESH_TOKEN_TTL: [60, 365 * 86_400, '1m', '365d'],
+  SESSION_MAX_AGE: [60, 3650 * 86_400, '1m', '3650d'],
+  REFRESH_REUSE_GRACE: [0, 300, '0', '5m']
+} as const
 
 export function parseDuration (text: string): number {
   const unit = /[smhd]$/.test(text) ? text.slice(-1) : 's'
@@ -193,8 +207,13 @@ function checkCrossField (env: Env, problems: string[]): void {
     problems.push('JWT_PRIVATE_KEY and JWT_SECRET: set one, not both (asymmetric or shared-secret signing)')
   }
   checkKeys(env, problems)
-  if (parseDuration(env.ACCESS_TOKEN_TTL) < 1) problems.push('ACCESS_TOKEN_TTL: must be at least 1 second')
-  if (parseDuration(env.REFRESH_TOKEN_TTL) < 1) problems.push('REFRESH_TOKEN_TTL: must be at least 1 second')
+  for (const [name, [min, max, minText, maxText]] of Object.entries(DURATION_BOUNDS)) {
+    const text = env[name as keyof typeof DURATION_BOUNDS]
+    if (!/^[0-9]+[smhd]?$/.test(text)) continue
+    const seconds = parseDuration(text)
+    if (seconds < min || seconds > max) problems.push(`${name}: must be between ${minText} and ${maxText}`)
+  }
+  if (env.WECHAT_MAX_PENDING < env.WECHAT_MAX_CONNECTIONS) problems.push('WECHAT_MAX_PENDING: must be at least WECHAT_MAX_CONNECTIONS')
   if (env.NODE_ENV !== 'production') return
   if (env.WECHAT_APPID === undefined && env.WECHAT_APPS === undefined) problems.push('WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS): required when NODE_ENV=production (the bundled fake WeChat is for development only)')
   if (env.JWT_PRIVATE_KEY === undefined && env.JWT_SECRET === undefined) problems.push('JWT_PRIVATE_KEY or JWT_SECRET: required when NODE_ENV=production')
@@ -236,6 +255,8 @@ export function parseConfig (source: Record<string, string | undefined>): Config
     wechat: {
       apiBase: env.WECHAT_API_BASE.replace(/\/+$/, ''),
       timeoutMs: env.WECHAT_TIMEOUT_MS,
+      maxConnections: env.WECHAT_MAX_CONNECTIONS,
+      maxPending: env.WECHAT_MAX_PENDING,
       apps
     },
     jwt: {

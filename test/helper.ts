@@ -132,15 +132,17 @@ export interface BuildOptions {
   apps?: FakeApp[]
   db?: TestDatabase
   fake?: FakeWechat
+  /** The service's clock (ms since the epoch), for windows a test must not wait out. */
+  clock?: () => number
 }
 
 /** The app on a fresh database with a fake WeChat, all closed when the test ends. */
-export async function build (t: Test, { env = {}, apps, db: shared, fake: sharedFake, logger }: BuildOptions = {}): Promise<Built> {
+export async function build (t: Test, { env = {}, apps, db: shared, fake: sharedFake, logger, clock }: BuildOptions = {}): Promise<Built> {
   const fake = sharedFake ?? await startFakeWechat(t, apps)
   const db = shared ?? await testDatabase(t)
   const config = testConfig(db.url, env, fake.url)
   const prisma = createPrisma({ url: db.url, poolSize: db.embedded ? 1 : 5 })
-  const app = await buildApp(config, { prisma, logger: logger ?? createLogger('silent') })
+  const app = await buildApp(config, { prisma, logger: logger ?? createLogger('silent'), ...(clock !== undefined ? { clock } : {}) })
   // tap runs teardowns last-in first-out: the app closes before its database is dropped.
   t.teardown(() => app.close())
   await app.ready()

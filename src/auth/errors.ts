@@ -12,4 +12,3 @@ export const RefreshTokenReused = createError('REFRESH_TOKEN_REUSED', 'refresh t
 
 export const AppRequired = createError('APP_REQUIRED', 'several mini-programs are configured: send appid', 400)
 export const AppUnknown = createError('APP_UNKNOWN', 'appid %s is not configured on this service', 400)
-export const UserNotFound = createError('USER_NOT_FOUND', 'user no longer exists: log in again', 401)

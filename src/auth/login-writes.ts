@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Prisma } from '../generated/prisma/client.js'
+import { FOREIGN_KEY_VIOLATION, sqlState } from '../db/errors.js'
 import type { Db } from '../db/prisma.js'
 import type { IdentityRow, WechatLogin } from '../users/identities.js'
 import { newRefreshToken } from './refresh-token.js'
@@ -22,8 +23,6 @@ interface GrantRow {
   expires_at: Date
   user_inserted: boolean
 }
-
-const FOREIGN_KEY_VIOLATION = '23503'
 
 /**
  * Everything a login writes, in one statement per login: the identity (its new
@@ -84,7 +83,7 @@ export class LoginWrites {
         ), ${session.ctes}
         SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, EXISTS (SELECT 1 FROM u) AS user_inserted FROM i, t`
     } catch (error) {
-      if (isForeignKeyViolation(error)) throw new LostInsertRace()
+      if (sqlState(error) === FOREIGN_KEY_VIOLATION) throw new LostInsertRace()
       throw error
     }
     if (rows[0] === undefined) throw new LostInsertRace()
@@ -127,10 +126,4 @@ export class LoginWrites {
       isNewUser: row.user_inserted
     }
   }
-}
-
-/** Prisma reports a raw query's database error as P2010 with the driver's cause in meta. */
-function isForeignKeyViolation (error: unknown): boolean {
-  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string, kind?: string } } } }).meta?.driverAdapterError?.cause
-  return cause?.originalCode === FOREIGN_KEY_VIOLATION || cause?.kind === 'ForeignKeyConstraintViolation'
 }

@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto'
 import type { WechatApp } from '../config.js'
 import type { IdentityRepository, WechatLogin } from '../users/identities.js'
-import type { Code2Session, WechatClient } from '../wechat/client.js'
+import type { WechatClient } from '../wechat/client.js'
+import { WechatCodeUsed } from '../wechat/errors.js'
 import { SingleFlight } from '../wechat/single-flight.js'
 import { AppRequired, AppUnknown } from './errors.js'
+import { grantRef, type GrantRef, type KeptGrant, type LoginGrants } from './login-grants.js'
 import { LostInsertRace, type LoginGrant, type LoginWrites } from './login-writes.js'
 import type { SessionGrant, SessionStore } from './sessions.js'
 
@@ -31,18 +32,15 @@ export interface AuthServiceDeps {
   identities: IdentityRepository
   loginWrites: LoginWrites
   sessions: SessionStore
+  grants: LoginGrants
   signAccessToken: (claims: AccessClaims) => string
   accessTtlSeconds: number
 }
 
-// A code is single-use at WeChat: requests carrying the same code (double tap,
-// client retry) share one exchange, and its success is kept this long.
-const CODE_RESULT_MEMORY_MS = 60_000
-
 /** Login and refresh: WeChat first, then the database; nothing is written when WeChat refuses. */
 export class AuthService {
   private readonly apps: Map<string, WechatApp>
-  private readonly exchanges = new SingleFlight<Code2Session>(CODE_RESULT_MEMORY_MS)
+  private readonly inFlight = new SingleFlight<LoginResult>()
 
   constructor (private readonly deps: AuthServiceDeps) {
     this.apps = new Map(deps.apps.map((app) => [app.appid, app]))
@@ -58,12 +56,39 @@ export class AuthService {
     return app
   }
 
+  /**
+   * One code, one grant. Requests carrying the same code while its exchange is
+   * in flight share it (in this process by a single flight, across instances by
+   * a claim in the grant store); a retry shortly after gets the same grant while
+   * its session is live. A replay never opens a session or rewrites session_key.
+   */
   async login (code: string, appid?: string): Promise<LoginResult> {
     const app = this.selectApp(appid)
-    const key = createHash('sha256').update(`${app.appid}\0${code}`).digest('base64url')
-    const session = await this.exchanges.run(key, () => this.deps.wechat.code2session(app, code))
-    const grant = await this.record({ appid: app.appid, ...session })
-    return { ...this.tokens(grant), user: { id: grant.userId, isNew: grant.isNewUser } }
+    const ref = grantRef(app.appid, code)
+    return this.inFlight.run(ref.id, () => this.loginOnce(app, code, ref))
+  }
+
+  private async loginOnce (app: WechatApp, code: string, ref: GrantRef): Promise<LoginResult> {
+    const { grants } = this.deps
+    const claim = await grants.claimOrWait<LoginResult>(ref)
+    if (!claim.claimed && claim.kept !== undefined) return this.replay(claim.kept)
+    try {
+      const session = await this.deps.wechat.code2session(app, code)
+      const grant = await this.record({ appid: app.appid, ...session })
+      const result = { ...this.tokens(grant), user: { id: grant.userId, isNew: grant.isNewUser } }
+      await grants.keep(ref, result, grant.sessionId)
+      return result
+    } catch (error) {
+      if (claim.claimed) await grants.release(ref)
+      throw error
+    }
+  }
+
+  /** The grant this code already bought, while the window is open and its session live; else the code is spent. */
+  private async replay (kept: KeptGrant<LoginResult>): Promise<LoginResult> {
+    if (!this.deps.grants.isOpen(kept)) throw new WechatCodeUsed()
+    await this.deps.sessions.live(kept.sessionId).catch(() => { throw new WechatCodeUsed() })
+    return kept.result
   }
 
   /**

@@ -8,8 +8,19 @@ export function isConnectionError (error: unknown, depth = 0): boolean {
   if (typeof error !== 'object' || error === null || depth > 5) return false
   const { code, message, cause } = error as { code?: unknown, message?: unknown, cause?: unknown }
   if (typeof code === 'string' && (PRISMA_CONNECTION_CODES.has(code) || SOCKET_CODES.has(code))) return true
+  const state = sqlState(error)
+  if (state !== undefined && SOCKET_CODES.has(state)) return true
   if (typeof message === 'string' && CONNECTION_MESSAGES.test(message)) return true
   const kind = (cause as { kind?: unknown } | undefined)?.kind
   if (kind === 'DatabaseNotReachable' || kind === 'ConnectionClosed' || kind === 'SocketTimeout') return true
   return isConnectionError(cause, depth + 1)
 }
+
+/** The SQLSTATE of a failed statement (Prisma reports a raw query's database error with the driver's cause in meta). */
+export function sqlState (error: unknown): string | undefined {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } }).meta?.driverAdapterError?.cause
+  return cause?.originalCode
+}
+
+export const FOREIGN_KEY_VIOLATION = '23503'
+export const UNIQUE_VIOLATION = '23505'

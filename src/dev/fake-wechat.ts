@@ -27,6 +27,8 @@ export interface Fault {
   reset?: boolean
   /** Answer with this WeChat errcode (-1 busy, 45011 too frequent, ...). */
   errcode?: number
+  /** Answer 200 with exactly this JSON value (a WeChat that lies: fields missing, null, an array...). */
+  body?: unknown
   /** How many requests the fault applies to; unlimited when absent. */
   times?: number
 }
@@ -88,7 +90,7 @@ export class FakeWechat {
   url = ''
 
   constructor (apps: FakeApp[], private readonly now: () => number = Date.now) {
-    for (const app of apps) this.apps.set(app.appid, app)
+    for (const app of apps) this.apps.set(app.appid, { ...app })
   }
 
   async listen (port = 0, host = '127.0.0.1'): Promise<string> {
@@ -167,6 +169,13 @@ export class FakeWechat {
     return entry
   }
 
+  /** The app is bound to an Open Platform account from now on: jscode2session starts returning unionid. */
+  bind (appid: string): void {
+    const app = this.apps.get(appid)
+    if (app === undefined) throw new Error(`unknown app ${appid}`)
+    app.bound = true
+  }
+
   /** WeChat's risk control refuses this user (errcode 40226). */
   block (user: string): void {
     this.blocked.add(user)
@@ -205,6 +214,7 @@ export class FakeWechat {
     if (fault.status !== undefined) { res.writeHead(fault.status, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>'); return true }
     if (fault.malformed === true) { res.writeHead(200, { 'content-type': 'text/plain' }).end('{"openid": "trunc'); return true }
     if (fault.errcode !== undefined) { this.answer(res, 200, this.error(fault.errcode)); return true }
+    if ('body' in fault) { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(fault.body)); return true }
     return false
   }
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import type { RedisHealth } from './redis.js'
 
 // A fixed-window counter: INCR, and start the window on the first hit.
 const INCR = `
@@ -10,7 +11,7 @@ return {current, ttl}`
 
 type Callback = (error: Error | null, result: { current: number, ttl: number }) => void
 
-interface RouteOptions { routeInfo?: { method?: string, url?: string } }
+interface LimiterOptions { name?: string }
 
 const MAX_LOCAL_KEYS = 50_000
 
@@ -34,34 +35,34 @@ class LocalCounters {
 
 /**
  * A @fastify/rate-limit store: counters in Redis so limits hold across
- * instances; while Redis is unreachable each instance counts on its own
- * (limits then hold per instance) until Redis answers again. The outage is
- * logged by plugins/redis.ts.
+ * instances; while Redis is unreachable or hung (RedisHealth) each instance
+ * counts on its own (limits then hold per instance) until Redis answers again.
+ * Each limiter (`name`: ip, auth, user) counts in a namespace of its own.
  */
-export function sharedCounterStore (redis: Redis | undefined, prefix: string) {
+export function sharedCounterStore (redis: Redis | undefined, health: RedisHealth, prefix: string) {
   if (redis !== undefined && typeof (redis as Redis & { weappRateLimit?: unknown }).weappRateLimit !== 'function') {
     redis.defineCommand('weappRateLimit', { numberOfKeys: 1, lua: INCR })
   }
+  const local = new LocalCounters()
 
   return class SharedCounterStore {
-    private readonly local = new LocalCounters()
     private readonly namespace: string
 
-    constructor (routeOptions: RouteOptions = {}) {
-      const route = routeOptions.routeInfo === undefined ? 'global' : `${routeOptions.routeInfo.method ?? ''}${routeOptions.routeInfo.url ?? ''}`
-      this.namespace = `${prefix}ratelimit:${route}:`
+    constructor (options: LimiterOptions = {}) {
+      this.namespace = `${prefix}ratelimit:${options.name ?? 'default'}:`
     }
 
     incr (key: string, callback: Callback, timeWindow: number): void {
-      if (redis === undefined) { callback(null, this.local.incr(key, timeWindow)); return }
+      const name = this.namespace + key
+      if (redis === undefined || !health.usable()) { callback(null, local.incr(name, timeWindow)); return }
       const command = (redis as Redis & { weappRateLimit: (key: string, window: number) => Promise<[number, number]> }).weappRateLimit
-      command.call(redis, this.namespace + key, timeWindow).then(
-        ([current, ttl]) => { callback(null, { current, ttl }) },
-        () => { callback(null, this.local.incr(this.namespace + key, timeWindow)) })
+      command.call(redis, name, timeWindow).then(
+        ([current, ttl]) => { health.succeeded(); callback(null, { current, ttl }) },
+        (error: unknown) => { health.failed(error); callback(null, local.incr(name, timeWindow)) })
     }
 
-    child (routeOptions: RouteOptions): SharedCounterStore {
-      return new SharedCounterStore(routeOptions)
+    child (options: LimiterOptions): SharedCounterStore {
+      return new SharedCounterStore(options)
     }
   }
 }

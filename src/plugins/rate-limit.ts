@@ -1,34 +1,57 @@
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance } from 'fastify'
+import createError from '@fastify/error'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import type { RateLimits } from '../config.js'
 import { sharedCounterStore } from './rate-limit-store.js'
 
-export interface RateLimitOptions {
-  /** Every route, per client IP. */
-  globalMax: number
-  timeWindowMs: number
-  redisPrefix: string
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Route-level limits that come on top of the per-IP one: login and refresh per IP (each its own budget), `user` per user once authenticated. */
+    rateLimits: { login: LimitHook, refresh: LimitHook, user: LimitHook }
+  }
 }
 
+export type LimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+export const RateLimited = createError('RATE_LIMITED', 'rate limit exceeded: retry in %s s', 429)
+
+const EXEMPT = new Set(['/healthz', '/readyz'])
+
 /**
- * A global limit per client IP; routes tighten it through `config.rateLimit`
- * (see routes/auth.ts, routes/user-data.ts). Health checks are exempt.
+ * Every request is counted per client IP before anything else runs (a root
+ * onRequest hook, so a request with a bad token, or to no route at all, counts
+ * too); login and refresh are also counted per IP against their own budget,
+ * and the user-data routes per user once authenticated. Limits add up, none
+ * replaces another. Counters live in Redis when it answers (see rate-limit-store.ts).
  */
-export default fp(async function limits (app: FastifyInstance, opts: RateLimitOptions) {
+export default fp(async function limits (app: FastifyInstance, opts: RateLimits & { redisPrefix: string }) {
   await app.register(rateLimit, {
-    global: true,
-    max: opts.globalMax,
+    global: false,
     timeWindow: opts.timeWindowMs,
-    store: sharedCounterStore(app.redis, opts.redisPrefix) as never,
-    allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
-    // Headers only on a 429: three more headers on every response cost a fifth of a light route's throughput.
-    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-    addHeaders: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true, 'retry-after': true },
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      code: 'RATE_LIMITED',
-      error: 'Too Many Requests',
-      message: `rate limit exceeded: retry in ${Math.ceil(context.ttl / 1000)} s`
-    })
+    store: sharedCounterStore(app.redis, app.redisHealth, opts.redisPrefix) as never
+  })
+
+  const limit = (name: string, max: number, keyGenerator?: (request: FastifyRequest) => string): LimitHook => {
+    const check = app.createRateLimit({ max, timeWindow: opts.timeWindowMs, name, ...(keyGenerator !== undefined ? { keyGenerator } : {}) } as never)
+    return async (request, reply) => {
+      const result = await check(request)
+      if (result.isAllowed || !result.isExceeded) return
+      // Headers only on a 429: three more on every response cost a fifth of a light route's throughput.
+      void reply.headers({ 'x-ratelimit-limit': String(result.max), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(result.ttlInSeconds) })
+      const error: Error & { headers?: Record<string, string> } = new RateLimited(result.ttlInSeconds)
+      error.headers = { 'retry-after': String(result.ttlInSeconds) }
+      throw error
+    }
+  }
+
+  const perIp = limit('ip', opts.globalMax)
+  app.addHook('onRequest', async (request, reply) => {
+    if (!EXEMPT.has(request.url)) await perIp(request, reply)
+  })
+  app.decorate('rateLimits', {
+    login: limit('login', opts.authMax),
+    refresh: limit('refresh', opts.authMax),
+    user: limit('user', opts.userMax, (request) => (request as { user?: { sub: string } }).user!.sub)
   })
 }, { name: 'rate-limit', dependencies: ['redis'] })

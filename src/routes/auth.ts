@@ -3,16 +3,10 @@ import { LoginBody, LoginResponse, RefreshBody, TokenClaims, TokenPair } from '.
 import Type from 'typebox'
 import { errors } from '../schemas/common.js'
 
-export interface AuthRoutesOptions {
-  /** @fastify/rate-limit settings for the public routes (login, refresh). */
-  publicRateLimit: { max: number, timeWindow: number }
-}
-
-const auth: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opts) => {
-  const rateLimit = opts.publicRateLimit
+const auth: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/v1/auth/login', {
-    config: { rateLimit },
+    onRequest: app.rateLimits.login,
     schema: {
       tags: ['auth'],
       summary: 'Exchange a wx.login() code for an access token and a refresh token',
@@ -22,7 +16,7 @@ const auth: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opts) => 
   }, async (request) => app.authService.login(request.body.code, request.body.appid))
 
   app.post('/v1/auth/refresh', {
-    config: { rateLimit },
+    onRequest: app.rateLimits.refresh,
     schema: {
       tags: ['auth'],
       summary: 'Rotate a refresh token: a new pair, the old refresh token retired',
@@ -37,7 +31,7 @@ const auth: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opts) => 
       tags: ['auth'],
       summary: 'The claims of the presented access token, verified by signature alone (no database)',
       security: [{ bearer: [] }],
-      response: { 200: TokenClaims, ...errors(401) }
+      response: { 200: TokenClaims, ...errors(401, 429) }
     }
   }, async (request) => {
     const { sub, sid, appid, exp } = request.user
@@ -50,10 +44,10 @@ const auth: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opts) => 
       tags: ['auth'],
       summary: "End this access token's session: its refresh tokens stop working",
       security: [{ bearer: [] }],
-      response: { 204: Type.Null(), ...errors(401, 503) }
+      response: { 204: Type.Null(), ...errors(401, 429, 503) }
     }
   }, async (request, reply) => {
-    await app.sessions.revoke(request.user.sid, 'logout', request.user.sub)
+    await app.sessions.end(request.user.sid, 'logout')
     return reply.code(204).send(null)
   })
 
@@ -63,10 +57,10 @@ const auth: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opts) => 
       tags: ['auth'],
       summary: "End every session of the token's user",
       security: [{ bearer: [] }],
-      response: { 204: Type.Null(), ...errors(401, 503) }
+      response: { 204: Type.Null(), ...errors(401, 429, 503) }
     }
   }, async (request, reply) => {
-    await app.sessions.revokeAll(request.user.sub, 'logout_all')
+    await app.sessions.endAllOf(request.user.sid, 'logout_all')
     return reply.code(204).send(null)
   })
 }

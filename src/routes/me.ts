@@ -10,9 +10,9 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       summary: "The signed-in user's profile",
       security: [{ bearer: [] }],
-      response: { 200: Profile, ...errors(401, 503) }
+      response: { 200: Profile, ...errors(401, 429, 503) }
     }
-  }, async (request) => getProfile(app.prisma, request.user.sub, request.user.sid))
+  }, async (request) => getProfile(app.prisma, request.user.sid))
 }
 
 export default me

@@ -2,18 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../schemas/common.js'
 import { DataResponse, DecryptBody, PhoneBody, PhoneResponse, VerifyBody } from '../schemas/user-data.js'
 
-export interface UserDataRoutesOptions {
-  /** Per user: these routes cost a WeChat call or a decryption each. */
-  userRateLimit: { max: number, timeWindow: number }
-}
-
-const userData: FastifyPluginAsyncTypebox<UserDataRoutesOptions> = async (app, opts) => {
-  // Counted after authentication, by user id rather than by IP.
-  const rateLimit = { ...opts.userRateLimit, hook: 'preHandler' as const, keyGenerator: (request: { user: { sub: string } }) => `user:${request.user.sub}` }
+// Each call costs a decryption or a WeChat call: counted per user once authenticated, on top of the per-IP limit.
+const userData: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/v1/auth/decrypt', {
     onRequest: app.authenticate,
-    config: { rateLimit },
+    preHandler: app.rateLimits.user,
     schema: {
       tags: ['user data'],
       summary: "Decrypt encryptedData with the caller's session_key (AES-128-CBC), checking watermark.appid",
@@ -25,7 +19,7 @@ const userData: FastifyPluginAsyncTypebox<UserDataRoutesOptions> = async (app, o
 
   app.post('/v1/auth/verify', {
     onRequest: app.authenticate,
-    config: { rateLimit },
+    preHandler: app.rateLimits.user,
     schema: {
       tags: ['user data'],
       summary: 'Check rawData against its signature, sha1(rawData + session_key)',
@@ -37,7 +31,7 @@ const userData: FastifyPluginAsyncTypebox<UserDataRoutesOptions> = async (app, o
 
   app.post('/v1/auth/phone', {
     onRequest: app.authenticate,
-    config: { rateLimit },
+    preHandler: app.rateLimits.user,
     schema: {
       tags: ['user data'],
       summary: "The user's phone number from a getPhoneNumber button code (wxa/business/getuserphonenumber)",

@@ -1,3 +1,4 @@
+import { UNIQUE_VIOLATION, sqlState } from '../db/errors.js'
 import type { Db } from '../db/prisma.js'
 
 export interface WechatLogin {
@@ -28,12 +29,26 @@ export class IdentityRepository {
   }
 
   /**
-   * A unionid learnt after login (from decrypted user info) links the identity
-   * like login does: the user takes it when no one has it; when another user
-   * has it, this identity and its sessions move to that user and the emptied
-   * user is removed. Returns the user the identity now belongs to.
+   * A unionid that jscode2session returned for an identity that had none (the
+   * app was bound to an Open Platform account after its first login). Only
+   * WeChat's server answer may link: never data a client relayed. The user
+   * takes the unionid when no one has it; when another user has it, this
+   * identity and its sessions move to that user and the emptied user is
+   * removed. Two apps of one person linking at once race on the unique
+   * unionid: the loser retries and finds the winner, which makes it a move.
+   * Returns the user the identity now belongs to.
    */
   async linkUnionid (identityId: string, userId: string, unionid: string): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.linkOnce(identityId, userId, unionid)
+      } catch (error) {
+        if (sqlState(error) !== UNIQUE_VIOLATION || attempt >= 3) throw error
+      }
+    }
+  }
+
+  private async linkOnce (identityId: string, userId: string, unionid: string): Promise<string> {
     return this.db.$transaction(async (tx) => {
       await tx.$executeRaw`UPDATE wechat_identities SET unionid = ${unionid}, updated_at = now() WHERE id = ${identityId}::uuid`
       const [owner] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM users WHERE unionid = ${unionid} FOR UPDATE`

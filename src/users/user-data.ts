@@ -1,50 +1,63 @@
+import { createHash } from 'node:crypto'
 import type { AccessClaims } from '../auth/service.js'
 import type { SessionKeyVault } from '../auth/session-key-vault.js'
-import { SessionRevoked } from '../auth/errors.js'
+import { SESSION_STATE, assertLive, type SessionState, type SessionStore } from '../auth/sessions.js'
 import type { Db } from '../db/prisma.js'
 import type { AccessTokens } from '../wechat/access-token.js'
 import type { WechatClient } from '../wechat/client.js'
-import { checkSealedShape, decryptData, rawDataSignatureMatches, type DecryptedData, type Watermark } from '../wechat/data-crypto.js'
+import { checkSealedShape, decryptData, parseJsonObject, rawDataSignatureMatches, type DecryptedData, type Watermark } from '../wechat/data-crypto.js'
+import { SingleFlight } from '../wechat/single-flight.js'
 import {
   EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SessionKeyStale,
   SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
 } from './errors.js'
-import type { IdentityRepository } from './identities.js'
 import { phoneFromWechat, profileFromWechat, updatePhone, updateProfile, type PhoneFields } from './profile-update.js'
 
 export interface UserDataDeps {
   db: Db
   vault: SessionKeyVault
-  identities: IdentityRepository
+  sessions: Pick<SessionStore, 'live'>
   wechat: Pick<WechatClient, 'checkSession' | 'getUserPhoneNumber'>
   accessTokens: Pick<AccessTokens, 'withToken'>
   /** DECRYPT_MAX_AGE_SECONDS: refuse data whose watermark is older. */
   maxAgeSeconds?: number
+  now?: () => number
 }
 
 interface SessionKeys {
   identityId: string
   userId: string
-  /** The user's unionid as stored: linking is skipped when the data brings the same one. */
-  unionid: string | null
   openid: string
+  /** Changes whenever the stored key is rewritten: names this key in the checksession verdict cache. */
+  version: string
   current: string
   /** Decrypted only when the current key fails. */
   previous: () => string | undefined
 }
 
-interface KeyRow {
+interface KeyRow extends SessionState {
   identity_id: string
   user_id: string
-  unionid: string | null
   openid: string
   session_key_enc: string
   previous_session_key_enc: string | null
 }
 
-/** The "sensitive data" routes: decrypt, verify rawData, phone number; each updates the user it reads. */
+// WeChat's verdict on a stored session_key (checksession) is kept this long per
+// identity and key, so a client looping on bad data cannot spend the app's quota.
+const VERDICT_MEMORY_MS = 60_000
+
+/**
+ * The "sensitive data" routes: decrypt, verify rawData, phone number; each
+ * updates the user it reads. Decrypted data fills profile fields only: an
+ * identity link (unionId) is never taken from anything the client relays.
+ */
 export class UserDataService {
-  constructor (private readonly deps: UserDataDeps) {}
+  private readonly verdicts: SingleFlight<boolean>
+
+  constructor (private readonly deps: UserDataDeps) {
+    this.verdicts = new SingleFlight<boolean>(VERDICT_MEMORY_MS, 10_000, deps.now)
+  }
 
   async decrypt (claims: AccessClaims, encryptedData: string, iv: string): Promise<Record<string, unknown>> {
     const shape = checkSealedShape(encryptedData, iv)
@@ -52,7 +65,7 @@ export class UserDataService {
     const keys = await this.sessionKeys(claims)
     const data = this.tryKeys(keys, encryptedData, iv) ?? await this.explainFailure(claims.appid, keys)
     this.checkWatermark(data.watermark, claims.appid)
-    await this.apply(keys, data)
+    await this.apply(keys.userId, data)
     return data
   }
 
@@ -62,40 +75,41 @@ export class UserDataService {
     // Every candidate is compared, so timing does not tell which key (if any) matched.
     const matches = candidates.map((key) => rawDataSignatureMatches(rawData, key, signature))
     if (!matches.includes(true)) throw new SignatureInvalid()
-    let parsed: unknown
-    try { parsed = JSON.parse(rawData) } catch { throw new RawDataInvalid() }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RawDataInvalid()
-    const profile = profileFromWechat(parsed as Record<string, unknown>)
+    const parsed = parseJsonObject(rawData)
+    if (parsed === undefined) throw new RawDataInvalid()
+    const profile = profileFromWechat(parsed)
     if (profile !== undefined) await updateProfile(this.deps.db, keys.userId, profile)
-    return parsed as Record<string, unknown>
+    return parsed
   }
 
   async phone (claims: AccessClaims, code: string): Promise<PhoneFields> {
+    // The session first: an ended session's token spends no phone code and no WeChat call.
+    const { userId } = await this.deps.sessions.live(claims.sid)
     const info = await this.deps.accessTokens.withToken(claims.appid, (token) => this.deps.wechat.getUserPhoneNumber(token, code))
       .catch((error: { code?: string }) => {
         throw error.code === 'WECHAT_CODE_INVALID' || error.code === 'WECHAT_CODE_USED' ? new PhoneCodeInvalid() : error
       })
     this.checkWatermark(info.watermark, claims.appid)
     const phone = phoneFromWechat(info as unknown as Record<string, unknown>)!
-    await updatePhone(this.deps.db, claims.sub, phone)
+    await updatePhone(this.deps.db, userId, phone)
     return phone
   }
 
   private async sessionKeys (claims: AccessClaims): Promise<SessionKeys> {
     const [row] = await this.deps.db.$queryRaw<KeyRow[]>`
-      SELECT i.id::text AS identity_id, s.user_id::text AS user_id, u.unionid, i.openid, i.session_key_enc, i.previous_session_key_enc
-      FROM sessions s JOIN wechat_identities i ON i.id = s.identity_id JOIN users u ON u.id = s.user_id
-      WHERE s.id = ${claims.sid}::uuid AND s.user_id = ${claims.sub}::uuid AND s.revoked_at IS NULL`
-    if (row === undefined) throw new SessionRevoked()
+      SELECT i.id::text AS identity_id, s.user_id::text AS user_id, i.openid, i.session_key_enc, i.previous_session_key_enc, ${SESSION_STATE}
+      FROM sessions s JOIN wechat_identities i ON i.id = s.identity_id
+      WHERE s.id = ${claims.sid}::uuid`
+    assertLive(row)
     const { vault } = this.deps
-    const previous = row.previous_session_key_enc
+    const { identity_id: identityId, session_key_enc: currentEnc, previous_session_key_enc: previousEnc } = row!
     return {
-      identityId: row.identity_id,
-      userId: row.user_id,
-      unionid: row.unionid,
-      openid: row.openid,
-      current: vault.decrypt(row.session_key_enc, row.identity_id),
-      previous: () => previous === null ? undefined : vault.decrypt(previous, row.identity_id)
+      identityId,
+      userId: row!.user_id,
+      openid: row!.openid,
+      version: createHash('sha256').update(currentEnc).digest('base64url').slice(0, 16),
+      current: vault.decrypt(currentEnc, identityId),
+      previous: () => previousEnc === null ? undefined : vault.decrypt(previousEnc, identityId)
     }
   }
 
@@ -111,21 +125,19 @@ export class UserDataService {
 
   /** Neither key opens it: WeChat says whether our session_key is outdated (stale) or the data is bad. */
   private async explainFailure (appid: string, keys: SessionKeys): Promise<never> {
-    const valid = await this.deps.accessTokens.withToken(appid, (token) => this.deps.wechat.checkSession(token, keys.openid, keys.current))
+    const valid = await this.verdicts.run(`${keys.identityId}:${keys.version}`, () =>
+      this.deps.accessTokens.withToken(appid, (token) => this.deps.wechat.checkSession(token, keys.openid, keys.current)))
     throw valid ? new EncryptedDataInvalid() : new SessionKeyStale()
   }
 
   private checkWatermark (watermark: Watermark, appid: string): void {
     if (watermark.appid !== appid) throw new WatermarkAppidMismatch()
     const max = this.deps.maxAgeSeconds
-    if (max !== undefined && Date.now() / 1000 - watermark.timestamp > max) throw new WatermarkExpired(max)
+    const now = this.deps.now?.() ?? Date.now()
+    if (max !== undefined && now / 1000 - watermark.timestamp > max) throw new WatermarkExpired(max)
   }
 
-  private async apply (keys: SessionKeys, data: DecryptedData): Promise<void> {
-    let userId = keys.userId
-    if (typeof data.unionId === 'string' && data.unionId !== '' && data.unionId !== keys.unionid) {
-      userId = await this.deps.identities.linkUnionid(keys.identityId, keys.userId, data.unionId)
-    }
+  private async apply (userId: string, data: DecryptedData): Promise<void> {
     const profile = profileFromWechat(data)
     if (profile !== undefined) await updateProfile(this.deps.db, userId, profile)
     const phone = phoneFromWechat(data)

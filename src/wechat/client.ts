@@ -1,7 +1,8 @@
 import { errors as undiciErrors, Pool } from 'undici'
 import type { WechatApp } from '../config.js'
 import { sessionKeySignature } from './data-crypto.js'
-import { WechatTimeout, WechatUnavailable, errorForErrcode } from './errors.js'
+import { WechatTimeout, WechatUnavailable, errorForErrcode, wechatOverloaded } from './errors.js'
+import { Slots } from './slots.js'
 
 export interface Code2Session {
   openid: string
@@ -11,13 +12,19 @@ export interface Code2Session {
 
 export interface WechatClientOptions {
   apiBase: string
-  /** Upper bound for one call, retries included. */
+  /** Upper bound for one call on the wire, retries included (time queued for a connection is bounded apart). */
   timeoutMs: number
   /** Attempts when WeChat answers -1 (busy); only that errcode is retried. */
   busyAttempts?: number
   busyBackoffMs?: number
-  connections?: number
+  /** Calls on the wire at once, one keep-alive connection each. */
+  maxConnections?: number
+  /** Calls admitted at once (on the wire plus queued); more are refused with 503 WECHAT_OVERLOADED. */
+  maxPending?: number
 }
+
+export const DEFAULT_MAX_CONNECTIONS = 256
+export const DEFAULT_MAX_PENDING = 1024
 
 export interface StableToken {
   accessToken: string
@@ -52,12 +59,16 @@ function isTimeout (error: unknown): boolean {
 /** WeChat's server API over one keep-alive connection pool. URLs carry secrets: they are never logged. */
 export class WechatClient {
   private readonly pool: Pool
+  private readonly slots: Slots
   private readonly busyAttempts: number
   private readonly busyBackoffMs: number
 
   constructor (private readonly options: WechatClientOptions) {
+    const connections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+    // Logins waiting on a slow WeChat are I/O, not work: hundreds at once must not fail for want of a connection.
+    this.slots = new Slots(connections, Math.max(connections, options.maxPending ?? DEFAULT_MAX_PENDING), wechatOverloaded)
     this.pool = new Pool(options.apiBase, {
-      connections: options.connections ?? 32,
+      connections,
       connectTimeout: Math.min(options.timeoutMs, 3000),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
@@ -88,8 +99,10 @@ export class WechatClient {
   /** The getPhoneNumber button's code (not a wx.login code) for the user's phone. */
   async getUserPhoneNumber (accessToken: string, code: string): Promise<PhoneInfo> {
     const body = await this.call({ method: 'POST', path: '/wxa/business/getuserphonenumber', query: { access_token: accessToken }, body: { code } }, true)
-    const info = body.phone_info as Partial<PhoneInfo> | undefined
-    if (typeof info?.phoneNumber !== 'string' || typeof info.watermark?.appid !== 'string') throw new WechatUnavailable()
+    const info = body.phone_info as Partial<PhoneInfo> | null | undefined
+    // Every field checked: a partial answer is WeChat's fault (502), never a TypeError of ours.
+    if (typeof info?.phoneNumber !== 'string' || typeof info.purePhoneNumber !== 'string' || typeof info.countryCode !== 'string' ||
+        typeof info.watermark?.appid !== 'string' || typeof info.watermark.timestamp !== 'number') throw new WechatUnavailable()
     return info as PhoneInfo
   }
 
@@ -114,6 +127,15 @@ export class WechatClient {
    * WechatApiError (token errors, 87009...) instead of a generic WECHAT_ERROR.
    */
   private async call (call: Call, rawErrors = false): Promise<Body> {
+    const release = await this.slots.acquire(this.options.timeoutMs)
+    try {
+      return await this.callOnWire(call, rawErrors)
+    } finally {
+      release()
+    }
+  }
+
+  private async callOnWire (call: Call, rawErrors: boolean): Promise<Body> {
     const deadline = Date.now() + this.options.timeoutMs
     const signal = AbortSignal.timeout(this.options.timeoutMs)
     for (let attempt = 1; ; attempt++) {
@@ -150,7 +172,7 @@ export class WechatClient {
     }
     try {
       const body: unknown = JSON.parse(text)
-      if (typeof body !== 'object' || body === null) throw new Error('not an object')
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object')
       return body as Body
     } catch {
       throw new WechatUnavailable()

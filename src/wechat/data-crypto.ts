@@ -49,22 +49,40 @@ function shapeFailure (problem: string): DataDecryptError {
   return new DataDecryptError('illegal_buffer', -41003)
 }
 
+// WeChat's payloads nest three levels at most; a client shaping the plaintext
+// could nest thousands, which would overflow the response serializer.
+const MAX_NESTING = 16
+
+function nestedDeeperThan (value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (depth === 0) return true
+  return Object.values(value).some((child) => nestedDeeperThan(child, depth - 1))
+}
+
+/** A JSON object, nested at most MAX_NESTING deep; anything else is undefined. */
+export function parseJsonObject (text: string): Record<string, unknown> | undefined {
+  let parsed: unknown
+  try { parsed = JSON.parse(text) } catch { return undefined }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || nestedDeeperThan(parsed, MAX_NESTING)) return undefined
+  return parsed as Record<string, unknown>
+}
+
 export function decryptData (sessionKey: string, encryptedData: string, iv: string): DecryptedData {
   const key = decodeBase64(sessionKey)
   if (key?.length !== 16) throw new DataDecryptError('illegal_aes_key', -41001)
   const shape = checkSealedShape(encryptedData, iv)
   if (typeof shape === 'string') throw shapeFailure(shape)
   const { data, iv: ivBytes } = shape
-  let parsed: unknown
+  let plaintext: string
   try {
     const decipher = createDecipheriv('aes-128-cbc', key, ivBytes)
-    parsed = JSON.parse(Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8'))
+    plaintext = Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8')
   } catch {
     throw new DataDecryptError('illegal_buffer', -41003)
   }
-  const watermark = (parsed as { watermark?: Partial<Watermark> } | null)?.watermark
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) ||
-      typeof watermark?.appid !== 'string' || typeof watermark.timestamp !== 'number') {
+  const parsed = parseJsonObject(plaintext)
+  const watermark = parsed?.watermark as Partial<Watermark> | undefined
+  if (typeof watermark?.appid !== 'string' || typeof watermark.timestamp !== 'number') {
     throw new DataDecryptError('illegal_buffer', -41003)
   }
   return parsed as DecryptedData

@@ -10,6 +10,15 @@ export const WechatConfigInvalid = createError('WECHAT_CONFIG_INVALID', 'the ser
 export const WechatUnavailable = createError('WECHAT_UNAVAILABLE', 'WeChat could not be reached or answered unexpectedly: retry shortly', 502)
 export const WechatTimeout = createError('WECHAT_TIMEOUT', 'WeChat did not answer in time: retry shortly', 504)
 export const WechatError = createError('WECHAT_ERROR', 'WeChat refused the request (errcode %s)', 502)
+export const WechatOverloaded = createError('WECHAT_OVERLOADED', 'too many requests are waiting on WeChat: retry in a few seconds', 503)
+
+export const RETRY_AFTER_OVERLOADED_SECONDS = 5
+
+export function wechatOverloaded (): Error {
+  const error: Error & { headers?: Record<string, string> } = new WechatOverloaded()
+  error.headers = { 'retry-after': String(RETRY_AFTER_OVERLOADED_SECONDS) }
+  return error
+}
 
 export const RETRY_AFTER_RATE_LIMITED_SECONDS = 60
 

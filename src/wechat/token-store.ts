@@ -68,34 +68,7 @@ export class RedisTokenStore implements TokenStore {
     const holder = randomBytes(16).toString('hex')
     const acquired = await this.redis.set(key, holder, 'PX', ttlMs, 'NX')
     if (acquired !== 'OK') return undefined
-    return async () => { await this.redis.eval(DELETE_IF_EQUAL, 1, key, holder) }
+    // A failed release is harmless: the lock expires by itself.
+    return async () => { await this.redis.eval(DELETE_IF_EQUAL, 1, key, holder).catch(() => {}) }
   }
-}
-
-/**
- * Redis while it answers, this process's memory while it does not. Safe because
- * stable_token (normal mode) hands every instance the same token: falling back
- * costs one fetch per instance, never a token that undoes another's. The outage
- * is logged by plugins/redis.ts.
- */
-export class FallbackTokenStore implements TokenStore {
-  private readonly memory = new MemoryTokenStore()
-
-  constructor (private readonly shared: TokenStore) {}
-
-  private async either<T> (shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
-    try {
-      return await shared()
-    } catch {
-      return local()
-    }
-  }
-
-  get (appid: string) { return this.either(() => this.shared.get(appid), () => this.memory.get(appid)) }
-  set (appid: string, token: CachedToken) { return this.either(() => this.shared.set(appid, token), () => this.memory.set(appid, token)) }
-  deleteIf (appid: string, accessToken: string) {
-    return this.either(() => this.shared.deleteIf(appid, accessToken), () => this.memory.deleteIf(appid, accessToken))
-  }
-
-  tryLock (appid: string, ttlMs: number) { return this.either(() => this.shared.tryLock(appid, ttlMs), () => this.memory.tryLock(appid)) }
 }

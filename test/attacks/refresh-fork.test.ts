@@ -1,0 +1,49 @@
+import t from 'tap'
+import type { Db } from '../../src/db/prisma.js'
+import { build } from '../helper.js'
+import { login, refresh } from '../helpers/auth.js'
+
+async function liveTokens (prisma: Db): Promise<number> {
+  const [row] = await prisma.$queryRaw<{ live: number }[]>`SELECT count(*)::int AS live FROM refresh_tokens WHERE retired_at IS NULL`
+  return row!.live
+}
+
+/** As if the grace window had passed since every rotation so far. */
+const graceOver = (prisma: Db) => prisma.$executeRaw`UPDATE refresh_tokens SET retired_at = retired_at - interval '1 hour' WHERE retired_at IS NOT NULL`
+
+t.test('attack: a replay within the grace window gets the successor the owner got, not a chain of its own', async (t) => {
+  const { app, fake, prisma } = await build(t)
+  const first = await login(app, fake, 'alice')
+  const owner = (await refresh(app, first.refreshToken)).json()
+  const thief = await refresh(app, first.refreshToken)
+  t.equal(thief.statusCode, 200)
+  t.equal(thief.json().refreshToken, owner.refreshToken, 'the same successor')
+  t.equal(await liveTokens(prisma), 1, 'one live refresh token in the session')
+
+  // Both now hold one token: the second to use it after the window is caught.
+  t.equal((await refresh(app, owner.refreshToken)).statusCode, 200)
+  await graceOver(prisma)
+  t.match((await refresh(app, owner.refreshToken)).json(), { statusCode: 401, code: 'REFRESH_TOKEN_REUSED' })
+  const [session] = await prisma.$queryRaw<{ revoked_reason: string | null }[]>`SELECT revoked_reason FROM sessions`
+  t.equal(session!.revoked_reason, 'refresh_reuse')
+})
+
+t.test('attack: 15 parallel uses of one token leave one live chain, and all 15 succeed', async (t) => {
+  const { app, fake, prisma } = await build(t)
+  const first = await login(app, fake, 'alice')
+  const results = await Promise.all(Array.from({ length: 15 }, () => refresh(app, first.refreshToken)))
+  t.same(results.map((r) => r.statusCode), Array(15).fill(200))
+  t.equal(new Set(results.map((r) => r.json().refreshToken)).size, 1, 'one successor, handed to every caller')
+  t.equal(await liveTokens(prisma), 1)
+})
+
+t.test('attack: a replay of a token two rotations old is theft even within the grace window', async (t) => {
+  const { app, fake, prisma } = await build(t)
+  const first = await login(app, fake, 'alice')
+  const second = (await refresh(app, first.refreshToken)).json()
+  const third = (await refresh(app, second.refreshToken)).json()
+  const replay = await refresh(app, first.refreshToken)
+  t.match(replay.json(), { statusCode: 401, code: 'REFRESH_TOKEN_REUSED' })
+  t.match((await refresh(app, third.refreshToken)).json(), { statusCode: 401, code: 'SESSION_REVOKED' }, 'the live end of the chain dies with it')
+  t.equal(await liveTokens(prisma), 1, 'nothing was minted for the replay')
+})
