@@ -15,7 +15,6 @@ export interface Fixture {
 
 export interface Scenario {
   name: string
-  method: 'GET' | 'POST'
   /** Runs against the bare Fastify process instead of the service. */
   bare?: boolean
   build: (fixture: Fixture) => { request: autocannon.Request }
@@ -32,10 +31,9 @@ function rotate<T> (items: T[]): () => T {
 
 function list (): Scenario[] {
   return [
-    { name: 'bare Fastify GET /hello', method: 'GET', bare: true, build: () => ({ request: { method: 'GET', path: '/hello' } }) },
+    { name: 'bare Fastify GET /hello', bare: true, build: () => ({ request: { method: 'GET', path: '/hello' } }) },
     {
       name: 'GET /v1/auth/session (Bearer only)',
-      method: 'GET',
       build: ({ users }) => {
         const user = rotate(users)
         return { request: { method: 'GET', path: '/v1/auth/session', setupRequest: (req) => ({ ...req, headers: { authorization: `Bearer ${user().accessToken}` } }) } }
@@ -43,7 +41,6 @@ function list (): Scenario[] {
     },
     {
       name: 'GET /v1/me',
-      method: 'GET',
       build: ({ users }) => {
         const user = rotate(users)
         return { request: { method: 'GET', path: '/v1/me', setupRequest: (req) => ({ ...req, headers: { authorization: `Bearer ${user().accessToken}` } }) } }
@@ -51,7 +48,6 @@ function list (): Scenario[] {
     },
     {
       name: 'POST /v1/auth/refresh',
-      method: 'POST',
       // Every answer's refresh token goes back into the pool the next request takes from:
       // each token is used exactly once, as a client following its rotation would.
       build: ({ users }) => {
@@ -70,7 +66,6 @@ function list (): Scenario[] {
     },
     {
       name: 'POST /v1/auth/login',
-      method: 'POST',
       build: ({ fake, appid }) => {
         let n = 0
         return {
@@ -86,7 +81,6 @@ function list (): Scenario[] {
     },
     {
       name: 'POST /v1/auth/decrypt',
-      method: 'POST',
       build: ({ users }) => {
         const user = rotate(users)
         return {

@@ -43,9 +43,19 @@ async function main (): Promise<void> {
   try {
     await migrate(url.toString())
     service = await spawnListening('dist/server.js', {
-      PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: url.toString(), DATA_DIR: dataDir,
-      WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, WECHAT_API_BASE: fake.url, JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS,
-      RATE_LIMIT_GLOBAL_MAX: '100000000', RATE_LIMIT_AUTH_MAX: '100000000'
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'production',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      DATABASE_URL: url.toString(),
+      DATA_DIR: dataDir,
+      WECHAT_APPID: APP.appid,
+      WECHAT_SECRET: APP.secret,
+      WECHAT_API_BASE: fake.url,
+      JWT_PRIVATE_KEY: ED25519_PEM,
+      SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS,
+      RATE_LIMIT_GLOBAL_MAX: '100000000',
+      RATE_LIMIT_AUTH_MAX: '100000000'
     })
     process.stdout.write(`WeChat answers after ${DELAY_MS} ms; service defaults: WECHAT_TIMEOUT_MS 5000, WECHAT_MAX_CONNECTIONS 256, WECHAT_MAX_PENDING 1024\n\n`)
     process.stdout.write('| burst | 200 | 503 WECHAT_OVERLOADED | other | slowest ms | CPU µs/login | service peak RSS MB |\n| --- | --- | --- | --- | --- | --- | --- |\n')

@@ -3,14 +3,13 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
-import { loadJwtKeys } from './auth/jwt-keys.js'
-import type { Config } from './config.js'
-import type { Db } from './db/prisma.js'
+import type { Config, RuntimeConfig } from './config.js'
+import type { Database } from './db/database.js'
 import auth from './plugins/auth.js'
 import docs from './plugins/docs.js'
 import drain from './plugins/drain.js'
 import errors from './plugins/errors.js'
-import prisma from './plugins/prisma.js'
+import database from './plugins/database.js'
 import rateLimit from './plugins/rate-limit.js'
 import redis from './plugins/redis.js'
 import requestLog from './plugins/request-log.js'
@@ -22,12 +21,10 @@ import jwks from './routes/jwks.js'
 import me from './routes/me.js'
 import userData from './routes/user-data.js'
 import { ErrorResponse } from './schemas/common.js'
-import type { WechatClient } from './wechat/client.js'
 
 export interface AppDeps {
-  prisma: Db
+  db: Database
   logger: Logger
-  wechat?: WechatClient
   /** The service's clock (ms since the epoch) for its own windows; tests move it instead of waiting. */
   clock?: () => number
 }
@@ -56,7 +53,7 @@ function trustedPeer (trustProxy: Config['trustProxy']): (address: string | unde
 }
 
 /** The whole HTTP service, ready to `inject` or `listen`; it never listens itself. */
-export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
+export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<FastifyInstance> {
   const trusted = trustedPeer(config.trustProxy)
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -77,7 +74,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  const keys = loadJwtKeys({ privateKey: config.jwt.privateKey, secret: config.jwt.secret, publicKeys: config.jwt.publicKeys })
+  const { keys } = config.jwt
   const { rateLimits } = config
   app.addSchema(ErrorResponse)
   await app.register(errors)
@@ -85,11 +82,11 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(drain)
   await app.register(security, { corsOrigins: config.corsOrigins })
   await app.register(docs)
-  await app.register(prisma, { prisma: deps.prisma })
+  await app.register(database, { db: deps.db })
   await app.register(redis, { url: config.redisUrl })
   await app.register(rateLimit, { ...rateLimits, redisPrefix: config.redisPrefix })
   await app.register(auth, { keys, issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds })
-  await app.register(services, { config, wechat: deps.wechat, clock: deps.clock ?? Date.now })
+  await app.register(services, { config, clock: deps.clock ?? Date.now })
 
   await app.register(health)
   await app.register(authRoutes)

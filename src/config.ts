@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
-import { loadJwtKeys, splitPemKeys } from './auth/jwt-keys.js'
-import { parseVaultKeys } from './auth/session-key-vault.js'
+import { loadJwtKeys, splitPemKeys, type JwtKeys } from './auth/jwt-keys.js'
+import { parseVaultKeys, type VaultKey } from './users/session-key-vault.js'
 
 const Duration = (defaultValue: string, description: string) =>
   Type.String({ pattern: '^[0-9]+[smhd]?$', default: defaultValue, description })
@@ -87,9 +87,8 @@ export interface Config {
     apps: WechatApp[]
   }
   jwt: {
-    privateKey?: string
-    publicKeys: string[]
-    secret?: string
+    /** Parsed from JWT_PRIVATE_KEY (+ JWT_PUBLIC_KEYS) or JWT_SECRET; absent outside production when neither is set. */
+    keys?: JwtKeys
     issuer: string
     audience: string
     accessTtlSeconds: number
@@ -97,9 +96,23 @@ export interface Config {
     sessionMaxAgeSeconds: number
     reuseGraceSeconds: number
   }
-  sessionKeyEncryptionKeys?: string
+  /** Parsed from SESSION_KEY_ENCRYPTION_KEYS, current first; absent outside production when unset. */
+  vaultKeys?: VaultKey[]
   /** Refuse decrypted data whose watermark is older; off when absent. */
   decryptMaxAgeSeconds?: number
+}
+
+/** What the service runs with: every key parsed and present (development defaults filled in, see dev/zero-config.ts). */
+export interface RuntimeConfig extends Omit<Config, 'jwt' | 'vaultKeys'> {
+  jwt: Config['jwt'] & { keys: JwtKeys }
+  vaultKeys: VaultKey[]
+}
+
+/** A configuration whose keys are all present, as production requires and development defaults provide. */
+export function runtimeConfig (config: Config): RuntimeConfig {
+  const { keys } = config.jwt
+  if (keys === undefined || config.vaultKeys === undefined) throw new ConfigError(['JWT_PRIVATE_KEY or JWT_SECRET, and SESSION_KEY_ENCRYPTION_KEYS: required'])
+  return { ...config, jwt: { ...config.jwt, keys }, vaultKeys: config.vaultKeys }
 }
 
 export class ConfigError extends Error {
@@ -155,24 +168,30 @@ function checkDatabaseUrl (url: string | undefined, problems: string[]): void {
   }
 }
 
-function checkKeys (env: Env, problems: string[]): void {
+interface ParsedKeys { jwt?: JwtKeys, vault?: VaultKey[] }
+
+/** Parses the keys once: the result is what the service uses, each problem is reported. */
+function parseKeys (env: Env, problems: string[]): ParsedKeys {
+  const parsed: ParsedKeys = {}
+  if (env.JWT_PUBLIC_KEYS !== undefined && splitPemKeys(env.JWT_PUBLIC_KEYS).length === 0) {
+    problems.push('JWT_PUBLIC_KEYS: no PEM public key found')
+  }
+  if (env.JWT_SECRET !== undefined && env.JWT_PRIVATE_KEY === undefined) parsed.jwt = loadJwtKeys({ secret: env.JWT_SECRET })
   if (env.JWT_PRIVATE_KEY !== undefined && env.JWT_SECRET === undefined) {
     try {
-      loadJwtKeys({ privateKey: env.JWT_PRIVATE_KEY, publicKeys: splitPemKeys(env.JWT_PUBLIC_KEYS ?? '') })
+      parsed.jwt = loadJwtKeys({ privateKey: env.JWT_PRIVATE_KEY, publicKeys: splitPemKeys(env.JWT_PUBLIC_KEYS ?? '') })
     } catch (error) {
       problems.push(`JWT_PRIVATE_KEY / JWT_PUBLIC_KEYS: ${(error as Error).message.replace(/^JWT_PUBLIC_KEYS: /, '')}`)
     }
   }
-  if (env.JWT_PUBLIC_KEYS !== undefined && splitPemKeys(env.JWT_PUBLIC_KEYS).length === 0) {
-    problems.push('JWT_PUBLIC_KEYS: no PEM public key found')
-  }
   if (env.SESSION_KEY_ENCRYPTION_KEYS !== undefined) {
     try {
-      parseVaultKeys(env.SESSION_KEY_ENCRYPTION_KEYS)
+      parsed.vault = parseVaultKeys(env.SESSION_KEY_ENCRYPTION_KEYS)
     } catch (error) {
       problems.push(`SESSION_KEY_ENCRYPTION_KEYS: ${(error as Error).message}`)
     }
   }
+  return parsed
 }
 
 const AppList = Type.Array(Type.Object({
@@ -206,7 +225,6 @@ function checkCrossField (env: Env, problems: string[]): void {
   if (env.JWT_PRIVATE_KEY !== undefined && env.JWT_SECRET !== undefined) {
     problems.push('JWT_PRIVATE_KEY and JWT_SECRET: set one, not both (asymmetric or shared-secret signing)')
   }
-  checkKeys(env, problems)
   for (const [name, [min, max, minText, maxText]] of Object.entries(DURATION_BOUNDS)) {
     const text = env[name as keyof typeof DURATION_BOUNDS]
     if (!/^[0-9]+[smhd]?$/.test(text)) continue
@@ -231,6 +249,7 @@ export function parseConfig (source: Record<string, string | undefined>): Config
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
   const problems = describeErrors(env)
   checkCrossField(env, problems)
+  const keys = parseKeys(env, problems)
   const apps = parseApps(env, problems)
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -260,9 +279,7 @@ export function parseConfig (source: Record<string, string | undefined>): Config
       apps
     },
     jwt: {
-      privateKey: env.JWT_PRIVATE_KEY,
-      publicKeys: splitPemKeys(env.JWT_PUBLIC_KEYS ?? ''),
-      secret: env.JWT_SECRET,
+      keys: keys.jwt,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
       accessTtlSeconds: parseDuration(env.ACCESS_TOKEN_TTL),
@@ -270,7 +287,7 @@ export function parseConfig (source: Record<string, string | undefined>): Config
       sessionMaxAgeSeconds: parseDuration(env.SESSION_MAX_AGE),
       reuseGraceSeconds: parseDuration(env.REFRESH_REUSE_GRACE)
     },
-    sessionKeyEncryptionKeys: env.SESSION_KEY_ENCRYPTION_KEYS,
+    vaultKeys: keys.vault,
     decryptMaxAgeSeconds: env.DECRYPT_MAX_AGE_SECONDS
   }
 }

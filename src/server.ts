@@ -1,9 +1,8 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
-import { createPrisma } from './db/prisma.js'
-import { openDatabase } from './db/open.js'
-import { applyDevelopmentDefaults } from './dev/zero-config.js'
+import { ConfigError, loadConfig, runtimeConfig, type Config, type RuntimeConfig } from './config.js'
+import { openDatabase } from './db/database.js'
+import { provisionDatabase } from './db/open.js'
 import { createLogger } from './logger.js'
 
 function configOrExit (): Config {
@@ -19,18 +18,27 @@ function configOrExit (): Config {
 async function main (): Promise<void> {
   const base = configOrExit()
   const logger = createLogger(base.logLevel)
-  const development = await applyDevelopmentDefaults(base, logger)
-  const config = development.config
-  const database = await openDatabase(config, logger)
-  const prisma = createPrisma({ url: database.url, poolSize: database.poolSize })
-  const app = await buildApp(config, { prisma, logger })
+  // Production is validated complete and never loads the development defaults (nor the fake WeChat).
+  let config: RuntimeConfig
+  let closeDevelopment = async (): Promise<void> => {}
+  if (base.env === 'production') {
+    config = runtimeConfig(base)
+  } else {
+    const { applyDevelopmentDefaults } = await import('./dev/zero-config.js')
+    const development = await applyDevelopmentDefaults(base, logger)
+    config = development.config
+    closeDevelopment = development.close
+  }
+  const provisioned = await provisionDatabase(config, logger)
+  const db = openDatabase({ url: provisioned.url, poolSize: provisioned.poolSize })
+  const app = await buildApp(config, { db, logger })
 
   closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'shutting down after an error')
     else logger.info(`${signal ?? 'close'} received: draining in-flight requests`)
     await app.close()
-    await database.close()
-    await development.close()
+    await provisioned.close()
+    await closeDevelopment()
   })
 
   await app.listen({ host: config.host, port: config.port })

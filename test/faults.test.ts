@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildApp } from '../src/app.js'
-import { createPrisma } from '../src/db/prisma.js'
+import { openDatabase } from '../src/db/database.js'
 import { createLogger } from '../src/logger.js'
 import { APP, startFakeWechat, testConfig, testDatabase } from './helper.js'
 import { bearer, login, rowCounts } from './helpers/auth.js'
@@ -22,11 +22,11 @@ t.test('database lost mid-run: 503 DATABASE_UNAVAILABLE, /readyz 503, token chec
   target.port = String(await proxy.listen(t))
   const fake = await startFakeWechat(t)
   const url = target.toString()
-  const prisma = createPrisma({ url, poolSize: 3 })
-  const app = await buildApp(testConfig(url, {}, fake.url), { prisma, logger: createLogger('silent') })
+  const app = await buildApp(testConfig(url, {}, fake.url), { db: openDatabase({ url, poolSize: 3 }), logger: createLogger('silent') })
   t.teardown(() => app.close())
-  const direct = createPrisma({ url: db.url, poolSize: 1 })
-  t.teardown(() => direct.$disconnect())
+  const directDb = openDatabase({ url: db.url, poolSize: 1 })
+  t.teardown(() => directDb.close())
+  const direct = directDb.prisma
 
   const alice = await login(app, fake, 'alice')
   await proxy.cut()

@@ -6,10 +6,11 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
-import { parseConfig, type Config } from '../src/config.js'
+import { parseConfig, runtimeConfig, type RuntimeConfig } from '../src/config.js'
 import { startEmbeddedDatabase } from '../src/db/embedded.js'
 import { migrate } from '../src/db/migrate.js'
-import { createPrisma, type Db } from '../src/db/prisma.js'
+import { openDatabase, type Database } from '../src/db/database.js'
+import type { PrismaClient } from '../src/generated/prisma/client.js'
 import { FakeWechat, type FakeApp } from '../src/dev/fake-wechat.js'
 import { createLogger } from '../src/logger.js'
 
@@ -92,8 +93,8 @@ export const ED25519_PEM = generateKeyPairSync('ed25519').privateKey.export({ ty
 export const VAULT_KEYS = `k1:${randomBytes(32).toString('base64')}`
 
 /** A complete test configuration: real keys, one app, WeChat at `apiBase`. */
-export function testConfig (databaseUrl: string, env: Record<string, string> = {}, apiBase = 'http://127.0.0.1:1'): Config {
-  return parseConfig({
+export function testConfig (databaseUrl: string, env: Record<string, string> = {}, apiBase = 'http://127.0.0.1:1'): RuntimeConfig {
+  return runtimeConfig(parseConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: databaseUrl,
@@ -108,7 +109,7 @@ export function testConfig (databaseUrl: string, env: Record<string, string> = {
     RATE_LIMIT_AUTH_MAX: '100000',
     RATE_LIMIT_USER_MAX: '100000',
     ...env
-  })
+  }))
 }
 
 export async function startFakeWechat (t: Test, apps: FakeApp[] = [APP]): Promise<FakeWechat> {
@@ -120,8 +121,10 @@ export async function startFakeWechat (t: Test, apps: FakeApp[] = [APP]): Promis
 
 export interface Built {
   app: Awaited<ReturnType<typeof buildApp>>
-  prisma: Db
-  config: Config
+  database: Database
+  /** Prisma Client on the app's pool, for tests' fixtures and assertions. */
+  prisma: PrismaClient
+  config: RuntimeConfig
   db: TestDatabase
   fake: FakeWechat
 }
@@ -141,10 +144,10 @@ export async function build (t: Test, { env = {}, apps, db: shared, fake: shared
   const fake = sharedFake ?? await startFakeWechat(t, apps)
   const db = shared ?? await testDatabase(t)
   const config = testConfig(db.url, env, fake.url)
-  const prisma = createPrisma({ url: db.url, poolSize: db.embedded ? 1 : 5 })
-  const app = await buildApp(config, { prisma, logger: logger ?? createLogger('silent'), ...(clock !== undefined ? { clock } : {}) })
-  // tap runs teardowns last-in first-out: the app closes before its database is dropped.
+  const database = openDatabase({ url: db.url, poolSize: db.embedded ? 1 : 5 })
+  const app = await buildApp(config, { db: database, logger: logger ?? createLogger('silent'), ...(clock !== undefined ? { clock } : {}) })
+  // tap runs teardowns last-in first-out: the app closes (and its pool) before its database is dropped.
   t.teardown(() => app.close())
   await app.ready()
-  return { app, prisma, config, db, fake }
+  return { app, database, prisma: database.prisma, config, db, fake }
 }

@@ -108,8 +108,13 @@ t.test('SIGTERM drains in-flight requests before exiting', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'weapp-drain-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const server = run(t, {
-    DATABASE_URL: db.url, DATA_DIR: dataDir, WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, WECHAT_API_BASE: fake.url,
-    JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS
+    DATABASE_URL: db.url,
+    DATA_DIR: dataDir,
+    WECHAT_APPID: APP.appid,
+    WECHAT_SECRET: APP.secret,
+    WECHAT_API_BASE: fake.url,
+    JWT_PRIVATE_KEY: ED25519_PEM,
+    SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS
   })
   const base = await listening(server)
   fake.setFault({ delayMs: 1500, times: 1 })

@@ -1,15 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import type { Jwk } from '../schemas/auth.js'
 
-export type JwtAlgorithm = 'EdDSA' | 'ES256' | 'HS256'
-
-export interface Jwk extends JsonWebKey {
-  kty: string
-  crv: string
-  x: string
-  kid: string
-  alg: JwtAlgorithm
-  use: 'sig'
-}
+export type JwtAlgorithm = Jwk['alg'] | 'HS256'
 
 export interface JwtKeys {
   algorithm: JwtAlgorithm
@@ -23,7 +15,7 @@ export interface JwtKeys {
   jwks: Jwk[]
 }
 
-function algorithmOf (key: KeyObject): JwtAlgorithm {
+function algorithmOf (key: KeyObject): Jwk['alg'] {
   if (key.asymmetricKeyType === 'ed25519') return 'EdDSA'
   if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256'
   throw new Error(`unsupported key type ${key.asymmetricKeyType ?? 'unknown'}: use an Ed25519 (EdDSA) or P-256 (ES256) key`)
@@ -39,7 +31,8 @@ function publicEntry (key: KeyObject): { kid: string, pem: string, jwk: Jwk } {
   const alg = algorithmOf(key)
   const jwk = key.export({ format: 'jwk' })
   const kid = thumbprint(jwk)
-  return { kid, pem: key.export({ type: 'spki', format: 'pem' }).toString(), jwk: { ...jwk, kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, kid, alg, use: 'sig' } }
+  const entry: Jwk = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, ...(jwk.y !== undefined ? { y: jwk.y } : {}), kid, alg, use: 'sig' }
+  return { kid, pem: key.export({ type: 'spki', format: 'pem' }).toString(), jwk: entry }
 }
 
 /** Splits concatenated PEM public keys. */

@@ -21,7 +21,7 @@ export interface KeptGrant<T> {
 }
 
 /** Where grants (and the marker of an exchange in flight) are kept; Redis with several instances. */
-export interface GrantStore {
+export interface GrantCache {
   get: (id: string) => Promise<string | undefined>
   /** Marks an exchange in flight; false when another holder already has (or has finished with) this code. */
   claim: (id: string, ttlMs: number) => Promise<boolean>
@@ -72,14 +72,14 @@ export interface LoginGrantOptions {
 }
 
 export class LoginGrants {
-  constructor (private readonly store: GrantStore, private readonly options: LoginGrantOptions) {}
+  constructor (private readonly cache: GrantCache, private readonly options: LoginGrantOptions) {}
 
   /** Becomes the one exchange of this code, or returns the grant another exchange made (undefined: it failed). */
   async claimOrWait<T> (ref: GrantRef): Promise<{ claimed: true } | { claimed: false, kept?: KeptGrant<T> }> {
-    if (await this.store.claim(ref.id, this.options.inFlightMs)) return { claimed: true }
+    if (await this.cache.claim(ref.id, this.options.inFlightMs)) return { claimed: true }
     const deadline = this.options.now() + this.options.inFlightMs
     for (;;) {
-      const value = await this.store.get(ref.id)
+      const value = await this.cache.get(ref.id)
       if (value !== PENDING) return { claimed: false, kept: value === undefined ? undefined : open<T>(ref, value) }
       if (this.options.now() >= deadline) return { claimed: false }
       await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 50))
@@ -88,11 +88,11 @@ export class LoginGrants {
 
   async keep<T> (ref: GrantRef, result: T, sessionId: string): Promise<void> {
     const grant: KeptGrant<T> = { result, sessionId, until: this.options.now() + this.options.windowMs }
-    await this.store.put(ref.id, seal(ref, grant), this.options.windowMs)
+    await this.cache.put(ref.id, seal(ref, grant), this.options.windowMs)
   }
 
   async release (ref: GrantRef): Promise<void> {
-    await this.store.release(ref.id)
+    await this.cache.release(ref.id)
   }
 
   isOpen (grant: KeptGrant<unknown>): boolean {
@@ -101,7 +101,7 @@ export class LoginGrants {
 }
 
 /** One process: entries expire by the service clock. */
-export class MemoryGrantStore implements GrantStore {
+export class MemoryGrantCache implements GrantCache {
   private readonly entries = new Map<string, { value: string, until: number }>()
 
   constructor (private readonly now: () => number = Date.now) {}
@@ -135,7 +135,7 @@ export class MemoryGrantStore implements GrantStore {
 const DELETE_IF_PENDING = `if redis.call('get', KEYS[1]) == '${PENDING}' then return redis.call('del', KEYS[1]) else return 0 end`
 
 /** Several instances: a retry that reaches another instance finds the grant here. */
-export class RedisGrantStore implements GrantStore {
+export class RedisGrantCache implements GrantCache {
   constructor (private readonly redis: Redis, private readonly prefix: string) {}
 
   private key (id: string): string { return `${this.prefix}login:${id}` }

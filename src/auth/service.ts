@@ -1,43 +1,36 @@
 import type { WechatApp } from '../config.js'
-import type { IdentityRepository, WechatLogin } from '../users/identities.js'
+import { AppRequired, AppUnknown, wechatRefusal } from '../errors.js'
+import type { LoginResult, TokenPair } from '../schemas/auth.js'
+import type { AccessClaims } from '../sessions/claims.js'
+import type { SessionGrant, SessionRepository } from '../sessions/repository.js'
+import { SingleFlight } from '../single-flight.js'
+import { LostInsertRace, type LoginRecord, type UserRepository, type WechatLogin } from '../users/repository.js'
 import type { WechatClient } from '../wechat/client.js'
-import { WechatCodeUsed } from '../wechat/errors.js'
-import { SingleFlight } from '../wechat/single-flight.js'
-import { AppRequired, AppUnknown } from './errors.js'
+import { WechatApiError } from '../wechat/errors.js'
+import { WechatCodeInvalid, WechatCodeUsed, WechatUserBlocked } from './errors.js'
 import { grantRef, type GrantRef, type KeptGrant, type LoginGrants } from './login-grants.js'
-import { LostInsertRace, type LoginGrant, type LoginWrites } from './login-writes.js'
-import type { SessionGrant, SessionStore } from './sessions.js'
-
-export interface AccessClaims {
-  sub: string
-  sid: string
-  appid: string
-}
-
-export interface TokenPair {
-  accessToken: string
-  tokenType: 'Bearer'
-  expiresIn: number
-  refreshToken: string
-  refreshExpiresIn: number
-}
-
-export interface LoginResult extends TokenPair {
-  user: { id: string, isNew: boolean }
-}
 
 export interface AuthServiceDeps {
   apps: WechatApp[]
   wechat: Pick<WechatClient, 'code2session'>
-  identities: IdentityRepository
-  loginWrites: LoginWrites
-  sessions: SessionStore
+  users: UserRepository
+  sessions: SessionRepository
   grants: LoginGrants
   signAccessToken: (claims: AccessClaims) => string
   accessTtlSeconds: number
 }
 
-/** Login and refresh: WeChat first, then the database; nothing is written when WeChat refuses. */
+/** What jscode2session's errcodes mean to a login; the rest are read as every service reads them. */
+function loginFailure (error: unknown): unknown {
+  if (error instanceof WechatApiError) {
+    if (error.errcode === 40029) return Object.assign(new WechatCodeInvalid(), { errcode: 40029 })
+    if (error.errcode === 40163) return Object.assign(new WechatCodeUsed(), { errcode: 40163 })
+    if (error.errcode === 40226) return Object.assign(new WechatUserBlocked(), { errcode: 40226 })
+  }
+  return wechatRefusal(error)
+}
+
+/** Login, refresh and logout: WeChat first, then the database; nothing is written when WeChat refuses. */
 export class AuthService {
   private readonly apps: Map<string, WechatApp>
   private readonly inFlight = new SingleFlight<LoginResult>()
@@ -59,7 +52,7 @@ export class AuthService {
   /**
    * One code, one grant. Requests carrying the same code while its exchange is
    * in flight share it (in this process by a single flight, across instances by
-   * a claim in the grant store); a retry shortly after gets the same grant while
+   * a claim in the grant cache); a retry shortly after gets the same grant while
    * its session is live. A replay never opens a session or rewrites session_key.
    */
   async login (code: string, appid?: string): Promise<LoginResult> {
@@ -73,10 +66,10 @@ export class AuthService {
     const claim = await grants.claimOrWait<LoginResult>(ref)
     if (!claim.claimed && claim.kept !== undefined) return this.replay(claim.kept)
     try {
-      const session = await this.deps.wechat.code2session(app, code)
-      const grant = await this.record({ appid: app.appid, ...session })
-      const result = { ...this.tokens(grant), user: { id: grant.userId, isNew: grant.isNewUser } }
-      await grants.keep(ref, result, grant.sessionId)
+      const session = await this.deps.wechat.code2session(app, code).catch((error: unknown) => { throw loginFailure(error) })
+      const record = await this.record({ appid: app.appid, ...session })
+      const result = { ...this.tokens({ ...record, appid: app.appid }), user: { id: record.userId, isNew: record.isNewUser } }
+      await grants.keep(ref, result, record.sessionId)
       return result
     } catch (error) {
       if (claim.claimed) await grants.release(ref)
@@ -96,18 +89,18 @@ export class AuthService {
    * in one statement. A concurrent first login of the same person makes the
    * insert lose; it then reads again and takes the returning path.
    */
-  private async record (login: WechatLogin): Promise<LoginGrant> {
-    const { identities, loginWrites } = this.deps
+  private async record (login: WechatLogin): Promise<LoginRecord> {
+    const { users } = this.deps
     for (let attempt = 1; ; attempt++) {
-      const identity = await identities.find(login.appid, login.openid)
+      const identity = await users.findIdentity(login.appid, login.openid)
       try {
-        if (identity === undefined) return await loginWrites.first(login)
-        const grant = await loginWrites.returning(identity, login)
+        if (identity === undefined) return await users.recordFirstLogin(login)
+        const record = await users.recordReturningLogin(identity, login)
         // The app was bound to the Open Platform after this identity's first login.
         if (login.unionid !== undefined && identity.unionid === null) {
-          grant.userId = await identities.linkUnionid(identity.id, identity.user_id, login.unionid)
+          record.userId = await users.linkUnionid(identity.id, identity.user_id, login.unionid)
         }
-        return grant
+        return record
       } catch (error) {
         if (!(error instanceof LostInsertRace) || attempt >= 3) throw error
       }
@@ -116,6 +109,14 @@ export class AuthService {
 
   async refresh (refreshToken: string): Promise<TokenPair> {
     return this.tokens(await this.deps.sessions.rotate(refreshToken))
+  }
+
+  async logout (sessionId: string): Promise<void> {
+    await this.deps.sessions.end(sessionId, 'logout')
+  }
+
+  async logoutAll (sessionId: string): Promise<void> {
+    await this.deps.sessions.endAllOf(sessionId, 'logout_all')
   }
 
   private tokens (grant: SessionGrant): TokenPair {

@@ -5,7 +5,6 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 
 export interface EmbeddedDatabase {
   url: string
-  dataPath: string
   stop: () => Promise<void>
 }
 
@@ -28,7 +27,6 @@ export async function startEmbeddedDatabase (dataDir: string, port = 0): Promise
   await writeFile(infoFile, JSON.stringify({ url, pid: process.pid }))
   return {
     url,
-    dataPath,
     stop: async () => {
       await rm(infoFile, { force: true })
       await server.stop()

@@ -1,6 +1,7 @@
 // Prisma error codes that mean "the database cannot be reached", not "the query was wrong".
 const PRISMA_CONNECTION_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024'])
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P03'])
+// Socket errors, and SQLSTATEs of a connection lost or refused (class 08, admin/crash shutdown, cannot connect now).
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03'])
 const CONNECTION_MESSAGES = /connection terminated|timeout exceeded when trying to connect|can't reach database server|connection (?:is )?closed|server closed the connection/i
 
 /** True when an error (or its cause chain) says the database is unreachable. */
@@ -16,10 +17,19 @@ export function isConnectionError (error: unknown, depth = 0): boolean {
   return isConnectionError(cause, depth + 1)
 }
 
-/** The SQLSTATE of a failed statement (Prisma reports a raw query's database error with the driver's cause in meta). */
+/**
+ * The SQLSTATE of a failed statement: pg's error carries it as `code`, Prisma
+ * reports a raw query's database error with the driver's cause in meta.
+ */
 export function sqlState (error: unknown): string | undefined {
-  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } }).meta?.driverAdapterError?.cause
-  return cause?.originalCode
+  const { code, meta } = error as { code?: unknown, meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } }
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('P')) return code
+  return meta?.driverAdapterError?.cause?.originalCode
+}
+
+/** A unique constraint refused the write (Prisma's model API reports it as P2002). */
+export function isUniqueViolation (error: unknown): boolean {
+  return sqlState(error) === UNIQUE_VIOLATION || (error as { code?: unknown }).code === 'P2002'
 }
 
 export const FOREIGN_KEY_VIOLATION = '23503'

@@ -1,12 +1,10 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
-import { startEmbeddedDatabase } from './embedded.js'
 import { migrate } from './migrate.js'
 
-export interface OpenedDatabase {
+export interface ProvisionedDatabase {
   url: string
   poolSize: number
-  embedded: boolean
   close: () => Promise<void>
 }
 
@@ -39,17 +37,18 @@ async function migrateWithRetry (url: string, log: Logger): Promise<void> {
   }
 }
 
-/** DATABASE_URL when set, else an embedded Postgres under DATA_DIR; migrated either way. */
-export async function openDatabase (config: Config, log: Logger): Promise<OpenedDatabase> {
+/** DATABASE_URL when set, else an embedded Postgres under DATA_DIR (loaded only then); migrated either way. */
+export async function provisionDatabase (config: Pick<Config, 'databaseUrl' | 'databasePoolSize' | 'dataDir'>, log: Logger): Promise<ProvisionedDatabase> {
   if (config.databaseUrl !== undefined) {
     log.info(`using the database at ${describeTarget(config.databaseUrl)}`)
     await migrateWithRetry(config.databaseUrl, log)
-    return { url: config.databaseUrl, poolSize: config.databasePoolSize, embedded: false, close: async () => {} }
+    return { url: config.databaseUrl, poolSize: config.databasePoolSize, close: async () => {} }
   }
   log.warn(`no DATABASE_URL set: starting an embedded Postgres (PGlite), data kept in ${config.dataDir}/pglite; set DATABASE_URL to use a real server`)
+  const { startEmbeddedDatabase } = await import('./embedded.js')
   const db = await startEmbeddedDatabase(config.dataDir)
   await migrate(db.url)
   log.info(`embedded database listening at ${describeTarget(db.url)}`)
   // PGlite executes one query at a time; one connection keeps transactions unmixed.
-  return { url: db.url, poolSize: 1, embedded: true, close: db.stop }
+  return { url: db.url, poolSize: 1, close: db.stop }
 }

@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
+import { loadJwtKeys } from '../auth/jwt-keys.js'
+import { runtimeConfig, type Config, type RuntimeConfig } from '../config.js'
+import { parseVaultKeys } from '../users/session-key-vault.js'
 import { loadOrCreateDevKeys } from './dev-keys.js'
 import { FakeWechat } from './fake-wechat.js'
 
 export const DEMO_APPID = 'wxdemo0000000000'
 
 export interface Development {
-  config: Config
+  config: RuntimeConfig
   close: () => Promise<void>
 }
 
@@ -17,20 +19,19 @@ export interface Development {
 export const fakeWechatInfoFile = (dataDir: string): string => join(dataDir, 'fake-wechat.json')
 
 /**
- * Fills what a first run leaves unset, outside production only: signing and
- * encryption keys generated under DATA_DIR, and the bundled fake WeChat when no
- * AppID is configured. Each substitution is logged.
+ * Fills what a first run leaves unset, outside production only (server.ts
+ * never loads this module in production): signing and encryption keys
+ * generated under DATA_DIR, and the bundled fake WeChat when no AppID is
+ * configured. Each substitution is logged.
  */
 export async function applyDevelopmentDefaults (config: Config, log: Logger): Promise<Development> {
-  if (config.env === 'production') return { config, close: async () => {} }
   const next: Config = { ...config, jwt: { ...config.jwt }, wechat: { ...config.wechat } }
   const closers: (() => Promise<void>)[] = []
 
-  const needsJwt = next.jwt.privateKey === undefined && next.jwt.secret === undefined
-  if (needsJwt || next.sessionKeyEncryptionKeys === undefined) {
+  if (next.jwt.keys === undefined || next.vaultKeys === undefined) {
     const { keys, file, created } = await loadOrCreateDevKeys(next.dataDir)
-    if (needsJwt) next.jwt.privateKey = keys.jwtPrivateKey
-    next.sessionKeyEncryptionKeys ??= keys.sessionKeyEncryptionKeys
+    next.jwt.keys ??= loadJwtKeys({ privateKey: keys.jwtPrivateKey })
+    next.vaultKeys ??= parseVaultKeys(keys.sessionKeyEncryptionKeys)
     log.warn(`development keys ${created ? 'generated in' : 'loaded from'} ${file} (set JWT_PRIVATE_KEY and SESSION_KEY_ENCRYPTION_KEYS for real deployments)`)
   }
 
@@ -45,5 +46,5 @@ export async function applyDevelopmentDefaults (config: Config, log: Logger): Pr
     log.warn(`no WECHAT_APPID set: logins go to the bundled fake WeChat at ${fake.url} (appid ${app.appid}); development only`)
   }
 
-  return { config: next, close: async () => { for (const close of closers) await close() } }
+  return { config: runtimeConfig(next), close: async () => { for (const close of closers) await close() } }
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AccessTokenExpired, AccessTokenInvalid, AuthTokenMissing } from '../auth/errors.js'
 import type { JwtKeys } from '../auth/jwt-keys.js'
-import type { AccessClaims } from '../auth/service.js'
+import type { AccessClaims } from '../sessions/claims.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {

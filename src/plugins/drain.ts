@@ -10,7 +10,7 @@ export default fp(async function drain (app: FastifyInstance) {
   let closing = false
   app.addHook('preClose', async () => { closing = true })
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close')
+    if (closing) reply.header('connection', 'close')
     done(null, payload)
   })
 }, { name: 'drain' })

@@ -11,9 +11,18 @@ export interface ErrorBody {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
-  413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
-  500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout'
 }
 
 function toBody (error: FastifyError): ErrorBody {
@@ -34,10 +43,12 @@ export default fp(async function errors (app: FastifyInstance) {
   app.setErrorHandler((raw: FastifyError, request, reply) => {
     const error = isConnectionError(raw) ? new DatabaseUnavailable() : raw
     const body = toBody(error)
+    // `logDetail`: what an error may tell the log but never the client (e.g. why each key failed to decrypt).
+    const detail = (error as { logDetail?: unknown }).logDetail
     if (body.statusCode >= 500) request.log.error({ err: raw }, 'request failed')
-    else request.log.info({ errorCode: body.code }, 'request rejected')
+    else request.log.info({ errorCode: body.code, ...(detail !== undefined ? { detail } : {}) }, 'request rejected')
     const headers = (error as { headers?: Record<string, string> }).headers
-    if (headers !== undefined) void reply.headers(headers)
+    if (headers !== undefined) reply.headers(headers)
     return reply.code(body.statusCode).send(body)
   })
   app.setNotFoundHandler((request, reply) => {

@@ -3,7 +3,7 @@ import createError from '@fastify/error'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { RateLimits } from '../config.js'
-import { sharedCounterStore } from './rate-limit-store.js'
+import { rateLimitCounters } from './rate-limit-counters.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,13 +23,13 @@ const EXEMPT = new Set(['/healthz', '/readyz'])
  * onRequest hook, so a request with a bad token, or to no route at all, counts
  * too); login and refresh are also counted per IP against their own budget,
  * and the user-data routes per user once authenticated. Limits add up, none
- * replaces another. Counters live in Redis when it answers (see rate-limit-store.ts).
+ * replaces another. Counters live in Redis when it answers (see rate-limit-counters.ts).
  */
 export default fp(async function limits (app: FastifyInstance, opts: RateLimits & { redisPrefix: string }) {
   await app.register(rateLimit, {
     global: false,
     timeWindow: opts.timeWindowMs,
-    store: sharedCounterStore(app.redis, app.redisHealth, opts.redisPrefix) as never
+    store: rateLimitCounters(app.redis, app.redisHealth, opts.redisPrefix) as never
   })
 
   const limit = (name: string, max: number, keyGenerator?: (request: FastifyRequest) => string): LimitHook => {
@@ -38,7 +38,7 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimits 
       const result = await check(request)
       if (result.isAllowed || !result.isExceeded) return
       // Headers only on a 429: three more on every response cost a fifth of a light route's throughput.
-      void reply.headers({ 'x-ratelimit-limit': String(result.max), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(result.ttlInSeconds) })
+      reply.headers({ 'x-ratelimit-limit': String(result.max), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(result.ttlInSeconds) })
       const error: Error & { headers?: Record<string, string> } = new RateLimited(result.ttlInSeconds)
       error.headers = { 'retry-after': String(result.ttlInSeconds) }
       throw error

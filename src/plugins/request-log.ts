@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 export default fp(async function requestLog (app: FastifyInstance) {
   // Callback-style hooks: they run on every request, and an async hook costs a promise each.
   app.addHook('onSend', (request, reply, payload, done) => {
-    void reply.header('x-request-id', request.id)
+    reply.header('x-request-id', request.id)
     done(null, payload)
   })
   app.addHook('onResponse', (request, reply, done) => {

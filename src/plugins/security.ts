@@ -27,7 +27,7 @@ export function securityHeaders (): Record<string, string> {
 export default fp(async function security (app: FastifyInstance, { corsOrigins }: { corsOrigins: string[] }) {
   const headers = securityHeaders()
   app.addHook('onRequest', (_request, reply, done) => {
-    void reply.headers(headers)
+    reply.headers(headers)
     done()
   })
   if (corsOrigins.length > 0) {

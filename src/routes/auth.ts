@@ -4,7 +4,6 @@ import Type from 'typebox'
 import { errors } from '../schemas/common.js'
 
 const auth: FastifyPluginAsyncTypebox = async (app) => {
-
   app.post('/v1/auth/login', {
     onRequest: app.rateLimits.login,
     schema: {
@@ -47,7 +46,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null(), ...errors(401, 429, 503) }
     }
   }, async (request, reply) => {
-    await app.sessions.end(request.user.sid, 'logout')
+    await app.authService.logout(request.user.sid)
     return reply.code(204).send(null)
   })
 
@@ -60,7 +59,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null(), ...errors(401, 429, 503) }
     }
   }, async (request, reply) => {
-    await app.sessions.endAllOf(request.user.sid, 'logout_all')
+    await app.authService.logoutAll(request.user.sid)
     return reply.code(204).send(null)
   })
 }

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { Jwk } from '../auth/jwt-keys.js'
-import { Jwks } from '../schemas/auth.js'
+import { Jwks, type Jwk } from '../schemas/auth.js'
 import { errors } from '../schemas/common.js'
 
 const jwks: FastifyPluginAsyncTypebox<{ keys: Jwk[] }> = async (app, opts) => {

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Profile } from '../schemas/auth.js'
+import { Profile } from '../schemas/users.js'
 import { errors } from '../schemas/common.js'
-import { getProfile } from '../users/profile.js'
 
 const me: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/me', {
@@ -12,7 +11,7 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
       security: [{ bearer: [] }],
       response: { 200: Profile, ...errors(401, 429, 503) }
     }
-  }, async (request) => getProfile(app.prisma, request.user.sid))
+  }, async (request) => app.userService.profile(request.user))
 }
 
 export default me

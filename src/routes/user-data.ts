@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../schemas/common.js'
-import { DataResponse, DecryptBody, PhoneBody, PhoneResponse, VerifyBody } from '../schemas/user-data.js'
+import { DataResponse, DecryptBody, PhoneBody, VerifyBody } from '../schemas/user-data.js'
+import { PhoneResponse } from '../schemas/users.js'
 
 // Each call costs a decryption or a WeChat call: counted per user once authenticated, on top of the per-IP limit.
 const userData: FastifyPluginAsyncTypebox = async (app) => {
-
   app.post('/v1/auth/decrypt', {
     onRequest: app.authenticate,
     preHandler: app.rateLimits.user,
@@ -15,7 +15,7 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
       body: DecryptBody,
       response: { 200: DataResponse, ...errors(400, 401, 429, 502, 503, 504) }
     }
-  }, async (request) => ({ data: await app.userData.decrypt(request.user, request.body.encryptedData, request.body.iv) }))
+  }, async (request) => ({ data: await app.userService.decrypt(request.user, request.body.encryptedData, request.body.iv) }))
 
   app.post('/v1/auth/verify', {
     onRequest: app.authenticate,
@@ -27,7 +27,7 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
       body: VerifyBody,
       response: { 200: DataResponse, ...errors(400, 401, 429, 503) }
     }
-  }, async (request) => ({ data: await app.userData.verify(request.user, request.body.rawData, request.body.signature) }))
+  }, async (request) => ({ data: await app.userService.verify(request.user, request.body.rawData, request.body.signature) }))
 
   app.post('/v1/auth/phone', {
     onRequest: app.authenticate,
@@ -39,7 +39,7 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
       body: PhoneBody,
       response: { 200: PhoneResponse, ...errors(400, 401, 429, 500, 502, 503, 504) }
     }
-  }, async (request) => app.userData.phone(request.user, request.body.code))
+  }, async (request) => app.userService.phone(request.user, request.body.code))
 }
 
 export default userData

@@ -1,4 +1,4 @@
-import Type from 'typebox'
+import Type, { type Static } from 'typebox'
 
 export const LoginBody = Type.Object({
   code: Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'the code from wx.login()' }),
@@ -16,11 +16,13 @@ export const TokenPair = Type.Object({
   refreshToken: Type.String(),
   refreshExpiresIn: Type.Integer({ description: 'seconds until the refresh token expires' })
 }, { additionalProperties: false })
+export type TokenPair = Static<typeof TokenPair>
 
 export const LoginResponse = Type.Object({
   ...TokenPair.properties,
   user: Type.Object({ id: Type.String({ format: 'uuid' }), isNew: Type.Boolean() }, { additionalProperties: false })
 }, { additionalProperties: false })
+export type LoginResult = Static<typeof LoginResponse>
 
 export const TokenClaims = Type.Object({
   userId: Type.String({ format: 'uuid' }),
@@ -29,30 +31,15 @@ export const TokenClaims = Type.Object({
   expiresAt: Type.String({ format: 'date-time' })
 }, { additionalProperties: false })
 
-export const Profile = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  appid: Type.String({ description: 'the mini-program of this session' }),
-  openid: Type.String({ description: "the user's openid in this session's mini-program" }),
-  hasUnionid: Type.Boolean(),
-  nickname: Type.Union([Type.String(), Type.Null()]),
-  avatarUrl: Type.Union([Type.String(), Type.Null()]),
-  gender: Type.Union([Type.Integer(), Type.Null()]),
-  language: Type.Union([Type.String(), Type.Null()]),
-  city: Type.Union([Type.String(), Type.Null()]),
-  province: Type.Union([Type.String(), Type.Null()]),
-  country: Type.Union([Type.String(), Type.Null()]),
-  phoneNumber: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Type.String({ format: 'date-time' })
-}, { additionalProperties: false })
-
-export const Jwks = Type.Object({
-  keys: Type.Array(Type.Object({
-    kty: Type.String(),
-    crv: Type.String(),
-    x: Type.String(),
-    y: Type.Optional(Type.String()),
-    kid: Type.String(),
-    alg: Type.String(),
-    use: Type.String()
-  }))
+export const Jwk = Type.Object({
+  kty: Type.String(),
+  crv: Type.String(),
+  x: Type.String(),
+  y: Type.Optional(Type.String()),
+  kid: Type.String(),
+  alg: Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256')]),
+  use: Type.Literal('sig')
 })
+export type Jwk = Static<typeof Jwk>
+
+export const Jwks = Type.Object({ keys: Type.Array(Jwk) })

@@ -20,9 +20,3 @@ export const PhoneBody = Type.Object({
 export const DataResponse = Type.Object({
   data: Type.Record(Type.String(), Type.Unknown(), { description: 'the decrypted JSON, watermark included' })
 }, { additionalProperties: false })
-
-export const PhoneResponse = Type.Object({
-  phoneNumber: Type.String(),
-  purePhoneNumber: Type.String(),
-  countryCode: Type.String()
-}, { additionalProperties: false })

@@ -1,41 +1,43 @@
-import { SESSION_STATE, assertLive, type SessionState } from '../auth/sessions.js'
-import type { Db } from '../db/prisma.js'
+import type { PhoneFields } from '../schemas/users.js'
 
-export interface ProfileView {
-  id: string
-  appid: string
-  openid: string
-  hasUnionid: boolean
-  nickname: string | null
-  avatarUrl: string | null
-  gender: number | null
-  language: string | null
-  city: string | null
-  province: string | null
-  country: string | null
-  phoneNumber: string | null
-  createdAt: string
+export type { PhoneFields }
+
+export interface ProfileFields {
+  nickname?: string
+  avatarUrl?: string
+  gender?: number
+  language?: string
+  city?: string
+  province?: string
+  country?: string
 }
 
-interface ProfileRow extends Omit<ProfileView, 'createdAt'>, SessionState {
-  createdAt: Date
-}
+const LIMITS: Record<keyof ProfileFields, number> = { nickname: 256, avatarUrl: 1024, gender: 0, language: 32, city: 128, province: 128, country: 128 }
 
 /**
- * The user who owns a session now (found by the signed session id: a unionid
- * move may have changed owners), in one round trip that also checks the session
- * is still live. Only this session's app's openid is shown; session_key never is.
+ * Cuts by code points, so a 4-byte emoji is never split in half; drops NUL
+ * (Postgres text refuses it) and replaces lone surrogates (not valid UTF-8).
  */
-export async function getProfile (db: Db, sessionId: string): Promise<ProfileView> {
-  const [row] = await db.$queryRaw<ProfileRow[]>`
-    SELECT u.id::text AS id, s.appid, i.openid, u.unionid IS NOT NULL AS "hasUnionid",
-           u.nickname, u.avatar_url AS "avatarUrl", u.gender, u.language, u.city, u.province, u.country,
-           u.phone_number AS "phoneNumber", u.created_at AS "createdAt", ${SESSION_STATE}
-    FROM sessions s
-    JOIN users u ON u.id = s.user_id
-    JOIN wechat_identities i ON i.id = s.identity_id
-    WHERE s.id = ${sessionId}::uuid`
-  assertLive(row)
-  const { session_revoked: _revoked, session_expired: _expired, createdAt, ...profile } = row!
-  return { ...profile, createdAt: createdAt.toISOString() }
+const fit = (value: unknown, max: number): string | undefined =>
+  typeof value === 'string' ? [...value.replaceAll('\u0000', '').toWellFormed()].slice(0, max).join('') : undefined
+
+/** WeChat's user-info field names (nickName, avatarUrl, ...) to ours; unknown fields are ignored. */
+export function profileFromWechat (info: Record<string, unknown>): ProfileFields | undefined {
+  if (typeof info.nickName !== 'string' && typeof info.avatarUrl !== 'string') return undefined
+  const gender = typeof info.gender === 'number' && Number.isInteger(info.gender) && info.gender >= 0 && info.gender <= 2 ? info.gender : undefined
+  return {
+    nickname: fit(info.nickName, LIMITS.nickname),
+    avatarUrl: fit(info.avatarUrl, LIMITS.avatarUrl),
+    gender,
+    language: fit(info.language, LIMITS.language),
+    city: fit(info.city, LIMITS.city),
+    province: fit(info.province, LIMITS.province),
+    country: fit(info.country, LIMITS.country)
+  }
+}
+
+export function phoneFromWechat (info: Record<string, unknown>): PhoneFields | undefined {
+  const { phoneNumber, purePhoneNumber, countryCode } = info
+  if (typeof phoneNumber !== 'string' || typeof purePhoneNumber !== 'string' || typeof countryCode !== 'string') return undefined
+  return { phoneNumber: fit(phoneNumber, 32)!, purePhoneNumber: fit(purePhoneNumber, 32)!, countryCode: fit(countryCode, 8)! }
 }

@@ -1,7 +1,7 @@
 import { errors as undiciErrors, Pool } from 'undici'
 import type { WechatApp } from '../config.js'
 import { sessionKeySignature } from './data-crypto.js'
-import { WechatTimeout, WechatUnavailable, errorForErrcode, wechatOverloaded } from './errors.js'
+import { WechatApiError, WechatTimeout, WechatUnavailable, wechatOverloaded } from './errors.js'
 import { Slots } from './slots.js'
 
 export interface Code2Session {
@@ -38,14 +38,6 @@ export interface PhoneInfo {
   watermark: { appid: string, timestamp: number }
 }
 
-/** WeChat's answer for an errcode that has no mapped meaning here: the caller decides. */
-export class WechatApiError extends Error {
-  override name = 'WechatApiError'
-  constructor (readonly errcode: number) {
-    super(`WeChat errcode ${errcode}`)
-  }
-}
-
 type Body = Record<string, unknown> & { errcode?: number, errmsg?: string }
 interface Call { method: 'GET' | 'POST', path: string, query: Record<string, string>, body?: object }
 
@@ -56,7 +48,12 @@ function isTimeout (error: unknown): boolean {
   return name === 'TimeoutError' || name === 'AbortError' || (code !== undefined && TIMEOUT_CODES.has(code))
 }
 
-/** WeChat's server API over one keep-alive connection pool. URLs carry secrets: they are never logged. */
+/**
+ * WeChat's server API over one keep-alive connection pool. It speaks WeChat:
+ * a non-zero errcode is thrown as WechatApiError for the caller to read, a
+ * failure to get an answer as a transport error. URLs carry secrets: they are
+ * never logged.
+ */
 export class WechatClient {
   private readonly pool: Pool
   private readonly slots: Slots
@@ -90,15 +87,15 @@ export class WechatClient {
   }
 
   /** cgi-bin/stable_token: the same token until it expires (normal mode), so instances do not undo each other. */
-  async stableToken (app: WechatApp, forceRefresh = false): Promise<StableToken> {
-    const body = await this.call({ method: 'POST', path: '/cgi-bin/stable_token', query: {}, body: { grant_type: 'client_credential', appid: app.appid, secret: app.secret, force_refresh: forceRefresh } })
+  async stableToken (app: WechatApp): Promise<StableToken> {
+    const body = await this.call({ method: 'POST', path: '/cgi-bin/stable_token', query: {}, body: { grant_type: 'client_credential', appid: app.appid, secret: app.secret, force_refresh: false } })
     if (typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') throw new WechatUnavailable()
     return { accessToken: body.access_token, expiresInSeconds: body.expires_in }
   }
 
   /** The getPhoneNumber button's code (not a wx.login code) for the user's phone. */
   async getUserPhoneNumber (accessToken: string, code: string): Promise<PhoneInfo> {
-    const body = await this.call({ method: 'POST', path: '/wxa/business/getuserphonenumber', query: { access_token: accessToken }, body: { code } }, true)
+    const body = await this.call({ method: 'POST', path: '/wxa/business/getuserphonenumber', query: { access_token: accessToken }, body: { code } })
     const info = body.phone_info as Partial<PhoneInfo> | null | undefined
     // Every field checked: a partial answer is WeChat's fault (502), never a TypeError of ours.
     if (typeof info?.phoneNumber !== 'string' || typeof info.purePhoneNumber !== 'string' || typeof info.countryCode !== 'string' ||
@@ -109,7 +106,7 @@ export class WechatClient {
   /** wxa/checksession: is this stored session_key still the user's current one? */
   async checkSession (accessToken: string, openid: string, sessionKey: string): Promise<boolean> {
     try {
-      await this.call({ method: 'GET', path: '/wxa/checksession', query: { access_token: accessToken, openid, signature: sessionKeySignature(sessionKey), sig_method: 'hmac_sha256' } }, true)
+      await this.call({ method: 'GET', path: '/wxa/checksession', query: { access_token: accessToken, openid, signature: sessionKeySignature(sessionKey), sig_method: 'hmac_sha256' } })
       return true
     } catch (error) {
       if (error instanceof WechatApiError && error.errcode === 87009) return false
@@ -121,21 +118,18 @@ export class WechatClient {
     await this.pool.close()
   }
 
-  /**
-   * One API call, retried only on -1 (busy) while a retry can finish within the
-   * deadline. `rawErrors`: errcodes outside the shared table reach the caller as
-   * WechatApiError (token errors, 87009...) instead of a generic WECHAT_ERROR.
-   */
-  private async call (call: Call, rawErrors = false): Promise<Body> {
+  /** One API call: a connection slot first (bounded wait), then the call on the wire. */
+  private async call (call: Call): Promise<Body> {
     const release = await this.slots.acquire(this.options.timeoutMs)
     try {
-      return await this.callOnWire(call, rawErrors)
+      return await this.callOnWire(call)
     } finally {
       release()
     }
   }
 
-  private async callOnWire (call: Call, rawErrors: boolean): Promise<Body> {
+  /** Retried only on -1 (busy), while a retry can finish within the deadline. */
+  private async callOnWire (call: Call): Promise<Body> {
     const deadline = Date.now() + this.options.timeoutMs
     const signal = AbortSignal.timeout(this.options.timeoutMs)
     for (let attempt = 1; ; attempt++) {
@@ -147,8 +141,7 @@ export class WechatClient {
         await new Promise((resolve) => setTimeout(resolve, backoffMs))
         continue
       }
-      const mapped = errorForErrcode(errcode)
-      throw rawErrors && (mapped as { code?: string }).code === 'WECHAT_ERROR' ? new WechatApiError(errcode) : mapped
+      throw new WechatApiError(errcode, typeof body.errmsg === 'string' ? body.errmsg : undefined)
     }
   }
 

@@ -20,7 +20,9 @@ t.test('attack: a unionId in decrypted data cannot take over the account that ow
 
   const mallory = await login(app, fake, 'mallory', SECOND.appid)
   const forged = sealWithKey(fake.sessionKey(SECOND.appid, 'mallory')!, {
-    openId: fake.openid(SECOND.appid, 'mallory'), nickName: 'mallory', unionId: fake.unionid('vera'),
+    openId: fake.openid(SECOND.appid, 'mallory'),
+    nickName: 'mallory',
+    unionId: fake.unionid('vera'),
     watermark: { appid: SECOND.appid, timestamp: Math.floor(Date.now() / 1000) }
   })
   await app.inject({ method: 'POST', url: '/v1/auth/decrypt', headers: bearer(mallory.accessToken), payload: forged })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { Db } from '../../src/db/prisma.js'
+import type { PrismaClient as Db } from '../../src/generated/prisma/client.js'
 import { APP, REDIS_URL, build, redisNamespace, startFakeWechat, testDatabase } from '../helper.js'
 import { bearer, rowCounts } from '../helpers/auth.js'
 

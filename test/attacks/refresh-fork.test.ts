@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { Db } from '../../src/db/prisma.js'
+import type { PrismaClient as Db } from '../../src/generated/prisma/client.js'
 import { build } from '../helper.js'
 import { login, refresh } from '../helpers/auth.js'
 

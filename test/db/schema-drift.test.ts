@@ -29,9 +29,15 @@ const SCALAR_TYPES: Record<string, string> = {
   String: 'text', Int: 'int4', BigInt: 'int8', Boolean: 'bool', DateTime: 'timestamp(3)', Bytes: 'bytea', Float: 'float8', Json: 'jsonb'
 }
 const NATIVE_TYPES: Record<string, (args: string[]) => string> = {
-  VarChar: (a) => `varchar(${a[0]})`, Char: (a) => `bpchar(${a[0]})`, Text: () => 'text', Uuid: () => 'uuid',
-  SmallInt: () => 'int2', Integer: () => 'int4', BigInt: () => 'int8',
-  Timestamptz: (a) => `timestamptz(${a[0] ?? 6})`, Timestamp: (a) => `timestamp(${a[0] ?? 6})`
+  VarChar: (a) => `varchar(${a[0]})`,
+  Char: (a) => `bpchar(${a[0]})`,
+  Text: () => 'text',
+  Uuid: () => 'uuid',
+  SmallInt: () => 'int2',
+  Integer: () => 'int4',
+  BigInt: () => 'int8',
+  Timestamptz: (a) => `timestamptz(${a[0] ?? 6})`,
+  Timestamp: (a) => `timestamp(${a[0] ?? 6})`
 }
 // Defaults Prisma computes in the client, not in the database.
 const CLIENT_DEFAULTS = new Set(['uuid', 'cuid', 'nanoid', 'ulid'])

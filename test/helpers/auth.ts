@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { FakeWechat } from '../../src/dev/fake-wechat.js'
-import type { Db } from '../../src/db/prisma.js'
+import type { PrismaClient } from '../../src/generated/prisma/client.js'
 import { APP } from '../helper.js'
 
 export interface LoginBody {
@@ -25,7 +25,7 @@ export async function refresh (app: FastifyInstance, refreshToken: string) {
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
-export async function rowCounts (prisma: Db): Promise<{ users: number, identities: number, sessions: number, tokens: number }> {
+export async function rowCounts (prisma: PrismaClient): Promise<{ users: number, identities: number, sessions: number, tokens: number }> {
   const [row] = await prisma.$queryRaw<{ users: number, identities: number, sessions: number, tokens: number }[]>`
     SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM wechat_identities) AS identities,
            (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM refresh_tokens) AS tokens`

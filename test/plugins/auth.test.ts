@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign as cryptoSign, createHmac } from 'node:crypto'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
-import { createPrisma } from '../../src/db/prisma.js'
+import { openDatabase } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
 import { APP, ED25519_PEM, build, testConfig } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
@@ -33,7 +33,7 @@ t.test('a token the service signed is accepted; the session route needs no datab
 
   // The same keys on an app whose database does not exist: the token is still trusted.
   const url = 'postgresql://postgres@127.0.0.1:1/none'
-  const offline = await buildApp(testConfig(url), { prisma: createPrisma({ url, poolSize: 1 }), logger: createLogger('silent') })
+  const offline = await buildApp(testConfig(url), { db: openDatabase({ url, poolSize: 1 }), logger: createLogger('silent') })
   t.teardown(() => offline.close())
   t.equal((await session(offline, a.accessToken)).statusCode, 200)
   t.match((await offline.inject({ method: 'GET', url: '/v1/me', headers: bearer(a.accessToken) })).json(), { statusCode: 503, code: 'DATABASE_UNAVAILABLE' })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
-import { createPrisma } from '../../src/db/prisma.js'
+import { openDatabase } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
 import { build, testConfig } from '../helper.js'
 
@@ -21,7 +21,7 @@ t.test('GET /readyz is 200 when the database answers', async (t) => {
 t.test('GET /readyz is 503 with a reason when the database is unreachable', async (t) => {
   // Port 1 on loopback: nothing listens there, the connection is refused at once.
   const url = 'postgresql://postgres@127.0.0.1:1/none'
-  const app = await buildApp(testConfig(url), { prisma: createPrisma({ url, poolSize: 1 }), logger: createLogger('silent') })
+  const app = await buildApp(testConfig(url), { db: openDatabase({ url, poolSize: 1 }), logger: createLogger('silent') })
   t.teardown(() => app.close())
   const res = await app.inject({ method: 'GET', url: '/readyz' })
   t.equal(res.statusCode, 503)

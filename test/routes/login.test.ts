@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { SessionKeyVault, parseVaultKeys } from '../../src/auth/session-key-vault.js'
+import { SessionKeyVault, parseVaultKeys } from '../../src/users/session-key-vault.js'
 import { APP, VAULT_KEYS, build, type Built } from '../helper.js'
 import { login, rowCounts } from '../helpers/auth.js'
 
@@ -50,7 +50,7 @@ t.test('a second login keeps the previous session_key beside the new one', async
   await login(app, fake, 'alice')
   const first = fake.sessionKey(APP.appid, 'alice')
   await login(app, fake, 'alice')
-  const vault = app.vault
+  const vault = new SessionKeyVault(parseVaultKeys(VAULT_KEYS))
   const [row] = await prisma.$queryRaw<{ id: string, session_key_enc: string, previous_session_key_enc: string }[]>`SELECT id::text, session_key_enc, previous_session_key_enc FROM wechat_identities`
   t.equal(vault.decrypt(row!.session_key_enc, row!.id), fake.sessionKey(APP.appid, 'alice'))
   t.equal(vault.decrypt(row!.previous_session_key_enc, row!.id), first)
@@ -73,6 +73,8 @@ t.test('every WeChat refusal and fault maps to a clear error and writes nothing'
     [{ errcode: 45011 }, 429, 'WECHAT_RATE_LIMITED'],
     [{ errcode: -1 }, 503, 'WECHAT_BUSY'],
     [{ errcode: 40125 }, 500, 'WECHAT_CONFIG_INVALID'],
+    [{ errcode: 40013 }, 500, 'WECHAT_CONFIG_INVALID'],
+    [{ errcode: 40999 }, 502, 'WECHAT_ERROR'],
     [{ status: 503 }, 502, 'WECHAT_UNAVAILABLE'],
     [{ malformed: true }, 502, 'WECHAT_UNAVAILABLE'],
     [{ reset: true }, 502, 'WECHAT_UNAVAILABLE'],

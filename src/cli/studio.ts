@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { ConfigError, loadConfig } from '../config.js'
-import { embeddedInfoFile, startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js'
+import { embeddedInfoFile, startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded.js'
 
 // `npm run studio`: Prisma Studio on the configured database. Without
 // DATABASE_URL it joins the embedded database of a running `npm start`, or
@@ -37,7 +37,7 @@ try {
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   studio.on('exit', (code) => {
-    void (embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(code ?? 0))
+    (embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(code ?? 0)).catch(() => {})
   })
 } catch (error) {
   process.stderr.write(`weapp-auth: ${error instanceof ConfigError ? error.message : (error as Error).message}\n`)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { SingleFlight } from '../../src/wechat/single-flight.js'
+import { SingleFlight } from '../src/single-flight.js'
 
 t.test('concurrent callers of one key share one call', async (t) => {
   const flight = new SingleFlight<number>()

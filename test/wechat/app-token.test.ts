@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { AccessTokens } from '../../src/wechat/access-token.js'
+import { WechatAppTokens } from '../../src/wechat/app-token.js'
 import { WechatClient } from '../../src/wechat/client.js'
-import { MemoryTokenStore, RedisTokenStore } from '../../src/wechat/token-store.js'
+import { MemoryAppTokenCache, RedisAppTokenCache } from '../../src/wechat/app-token-cache.js'
 import { APP, REDIS_URL, build, redisNamespace, startFakeWechat } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
 
@@ -16,25 +16,27 @@ async function client (t: Test, apiBase: string): Promise<WechatClient> {
 
 t.test('50 concurrent callers in one process make one stable_token fetch, then the cache answers', async (t) => {
   const fake = await startFakeWechat(t)
-  const tokens = new AccessTokens(await client(t, fake.url), new MemoryTokenStore(), [APP])
-  const results = await Promise.all(Array.from({ length: 50 }, () => tokens.get(APP.appid)))
+  const tokens = new WechatAppTokens(await client(t, fake.url), new MemoryAppTokenCache())
+  const results = await Promise.all(Array.from({ length: 50 }, () => tokens.get(APP)))
   t.equal(new Set(results).size, 1)
   t.match(results[0], /^AT_/)
   t.equal(fake.callCount(STABLE_TOKEN), 1)
-  await tokens.get(APP.appid)
+  await tokens.get(APP)
   t.equal(fake.callCount(STABLE_TOKEN), 1, 'cached')
 })
 
 t.test('a token is dropped shortly before WeChat expires it', async (t) => {
   const fake = await startFakeWechat(t)
-  // expires_in is 7200 s; a margin of 7200 s minus 100 ms leaves 100 ms of use.
-  const tokens = new AccessTokens(await client(t, fake.url), new MemoryTokenStore(), [APP], { refreshMarginMs: 7_200_000 - 100 })
-  await tokens.get(APP.appid)
-  await tokens.get(APP.appid)
-  t.equal(fake.callCount(STABLE_TOKEN), 1)
-  await new Promise((resolve) => setTimeout(resolve, 150))
-  await tokens.get(APP.appid)
-  t.equal(fake.callCount(STABLE_TOKEN), 2)
+  let now = Date.now()
+  // expires_in is 7200 s; with the default 5-minute margin the token is used for 6900 s.
+  const tokens = new WechatAppTokens(await client(t, fake.url), new MemoryAppTokenCache(), { now: () => now })
+  await tokens.get(APP)
+  now += 6_899_000
+  await tokens.get(APP)
+  t.equal(fake.callCount(STABLE_TOKEN), 1, 'still in use a second before the margin')
+  now += 2_000
+  await tokens.get(APP)
+  t.equal(fake.callCount(STABLE_TOKEN), 2, 'fetched again inside the margin')
 })
 
 t.test('two instances sharing Redis: 100 concurrent callers, one fetch, the key names the appid', async (t) => {
@@ -43,9 +45,9 @@ t.test('two instances sharing Redis: 100 concurrent callers, one fetch, the key 
   const one = await redisNamespace(t)
   const two = new Redis(REDIS_URL)
   t.teardown(() => two.quit())
-  const a = new AccessTokens(wechat, new RedisTokenStore(one.redis, one.prefix), [APP])
-  const b = new AccessTokens(wechat, new RedisTokenStore(two, one.prefix), [APP])
-  const results = await Promise.all(Array.from({ length: 100 }, (_v, i) => (i % 2 === 0 ? a : b).get(APP.appid)))
+  const a = new WechatAppTokens(wechat, new RedisAppTokenCache(one.redis, one.prefix))
+  const b = new WechatAppTokens(wechat, new RedisAppTokenCache(two, one.prefix))
+  const results = await Promise.all(Array.from({ length: 100 }, (_v, i) => (i % 2 === 0 ? a : b).get(APP)))
   t.equal(new Set(results).size, 1)
   t.equal(fake.callCount(STABLE_TOKEN), 1)
   t.ok(await one.redis.get(`${one.prefix}wechat:access_token:${APP.appid}`), 'cache key includes the appid')
@@ -65,8 +67,12 @@ t.test('40001 (token replaced elsewhere): fetch a fresh token once and retry the
   t.equal(fake.callCount('/wxa/business/getuserphonenumber'), 3, 'one failed call, one retry, plus the first')
 })
 
-t.test('an access_token for an app that is not configured is refused', async (t) => {
-  const fake = await startFakeWechat(t)
-  const tokens = new AccessTokens(await client(t, fake.url), new MemoryTokenStore(), [APP])
-  await t.rejects(tokens.get('wxnotconfigured'), { code: 'APP_UNKNOWN' })
+t.test('a token signed for an app no longer configured reaches no WeChat API', async (t) => {
+  const { app, fake } = await build(t)
+  const alice = await login(app, fake, 'alice')
+  const claims = app.jwt.decode<{ sub: string, sid: string }>(alice.accessToken)!
+  const removed = app.signAccessToken({ sub: claims.sub, sid: claims.sid, appid: 'wxremovedapp0000' })
+  const res = await app.inject({ method: 'POST', url: '/v1/auth/phone', headers: bearer(removed), payload: { code: fake.phoneCode(APP.appid, { phoneNumber: '1', purePhoneNumber: '1', countryCode: '86' }) } })
+  t.match(res.json(), { statusCode: 400, code: 'APP_UNKNOWN' })
+  t.equal(fake.callCount(STABLE_TOKEN), 0)
 })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { reencryptSessionKeys } from '../../src/auth/reencrypt.js'
-import { SessionKeyVault, parseVaultKeys } from '../../src/auth/session-key-vault.js'
+import { reencryptSessionKeys } from '../../src/users/reencrypt.js'
+import { SessionKeyVault, parseVaultKeys } from '../../src/users/session-key-vault.js'
 import { APP, VAULT_KEYS, build } from '../helper.js'
 import { login } from '../helpers/auth.js'
 
@@ -45,6 +45,7 @@ t.test('a ciphertext copied onto another row does not decrypt there', async (t) 
   await login(app, fake, 'b')
   await prisma.$executeRaw`UPDATE wechat_identities SET session_key_enc = (SELECT session_key_enc FROM wechat_identities ORDER BY openid LIMIT 1)`
   const rows = await prisma.$queryRaw<Row[]>`SELECT id::text, session_key_enc, previous_session_key_enc FROM wechat_identities ORDER BY openid`
-  t.doesNotThrow(() => app.vault.decrypt(rows[0]!.session_key_enc, rows[0]!.id))
-  t.throws(() => app.vault.decrypt(rows[1]!.session_key_enc, rows[1]!.id), { name: 'SessionKeyUndecryptable' })
+  const vault = new SessionKeyVault(parseVaultKeys(VAULT_KEYS))
+  t.doesNotThrow(() => vault.decrypt(rows[0]!.session_key_enc, rows[0]!.id))
+  t.throws(() => vault.decrypt(rows[1]!.session_key_enc, rows[1]!.id), { name: 'SessionKeyUndecryptable' })
 })

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { SessionKeyUndecryptable, SessionKeyVault, parseVaultKeys } from '../../src/auth/session-key-vault.js'
+import { SessionKeyUndecryptable, SessionKeyVault, parseVaultKeys } from '../../src/users/session-key-vault.js'
 
 const key = () => randomBytes(32).toString('base64')
 const SESSION_KEY = 'HyVFkGl5F5OQWJZZaNzBBg=='

@@ -2,8 +2,8 @@ import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, loadConfig, type Config } from '../config.js'
-import { spawnListening } from './spawn.js'
-import { fakeWechatInfoFile } from './zero-config.js'
+import { spawnListening } from '../dev/spawn.js'
+import { fakeWechatInfoFile } from '../dev/zero-config.js'
 
 // `npm run demo`: plays a mini-program against the service and the bundled fake
 // WeChat: wx.login -> login -> /me -> refresh -> logout. Uses the running

@@ -39,13 +39,13 @@ class LocalCounters {
  * counts on its own (limits then hold per instance) until Redis answers again.
  * Each limiter (`name`: ip, auth, user) counts in a namespace of its own.
  */
-export function sharedCounterStore (redis: Redis | undefined, health: RedisHealth, prefix: string) {
+export function rateLimitCounters (redis: Redis | undefined, health: RedisHealth, prefix: string) {
   if (redis !== undefined && typeof (redis as Redis & { weappRateLimit?: unknown }).weappRateLimit !== 'function') {
     redis.defineCommand('weappRateLimit', { numberOfKeys: 1, lua: INCR })
   }
   const local = new LocalCounters()
 
-  return class SharedCounterStore {
+  return class SharedCounters {
     private readonly namespace: string
 
     constructor (options: LimiterOptions = {}) {
@@ -61,8 +61,8 @@ export function sharedCounterStore (redis: Redis | undefined, health: RedisHealt
         (error: unknown) => { health.failed(error); callback(null, local.incr(name, timeWindow)) })
     }
 
-    child (options: LimiterOptions): SharedCounterStore {
-      return new SharedCounterStore(options)
+    child (options: LimiterOptions): SharedCounters {
+      return new SharedCounters(options)
     }
   }
 }

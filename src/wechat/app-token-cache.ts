@@ -1,29 +1,29 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 
-export interface CachedToken {
+export interface CachedAppToken {
   accessToken: string
   /** Epoch ms after which the token must not be used. */
   expiresAt: number
 }
 
-/** Where access_tokens are cached, and the lock that lets one fetcher at a time refresh them. */
-export interface TokenStore {
-  get: (appid: string) => Promise<CachedToken | undefined>
-  set: (appid: string, token: CachedToken) => Promise<void>
+/** Where the apps' WeChat access_tokens are cached, and the lock that lets one fetcher at a time refresh them. */
+export interface AppTokenCache {
+  get: (appid: string) => Promise<CachedAppToken | undefined>
+  set: (appid: string, token: CachedAppToken) => Promise<void>
   /** Forgets the token only if it is still this one (another instance may have replaced it). */
   deleteIf: (appid: string, accessToken: string) => Promise<void>
   /** Becomes the one fetcher for this app, or returns undefined when another is. */
   tryLock: (appid: string, ttlMs: number) => Promise<(() => Promise<void>) | undefined>
 }
 
-/** One process: the single flight in AccessTokens is the lock. */
-export class MemoryTokenStore implements TokenStore {
-  private readonly tokens = new Map<string, CachedToken>()
+/** One process: the single flight in WechatAppTokens is the lock. */
+export class MemoryAppTokenCache implements AppTokenCache {
+  private readonly tokens = new Map<string, CachedAppToken>()
   private readonly locks = new Set<string>()
 
-  async get (appid: string): Promise<CachedToken | undefined> { return this.tokens.get(appid) }
-  async set (appid: string, token: CachedToken): Promise<void> { this.tokens.set(appid, token) }
+  async get (appid: string): Promise<CachedAppToken | undefined> { return this.tokens.get(appid) }
+  async set (appid: string, token: CachedAppToken): Promise<void> { this.tokens.set(appid, token) }
   async deleteIf (appid: string, accessToken: string): Promise<void> {
     if (this.tokens.get(appid)?.accessToken === accessToken) this.tokens.delete(appid)
   }
@@ -39,18 +39,18 @@ export class MemoryTokenStore implements TokenStore {
 const DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 /** Several instances: the token and the fetch lock live in Redis, keyed by appid. */
-export class RedisTokenStore implements TokenStore {
+export class RedisAppTokenCache implements AppTokenCache {
   constructor (private readonly redis: Redis, private readonly prefix = 'weapp-auth:') {}
 
   private tokenKey (appid: string): string { return `${this.prefix}wechat:access_token:${appid}` }
   private lockKey (appid: string): string { return `${this.prefix}wechat:access_token:lock:${appid}` }
 
-  async get (appid: string): Promise<CachedToken | undefined> {
+  async get (appid: string): Promise<CachedAppToken | undefined> {
     const text = await this.redis.get(this.tokenKey(appid))
-    return text === null ? undefined : JSON.parse(text) as CachedToken
+    return text === null ? undefined : JSON.parse(text) as CachedAppToken
   }
 
-  async set (appid: string, token: CachedToken): Promise<void> {
+  async set (appid: string, token: CachedAppToken): Promise<void> {
     const ttl = Math.max(1, token.expiresAt - Date.now())
     await this.redis.set(this.tokenKey(appid), JSON.stringify(token), 'PX', ttl)
   }
@@ -58,7 +58,7 @@ export class RedisTokenStore implements TokenStore {
   async deleteIf (appid: string, accessToken: string): Promise<void> {
     const key = this.tokenKey(appid)
     const text = await this.redis.get(key)
-    if (text !== null && (JSON.parse(text) as CachedToken).accessToken === accessToken) {
+    if (text !== null && (JSON.parse(text) as CachedAppToken).accessToken === accessToken) {
       await this.redis.eval(DELETE_IF_EQUAL, 1, key, text)
     }
   }

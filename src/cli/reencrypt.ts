@@ -1,0 +1,23 @@
+import { loadConfig } from '../config.js'
+import { openDatabase } from '../db/database.js'
+import { reencryptSessionKeys } from '../users/reencrypt.js'
+import { SessionKeyVault } from '../users/session-key-vault.js'
+import { runCli } from './run.js'
+
+// `npm run keys:reencrypt`: moves every stored session_key to the first key of SESSION_KEY_ENCRYPTION_KEYS.
+runCli('', async () => {
+  const config = loadConfig()
+  if (config.databaseUrl === undefined || config.vaultKeys === undefined) {
+    throw new Error('set DATABASE_URL and SESSION_KEY_ENCRYPTION_KEYS (new key first, old keys after it)')
+  }
+  const vault = new SessionKeyVault(config.vaultKeys)
+  const db = openDatabase({ url: config.databaseUrl, poolSize: 1 })
+  try {
+    const result = await reencryptSessionKeys(db.prisma, vault)
+    process.stdout.write(`weapp-auth: scanned ${result.scanned} identities, re-encrypted ${result.reencrypted} under key ${vault.currentKeyId}` +
+      (result.undecryptable.length > 0 ? `; ${result.undecryptable.length} could not be decrypted with any configured key: ${result.undecryptable.join(', ')}` : '') + '\n')
+    return result.undecryptable.length > 0 ? 2 : 0
+  } finally {
+    await db.close()
+  }
+})

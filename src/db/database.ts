@@ -1,0 +1,46 @@
+import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
+import { PrismaClient } from '../generated/prisma/client.js'
+import { runStatement, type Statement } from './statements.js'
+
+/**
+ * One pool of connections, two ways in: Prisma Client (the model API, for
+ * everything off the request path) and named prepared statements (the few
+ * statements on the request path, see statements.ts), both on the same
+ * `pg` pool beneath Prisma's adapter.
+ */
+export interface Database {
+  prisma: PrismaClient
+  /** Runs a named prepared statement and returns its rows. */
+  run: <Row>(statement: Statement<Row>, values: unknown[]) => Promise<Row[]>
+  /** `SELECT 1` straight on the pool: is the database there? */
+  ping: () => Promise<void>
+  close: () => Promise<void>
+}
+
+export interface DatabaseOptions {
+  url: string
+  poolSize: number
+}
+
+export function openDatabase ({ url, poolSize }: DatabaseOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // Bounded waits: a lost database turns into a 503, not a hung request.
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30_000
+  })
+  // An idle connection the server drops must not crash the process; the next query reconnects.
+  pool.on('error', () => {})
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  return {
+    prisma,
+    run: (statement, values) => runStatement(pool, statement, values),
+    ping: async () => { await pool.query('SELECT 1') },
+    close: async () => {
+      await prisma.$disconnect()
+      await pool.end()
+    }
+  }
+}

@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto'
+import type { Database } from '../db/database.js'
+import { FOREIGN_KEY_VIOLATION, isUniqueViolation, sqlState } from '../db/errors.js'
+import { statement } from '../db/statements.js'
+import type { ProfileView } from '../schemas/users.js'
+import { SESSION_STATE, SESSION_STATE_COLUMNS, assertLive, openSessionSql, type SessionRepository } from '../sessions/repository.js'
+import type { PhoneFields, ProfileFields } from './profile.js'
+import type { SessionKeyVault } from './session-key-vault.js'
+
+// The owner of `users` and `wechat_identities`: a person, and the identities
+// (one per mini-program) WeChat knows them by.
+
+export interface WechatLogin {
+  appid: string
+  openid: string
+  unionid?: string
+  sessionKey: string
+}
+
+export interface IdentityRow {
+  id: string
+  user_id: string
+  unionid: string | null
+  session_key_enc: string
+}
+
+export interface LoginRecord {
+  identityId: string
+  userId: string
+  isNewUser: boolean
+  sessionId: string
+  refreshToken: string
+  refreshExpiresAt: Date
+}
+
+/** Another request created this identity (or its user) first: read it again and take the returning path. */
+export class LostInsertRace extends Error {
+  override name = 'LostInsertRace'
+}
+
+const findIdentity = statement('users_find_identity', { id: 'string', user_id: 'string', unionid: 'string?', session_key_enc: 'string' }, `
+  SELECT id::text, user_id::text, unionid, session_key_enc FROM wechat_identities WHERE appid = $1 AND openid = $2`)
+
+const loginColumns = { user_id: 'string', identity_id: 'string', expires_at: 'date', user_inserted: 'boolean' } as const
+
+/**
+ * A first login: identity, user (unless one already has this unionid), session
+ * and token in one statement. The identity row is written before its user;
+ * Postgres checks foreign keys at the end of the statement, so that is valid.
+ * A concurrent first login of the same person surfaces as no row (same app:
+ * the identity exists) or a foreign-key error (another app created the user
+ * with this unionid first): both mean "read again".
+ */
+const loginFirst = statement('users_login_first', loginColumns, `
+  WITH i AS (
+    INSERT INTO wechat_identities (id, user_id, appid, openid, unionid, session_key_enc)
+    VALUES ($1::uuid, COALESCE((SELECT id FROM users WHERE unionid = $5), $2::uuid), $3, $4, $5, $6)
+    ON CONFLICT (appid, openid) DO NOTHING
+    RETURNING id, user_id
+  ), u AS (
+    INSERT INTO users (id, unionid) SELECT user_id, $5 FROM i WHERE user_id = $2::uuid
+    ON CONFLICT DO NOTHING
+    RETURNING id
+  ), ${openSessionSql({ sessionId: 7, appid: 3, maxAge: 8, tokenHash: 9, refreshTtl: 10 })}
+  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, EXISTS (SELECT 1 FROM u) AS user_inserted FROM i, t`)
+
+/** A known identity: the new session_key (the previous one kept for data encrypted before it), and a session. */
+const loginReturning = statement('users_login_returning', loginColumns, `
+  WITH i AS (
+    UPDATE wechat_identities SET
+      previous_session_key_enc = CASE WHEN $2 THEN previous_session_key_enc ELSE session_key_enc END,
+      session_key_enc = $3,
+      session_key_updated_at = now(),
+      unionid = COALESCE($4, unionid),
+      updated_at = now()
+    WHERE id = $1::uuid
+    RETURNING id, user_id
+  ), ${openSessionSql({ sessionId: 5, appid: 6, maxAge: 7, tokenHash: 8, refreshTtl: 9 })}
+  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, false AS user_inserted FROM i, t`)
+
+/** The user who owns a session now (found by its signed id), checked live in the same round trip. */
+const profile = statement('users_profile', {
+  id: 'string',
+  appid: 'string',
+  openid: 'string',
+  hasUnionid: 'boolean',
+  nickname: 'string?',
+  avatarUrl: 'string?',
+  gender: 'number?',
+  language: 'string?',
+  city: 'string?',
+  province: 'string?',
+  country: 'string?',
+  phoneNumber: 'string?',
+  createdAt: 'date',
+  ...SESSION_STATE_COLUMNS
+}, `
+  SELECT u.id::text AS id, s.appid, i.openid, u.unionid IS NOT NULL AS "hasUnionid",
+         u.nickname, u.avatar_url AS "avatarUrl", u.gender::int AS gender, u.language, u.city, u.province, u.country,
+         u.phone_number AS "phoneNumber", u.created_at AS "createdAt", ${SESSION_STATE}
+  FROM sessions s
+  JOIN users u ON u.id = s.user_id
+  JOIN wechat_identities i ON i.id = s.identity_id
+  WHERE s.id = $1::uuid`)
+
+const sessionKeys = statement('users_session_keys', {
+  identity_id: 'string', user_id: 'string', openid: 'string', session_key_enc: 'string', previous_session_key_enc: 'string?', ...SESSION_STATE_COLUMNS
+}, `
+  SELECT i.id::text AS identity_id, s.user_id::text AS user_id, i.openid, i.session_key_enc, i.previous_session_key_enc, ${SESSION_STATE}
+  FROM sessions s JOIN wechat_identities i ON i.id = s.identity_id
+  WHERE s.id = $1::uuid`)
+
+/**
+ * Fields WeChat sent replace ours; fields it left out keep their value. A row
+ * that would not change is not rewritten (the same profile decrypted again
+ * costs a read, not a write).
+ */
+const updateProfile = statement('users_update_profile', {}, `
+  WITH next AS (
+    SELECT COALESCE($2, nickname) AS nickname, COALESCE($3, avatar_url) AS avatar_url,
+           COALESCE($4::smallint, gender) AS gender, COALESCE($5, language) AS language,
+           COALESCE($6, city) AS city, COALESCE($7, province) AS province, COALESCE($8, country) AS country
+    FROM users WHERE id = $1::uuid
+  )
+  UPDATE users u SET nickname = next.nickname, avatar_url = next.avatar_url, gender = next.gender, language = next.language,
+    city = next.city, province = next.province, country = next.country, updated_at = now()
+  FROM next
+  WHERE u.id = $1::uuid
+    AND (u.nickname, u.avatar_url, u.gender, u.language, u.city, u.province, u.country)
+        IS DISTINCT FROM (next.nickname, next.avatar_url, next.gender, next.language, next.city, next.province, next.country)`)
+
+const updatePhone = statement('users_update_phone', {}, `
+  UPDATE users SET phone_number = $2, pure_phone_number = $3, country_code = $4, updated_at = now() WHERE id = $1::uuid`)
+
+export interface StoredSessionKeys {
+  identityId: string
+  userId: string
+  openid: string
+  currentEnc: string
+  previousEnc: string | null
+}
+
+export class UserRepository {
+  constructor (private readonly db: Database, private readonly vault: SessionKeyVault, private readonly sessions: SessionRepository) {}
+
+  async findIdentity (appid: string, openid: string): Promise<IdentityRow | undefined> {
+    const [row] = await this.db.run(findIdentity, [appid, openid])
+    return row
+  }
+
+  /** Identity, user, session and its first refresh token: one statement. */
+  async recordFirstLogin (login: WechatLogin): Promise<LoginRecord> {
+    const identityId = randomUUID()
+    const session = this.sessions.newSession(login.appid)
+    const { values: v } = session
+    let rows
+    try {
+      rows = await this.db.run(loginFirst, [identityId, randomUUID(), login.appid, login.openid, login.unionid ?? null,
+        this.vault.encrypt(login.sessionKey, identityId), v.sessionId, v.maxAge, v.tokenHash, v.refreshTtl])
+    } catch (error) {
+      if (sqlState(error) === FOREIGN_KEY_VIOLATION) throw new LostInsertRace()
+      throw error
+    }
+    return this.loginRecord(rows[0], session)
+  }
+
+  /** A known identity: its new session_key and a session, one statement. */
+  async recordReturningLogin (identity: IdentityRow, login: WechatLogin): Promise<LoginRecord> {
+    const session = this.sessions.newSession(login.appid)
+    const { values: v } = session
+    const rows = await this.db.run(loginReturning, [identity.id, this.sameKey(identity, login.sessionKey),
+      this.vault.encrypt(login.sessionKey, identity.id), login.unionid ?? null, v.sessionId, v.appid, v.maxAge, v.tokenHash, v.refreshTtl])
+    return this.loginRecord(rows[0], session)
+  }
+
+  /**
+   * A unionid that jscode2session returned for an identity that had none (the
+   * app was bound to an Open Platform account after its first login). Only
+   * WeChat's server answer may link: never data a client relayed. The user
+   * takes the unionid when no one has it; when another user has it, this
+   * identity and its sessions move to that user and the emptied user is
+   * removed. Two apps of one person linking at once race on the unique
+   * unionid: the loser retries and finds the winner, which makes it a move.
+   * Off the hot path (once per identity): Prisma's model API.
+   * Returns the user the identity now belongs to.
+   */
+  async linkUnionid (identityId: string, userId: string, unionid: string): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.prisma.$transaction(async (tx) => {
+          await tx.wechatIdentity.update({ where: { id: identityId }, data: { unionid } })
+          const owner = await tx.user.findUnique({ where: { unionid }, select: { id: true } })
+          if (owner === null) {
+            await tx.user.updateMany({ where: { id: userId, unionid: null }, data: { unionid } })
+            return userId
+          }
+          if (owner.id === userId) return userId
+          const mine = await tx.user.findUnique({ where: { id: userId }, select: { unionid: true } })
+          // A user with another unionid is another person: never merge across that.
+          if (mine?.unionid != null) return userId
+          await tx.wechatIdentity.updateMany({ where: { userId }, data: { userId: owner.id } })
+          await this.sessions.moveToUser(tx, userId, owner.id)
+          await tx.user.delete({ where: { id: userId } })
+          return owner.id
+        })
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= 3) throw error
+      }
+    }
+  }
+
+  async profile (sessionId: string): Promise<ProfileView> {
+    const [row] = await this.db.run(profile, [sessionId])
+    assertLive(row)
+    const { session_revoked: _revoked, session_expired: _expired, createdAt, ...view } = row!
+    return { ...view, createdAt: createdAt.toISOString() }
+  }
+
+  /** The stored session_keys of a live session's identity, still encrypted. */
+  async sessionKeys (sessionId: string): Promise<StoredSessionKeys> {
+    const [row] = await this.db.run(sessionKeys, [sessionId])
+    assertLive(row)
+    return { identityId: row!.identity_id, userId: row!.user_id, openid: row!.openid, currentEnc: row!.session_key_enc, previousEnc: row!.previous_session_key_enc }
+  }
+
+  async updateProfile (userId: string, p: ProfileFields): Promise<void> {
+    await this.db.run(updateProfile, [userId, p.nickname ?? null, p.avatarUrl ?? null, p.gender ?? null, p.language ?? null, p.city ?? null, p.province ?? null, p.country ?? null])
+  }
+
+  async updatePhone (userId: string, phone: PhoneFields): Promise<void> {
+    await this.db.run(updatePhone, [userId, phone.phoneNumber, phone.purePhoneNumber, phone.countryCode])
+  }
+
+  private sameKey (identity: IdentityRow, sessionKey: string): boolean {
+    try {
+      return this.vault.decrypt(identity.session_key_enc, identity.id) === sessionKey
+    } catch {
+      return false
+    }
+  }
+
+  private loginRecord (row: { user_id: string, identity_id: string, expires_at: Date, user_inserted: boolean } | undefined, session: { sessionId: string, refreshToken: string }): LoginRecord {
+    if (row === undefined) throw new LostInsertRace()
+    return { identityId: row.identity_id, userId: row.user_id, isNewUser: row.user_inserted, sessionId: session.sessionId, refreshToken: session.refreshToken, refreshExpiresAt: row.expires_at }
+  }
+}

@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto'
+import type { WechatApp } from '../config.js'
+import { AppUnknown, wechatRefusal } from '../errors.js'
+import type { PhoneFields, ProfileView } from '../schemas/users.js'
+import type { AccessClaims } from '../sessions/claims.js'
+import type { SessionRepository } from '../sessions/repository.js'
+import { SingleFlight } from '../single-flight.js'
+import type { WechatAppTokens } from '../wechat/app-token.js'
+import type { WechatClient } from '../wechat/client.js'
+import { DataDecryptError, checkSealedShape, decryptData, parseJsonObject, rawDataSignatureMatches, type DecryptedData, type Watermark } from '../wechat/data-crypto.js'
+import { WechatApiError } from '../wechat/errors.js'
+import {
+  EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SessionKeyStale, SessionKeyUnreadable,
+  SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
+} from './errors.js'
+import { phoneFromWechat, profileFromWechat } from './profile.js'
+import type { StoredSessionKeys, UserRepository } from './repository.js'
+import type { SessionKeyVault } from './session-key-vault.js'
+
+export interface UserServiceDeps {
+  apps: WechatApp[]
+  users: UserRepository
+  sessions: Pick<SessionRepository, 'live'>
+  vault: SessionKeyVault
+  wechat: Pick<WechatClient, 'checkSession' | 'getUserPhoneNumber'>
+  appTokens: Pick<WechatAppTokens, 'withToken'>
+  /** DECRYPT_MAX_AGE_SECONDS: refuse data whose watermark is older. */
+  maxAgeSeconds?: number
+  now: () => number
+}
+
+interface SessionKeys {
+  identityId: string
+  userId: string
+  openid: string
+  /** Changes whenever the stored key is rewritten: names this key in the checksession verdict cache. */
+  version: string
+  current: string
+  /** Decrypted only when the current key fails. */
+  previous: () => string | undefined
+}
+
+// WeChat's verdict on a stored session_key (checksession) is kept this long per
+// identity and key, so a client looping on bad data cannot spend the app's quota.
+const VERDICT_MEMORY_MS = 60_000
+
+/** What getuserphonenumber's errcodes mean to the phone route. */
+function phoneFailure (error: unknown): unknown {
+  if (error instanceof WechatApiError && (error.errcode === 40029 || error.errcode === 40163)) return Object.assign(new PhoneCodeInvalid(), { errcode: error.errcode })
+  return wechatRefusal(error)
+}
+
+/**
+ * The signed-in user: the profile, and the "sensitive data" routes (decrypt,
+ * verify rawData, phone number), each of which updates the user it reads.
+ * Decrypted data fills profile fields only: an identity link (unionId) is
+ * never taken from anything the client relays.
+ */
+export class UserService {
+  private readonly verdicts: SingleFlight<boolean>
+  private readonly apps: Map<string, WechatApp>
+
+  constructor (private readonly deps: UserServiceDeps) {
+    this.verdicts = new SingleFlight<boolean>(VERDICT_MEMORY_MS, 10_000, deps.now)
+    this.apps = new Map(deps.apps.map((app) => [app.appid, app]))
+  }
+
+  async profile (claims: AccessClaims): Promise<ProfileView> {
+    return this.deps.users.profile(claims.sid)
+  }
+
+  async decrypt (claims: AccessClaims, encryptedData: string, iv: string): Promise<Record<string, unknown>> {
+    const shape = checkSealedShape(encryptedData, iv)
+    if (typeof shape === 'string') throw new EncryptedDataMalformed(shape)
+    const keys = await this.sessionKeys(claims)
+    const failures: string[] = []
+    const data = this.tryKeys(keys, encryptedData, iv, failures) ?? await this.explainFailure(claims, keys, failures)
+    this.checkWatermark(data.watermark, claims.appid)
+    await this.apply(keys.userId, data)
+    return data
+  }
+
+  async verify (claims: AccessClaims, rawData: string, signature: string): Promise<Record<string, unknown>> {
+    const keys = await this.sessionKeys(claims)
+    const candidates = [keys.current, keys.previous()].filter((k): k is string => k !== undefined)
+    // Every candidate is compared, so timing does not tell which key (if any) matched.
+    const matches = candidates.map((key) => rawDataSignatureMatches(rawData, key, signature))
+    if (!matches.includes(true)) throw new SignatureInvalid()
+    const parsed = parseJsonObject(rawData)
+    if (parsed === undefined) throw new RawDataInvalid()
+    const profile = profileFromWechat(parsed)
+    if (profile !== undefined) await this.deps.users.updateProfile(keys.userId, profile)
+    return parsed
+  }
+
+  async phone (claims: AccessClaims, code: string): Promise<PhoneFields> {
+    // The session first: an ended session's token spends no phone code and no WeChat call.
+    const { userId } = await this.deps.sessions.live(claims.sid)
+    const info = await this.deps.appTokens.withToken(this.app(claims), (token) => this.deps.wechat.getUserPhoneNumber(token, code))
+      .catch((error: unknown) => { throw phoneFailure(error) })
+    this.checkWatermark(info.watermark, claims.appid)
+    const phone = phoneFromWechat(info as unknown as Record<string, unknown>)!
+    await this.deps.users.updatePhone(userId, phone)
+    return phone
+  }
+
+  private app (claims: AccessClaims): WechatApp {
+    const app = this.apps.get(claims.appid)
+    // A token signed for an app since removed from the configuration.
+    if (app === undefined) throw new AppUnknown(claims.appid)
+    return app
+  }
+
+  private async sessionKeys (claims: AccessClaims): Promise<SessionKeys> {
+    const stored = await this.deps.users.sessionKeys(claims.sid)
+    return {
+      identityId: stored.identityId,
+      userId: stored.userId,
+      openid: stored.openid,
+      version: createHash('sha256').update(stored.currentEnc).digest('base64url').slice(0, 16),
+      current: this.open(stored, stored.currentEnc),
+      previous: () => stored.previousEnc === null ? undefined : this.openQuietly(stored, stored.previousEnc)
+    }
+  }
+
+  /** The current key must open: if no configured key does (a dropped encryption key, a restore), the client logs in again. */
+  private open (stored: StoredSessionKeys, ciphertext: string): string {
+    try {
+      return this.deps.vault.decrypt(ciphertext, stored.identityId)
+    } catch (error) {
+      throw Object.assign(new SessionKeyUnreadable(), { logDetail: { identityId: stored.identityId, reason: (error as Error).message } })
+    }
+  }
+
+  /** The previous key is a second chance only: unreadable, it is simply not tried. */
+  private openQuietly (stored: StoredSessionKeys, ciphertext: string): string | undefined {
+    try { return this.deps.vault.decrypt(ciphertext, stored.identityId) } catch { return undefined }
+  }
+
+  /** The current session_key first, then the previous one (data fetched before the latest wx.login). */
+  private tryKeys (keys: SessionKeys, encryptedData: string, iv: string, failures: string[]): DecryptedData | undefined {
+    for (const [name, key] of [['current', () => keys.current], ['previous', keys.previous]] as const) {
+      const sessionKey = key()
+      if (sessionKey === undefined) continue
+      try {
+        return decryptData(sessionKey, encryptedData, iv)
+      } catch (error) {
+        // For the log only: the client sees one uniform answer (no padding oracle).
+        if (error instanceof DataDecryptError) failures.push(`${name}: ${error.message}`)
+      }
+    }
+    return undefined
+  }
+
+  /** Neither key opens it: WeChat says whether our session_key is outdated (stale) or the data is bad. */
+  private async explainFailure (claims: AccessClaims, keys: SessionKeys, failures: string[]): Promise<never> {
+    const valid = await this.verdicts.run(`${keys.identityId}:${keys.version}`, () =>
+      this.deps.appTokens.withToken(this.app(claims), (token) => this.deps.wechat.checkSession(token, keys.openid, keys.current))
+        .catch((error: unknown) => { throw wechatRefusal(error) }))
+    const error = valid ? new EncryptedDataInvalid() : new SessionKeyStale()
+    throw Object.assign(error, { logDetail: { decryptFailures: failures } })
+  }
+
+  private checkWatermark (watermark: Watermark, appid: string): void {
+    if (watermark.appid !== appid) throw new WatermarkAppidMismatch()
+    const max = this.deps.maxAgeSeconds
+    if (max !== undefined && this.deps.now() / 1000 - watermark.timestamp > max) throw new WatermarkExpired(max)
+  }
+
+  private async apply (userId: string, data: DecryptedData): Promise<void> {
+    const profile = profileFromWechat(data)
+    if (profile !== undefined) await this.deps.users.updateProfile(userId, profile)
+    const phone = phoneFromWechat(data)
+    if (phone !== undefined) await this.deps.users.updatePhone(userId, phone)
+  }
+}
