@@ -109,12 +109,18 @@ t.test('each request that reuses the rotated pair finds it in storage first', as
   t.same(inStorage, [true, true, true])
 })
 
+/** Alice signed in on this device, then logged out everywhere from another one. */
+async function endedElsewhere (served: Served, clock: Clock) {
+  const here = await signedIn(served, clock)
+  const other = await signedIn(served, clock)
+  await other.auth.logoutAll()
+  return here
+}
+
 t.test('a refused refresh (the session was ended on another device): one login shared by every waiting request', async (t) => {
   const served = await serve(t)
   const clock = new Clock()
-  const { wx, auth } = await signedIn(served, clock)
-  const other = await signedIn(served, clock)
-  await other.auth.logoutAll()
+  const { wx, auth } = await endedElsewhere(served, clock)
   clock.advance(15 * 60)
   const results = await parallel(N, () => auth.request({ url: '/v1/me' }))
   t.same(results.map((r) => r.statusCode), Array(N).fill(200))
@@ -126,10 +132,7 @@ t.test('a refused refresh (the session was ended on another device): one login s
 
 t.test('a session revoked elsewhere while the access token is valid: N requests get SESSION_REVOKED, one re-login, one replay each', async (t) => {
   const served = await serve(t)
-  const clock = new Clock()
-  const { wx, auth } = await signedIn(served, clock)
-  const other = await signedIn(served, clock)
-  await other.auth.logoutAll()
+  const { wx, auth } = await endedElsewhere(served, new Clock())
   const results = await parallel(N, () => auth.request<{ openid: string }>({ url: '/v1/me' }))
   t.same(results.map((r) => r.statusCode), Array(N).fill(200))
   t.equal(wx.calls.login, 2)
