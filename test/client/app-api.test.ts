@@ -52,6 +52,23 @@ t.test('a 401 that one fresh login cannot cure rejects: one re-login, one replay
   t.equal(served.hits('POST /v1/auth/login'), 3)
 })
 
+t.test('an expired token, a refused refresh, then a 401 the login does not cure: one refresh, one login, then the rejection', async (t) => {
+  const served = await serve(t)
+  const api = await startAppApi(t, served.url)
+  const wx = device(served)
+  const auth = client(served, wx)
+  await auth.login()
+  const saved = stored(wx)
+  api.expire.add(served.app.jwt.decode<{ jti: string }>(saved !== '' ? saved.accessToken : '')!.jti)
+  const elsewhere = client(served, device(served))
+  await elsewhere.login()
+  await elsewhere.logoutAll()
+  await t.rejects(auth.request({ url: `${api.url}/forbidden` }), authError('NOT_A_MEMBER', 401))
+  t.equal(served.hits('POST /v1/auth/refresh'), 1)
+  t.equal(wx.calls.login, 2, 'the login after the refused refresh was the one re-login')
+  t.equal(api.hits('/forbidden'), 2)
+})
+
 t.test("the service's own 5xx and 429 reject with code, status and Retry-After; its other statuses resolve", async (t) => {
   const served = await serve(t, { env: { RATE_LIMIT_USER_MAX: '2' } })
   const auth = client(served, device(served))

@@ -9,7 +9,7 @@ import type { Test } from 'tap'
  * and never calls the service. Routes:
  * - GET /orders: 200 { userId } for a valid token
  * - GET /teapot: 418; GET /busy: 503 with Retry-After: 7 (statuses the app handles itself)
- * - GET /forbidden: 401 { code: 'NOT_A_MEMBER' } whatever the token (no login cures it)
+ * - GET /forbidden: 401 { code: 'NOT_A_MEMBER' } for any valid token (no login cures it)
  * A token whose jti is in `expire` is answered 401 ACCESS_TOKEN_EXPIRED, as if its time had come.
  */
 export interface AppApi {
@@ -43,10 +43,10 @@ export async function startAppApi (t: Test, serviceUrl: string): Promise<AppApi>
     const json = (status: number, body: object, headers: Record<string, string> = {}): void => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body))
     }
-    if (path === '/forbidden') return json(401, { code: 'NOT_A_MEMBER', message: 'not a member of this club' })
     const claims = claimsOf(req.headers.authorization)
     if (claims === undefined) return json(401, { code: 'ACCESS_TOKEN_INVALID' })
     if (claims.exp * 1000 < Date.now() || api.expire.has(claims.jti)) return json(401, { code: 'ACCESS_TOKEN_EXPIRED' })
+    if (path === '/forbidden') return json(401, { code: 'NOT_A_MEMBER', message: 'not a member of this club' })
     if (path === '/orders') return json(200, { userId: claims.sub })
     if (path === '/teapot') return json(418, { message: "I'm a teapot" })
     if (path === '/busy') return json(503, { message: 'busy' }, { 'retry-after': '7' })
