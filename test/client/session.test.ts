@@ -25,7 +25,9 @@ t.test('login() resolves with the user, and a second login of the same person is
   const first = await client(served, device(served)).login()
   t.match(first, { userId: /^[0-9a-f-]{36}$/, isNew: true })
   t.same(await client(served, device(served)).login(), { userId: first.userId, isNew: false })
-  t.same(await client(served, device(served, 'bob'), { storageKey: 'other-key' }).login().then((u) => u.isNew), true)
+  const bob = device(served, 'bob')
+  t.match(await client(served, bob, { storageKey: 'my-app:auth' }).login(), { isNew: true })
+  t.same([...bob.storage.keys()], ['my-app:auth'], 'storageKey names the one key')
 })
 
 t.test('a restarted mini-program (a new client on the same storage) is signed in without wx.login, with the rotated refresh token', async (t) => {
