@@ -1,8 +1,22 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startAppApi } from '../helpers/app-api.js'
 import { authError, client, device, serve, stored } from '../helpers/client.js'
 
 const parallel = <T>(n: number, call: () => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: n }, call))
+
+/** Alice signed in, and the app's API beside the service; expireToken() makes the API call her current token expired. */
+async function signedIn (t: Test, env: Record<string, string> = {}) {
+  const served = await serve(t, { env })
+  const api = await startAppApi(t, served.url)
+  const wx = device(served)
+  const auth = client(served, wx)
+  await auth.login()
+  const expireToken = (): void => {
+    const saved = stored(wx)
+    api.expire.add(served.app.jwt.decode<{ jti: string }>(saved !== '' ? saved.accessToken : '')!.jti)
+  }
+  return { served, api, wx, auth, expireToken }
+}
 
 t.test("the app's own API gets the Bearer token on an absolute URL and any status resolves, as wx.request's would", async (t) => {
   const served = await serve(t)
@@ -21,13 +35,8 @@ t.test("the app's own API gets the Bearer token on an absolute URL and any statu
 })
 
 t.test('the app API answering 401 ACCESS_TOKEN_EXPIRED to N concurrent requests: one refresh, each replayed once', async (t) => {
-  const served = await serve(t, { env: { REFRESH_REUSE_GRACE: '0' } })
-  const api = await startAppApi(t, served.url)
-  const wx = device(served)
-  const auth = client(served, wx)
-  await auth.login()
-  const saved = stored(wx)
-  api.expire.add(served.app.jwt.decode<{ jti: string }>(saved !== '' ? saved.accessToken : '')!.jti)
+  const { served, api, wx, auth, expireToken } = await signedIn(t, { REFRESH_REUSE_GRACE: '0' })
+  expireToken()
   const results = await parallel(8, () => auth.request({ url: `${api.url}/orders` }))
   t.same(results.map((r) => r.statusCode), Array(8).fill(200))
   t.equal(served.hits('POST /v1/auth/refresh'), 1)
@@ -36,11 +45,7 @@ t.test('the app API answering 401 ACCESS_TOKEN_EXPIRED to N concurrent requests:
 })
 
 t.test('a 401 that one fresh login cannot cure rejects: one re-login, one replay, no loop', async (t) => {
-  const served = await serve(t)
-  const api = await startAppApi(t, served.url)
-  const wx = device(served)
-  const auth = client(served, wx)
-  await auth.login()
+  const { served, api, wx, auth } = await signedIn(t)
   await t.rejects(auth.request({ url: `${api.url}/forbidden` }), { ...authError('NOT_A_MEMBER', 401), message: 'not a member of this club' })
   t.equal(api.hits('/forbidden'), 2)
   t.equal(wx.calls.login, 2)
@@ -53,13 +58,8 @@ t.test('a 401 that one fresh login cannot cure rejects: one re-login, one replay
 })
 
 t.test('an expired token, a refused refresh, then a 401 the login does not cure: one refresh, one login, then the rejection', async (t) => {
-  const served = await serve(t)
-  const api = await startAppApi(t, served.url)
-  const wx = device(served)
-  const auth = client(served, wx)
-  await auth.login()
-  const saved = stored(wx)
-  api.expire.add(served.app.jwt.decode<{ jti: string }>(saved !== '' ? saved.accessToken : '')!.jti)
+  const { served, api, wx, auth, expireToken } = await signedIn(t)
+  expireToken()
   const elsewhere = client(served, device(served))
   await elsewhere.login()
   await elsewhere.logoutAll()
