@@ -7,6 +7,11 @@ export default [
     ignores: ['dist/**', 'src/generated/**', 'client/dist/**', 'client/miniprogram_dist/**', 'coverage/**', '.tap/**', 'scratch/**']
   }),
   {
+    // The mini-program runtime's globals, for the example app.
+    files: ['examples/miniprogram/**/*.js'],
+    languageOptions: { globals: { App: 'readonly', Page: 'readonly', getApp: 'readonly', wx: 'readonly' } }
+  },
+  {
     rules: {
       // A TypeBox schema and the type derived from it share one name (`const TokenPair` and `type TokenPair = Static<typeof TokenPair>`),
       // as fastify/demo does; TypeScript itself reports real redeclarations.

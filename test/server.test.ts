@@ -9,7 +9,7 @@ import { APP, ED25519_PEM, VAULT_KEYS, startFakeWechat, testDatabase } from './h
 
 // The built entry point, as `npm start` runs it (npm test builds first).
 const SERVER = new URL('../dist/server.js', import.meta.url).pathname
-const DEMO = new URL('../dist/dev/demo.js', import.meta.url).pathname
+const DEMO = new URL('../dist/cli/demo.js', import.meta.url).pathname
 
 interface Run {
   child: ChildProcess
@@ -90,7 +90,8 @@ t.test('with nothing set it serves on an embedded database, the fake WeChat and 
 
   const demo = run(t, { DATA_DIR: dataDir, DEMO_SERVICE_URL: base }, DEMO)
   t.equal(await demo.exited, 0, demo.output())
-  t.match(demo.output(), /2\. POST \/v1\/auth\/login -> 200[\s\S]*3\. GET \/v1\/me -> 200[\s\S]*4\. POST \/v1\/auth\/refresh -> 200[\s\S]*5\. POST \/v1\/auth\/logout -> 204[\s\S]*SESSION_REVOKED[\s\S]*demo finished/)
+  // Played through the client SDK: each wx call it made is printed.
+  t.match(demo.output(), /wx\.login\(\) -> code \S{4}…\S{6}\n\s+wx\.request POST \/v1\/auth\/login -> 200\n\s+wx\.request GET \/v1\/me \[Bearer [^\]]+\] -> 200[\s\S]*isLoggedIn\(\): true[\s\S]*POST \/v1\/auth\/refresh -> 200[\s\S]*POST \/v1\/auth\/decrypt \[Bearer [^\]]+\] -> 200[\s\S]*POST \/v1\/auth\/phone \[Bearer [^\]]+\] -> 200[\s\S]*POST \/v1\/auth\/logout \[Bearer [^\]]+\] -> 204[\s\S]*wx\.login\(\) calls: 1; requests: 11 \(1 login, 1 refresh\)[\s\S]*demo finished/)
   t.notMatch(demo.output(), /eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}/, 'tokens are masked in the demo output')
 
   server.child.kill('SIGINT')

@@ -1,30 +1,35 @@
 import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { createAuthClient } from '../../client/dist/index.js'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import { spawnListening } from '../dev/spawn.js'
+import { WxSimulator, type WxCall } from '../dev/wx-simulator.js'
 import { fakeWechatInfoFile } from '../dev/zero-config.js'
 
-// `npm run demo`: plays a mini-program against the service and the bundled fake
-// WeChat: wx.login -> login -> /me -> refresh -> logout. Uses the running
-// service on HOST:PORT, or starts one (embedded defaults) for the demo's length.
+// `npm run demo`: plays a mini-program through the client SDK (client/) in a
+// simulated wx runtime, against the service and its bundled fake WeChat:
+// a request that logs in, a restart, expiry and one refresh for three
+// requests, decrypt and verify of user info, the phone button, logout. Uses the
+// running service on HOST:PORT, or starts one (embedded defaults) for its length.
 
-const print = (step: string, detail: unknown): void => {
-  process.stdout.write(`\n== ${step}\n${typeof detail === 'string' ? detail : JSON.stringify(detail, null, 2)}\n`)
+const out = (line: string): void => { process.stdout.write(`${line}\n`) }
+
+/** Tokens and codes are secrets even in a demo: show enough to tell them apart. */
+const mask = (secret: string): string => `${secret.slice(0, 4)}…${secret.slice(-6)}`
+
+function traceLine (call: WxCall): string {
+  if (call.api === 'login') return `   wx.login() -> ${call.code !== undefined ? `code ${mask(call.code)}` : call.errMsg}`
+  if (call.api === 'checkSession') return `   wx.checkSession() -> ${call.valid ? 'ok' : 'fail'}`
+  const bearer = call.authorization === undefined ? '' : ` [Bearer ${mask(call.authorization.slice(7))}]`
+  return `   wx.request ${call.method} ${new URL(call.url).pathname}${bearer} -> ${call.statusCode ?? call.errMsg}`
 }
 
-/** Tokens are secrets even in a demo: show enough to tell them apart. */
-const mask = (body: Record<string, unknown>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(body).map(([k, v]) => [k, /token$/i.test(k) && typeof v === 'string' ? `${v.slice(0, 12)}…(${v.length} chars)` : v]))
+const step = (title: string): void => out(`\n== ${title}`)
+const show = (label: string, value: unknown): void => out(`   ${label}: ${JSON.stringify(value)}`)
 
-async function call (base: string, method: string, path: string, { body, token }: { body?: object, token?: string } = {}): Promise<{ status: number, json: Record<string, unknown> }> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
-  const text = await res.text()
-  return { status: res.status, json: text === '' ? {} : JSON.parse(text) as Record<string, unknown> }
+function expect (condition: boolean, what: string): void {
+  if (!condition) throw new Error(`the demo flow did not go as expected: ${what}`)
 }
 
 async function reachable (base: string): Promise<boolean> {
@@ -36,25 +41,61 @@ async function play (base: string, config: Config): Promise<void> {
     throw new Error('the service is not running on the bundled fake WeChat (no WECHAT_APPID): the demo needs it to play wx.login()')
   })) as { url: string, appid: string }
 
-  const wx = await (await fetch(`${fake.url}/__fake/login`, { method: 'POST', body: JSON.stringify({ appid: fake.appid, user: 'demo-user' }) })).json() as { code: string }
-  print('1. wx.login() in the mini-program (fake WeChat)', { code: `${wx.code.slice(0, 6)}…` })
+  const paths: string[] = []
+  const wx = new WxSimulator({
+    wechatUrl: fake.url,
+    appid: fake.appid,
+    user: 'demo-user',
+    onCall: (call) => {
+      if (call.api === 'request') paths.push(new URL(call.url).pathname)
+      out(traceLine(call))
+    }
+  })
+  // The device's clock, moved forward to play the passing of time.
+  let skew = 0
+  const now = (): number => Date.now() + skew
+  const auth = createAuthClient({ baseUrl: base, wx, now })
+  const count = (path: string): number => paths.filter((p) => p === path).length
 
-  const login = await call(base, 'POST', '/v1/auth/login', { body: { code: wx.code } })
-  print(`2. POST /v1/auth/login -> ${login.status}`, mask(login.json))
-  if (login.status !== 200) throw new Error('login failed')
+  step("1. client.request({ url: '/v1/me' }) with no tokens: the client logs in first")
+  const me = await auth.request<{ id: string, openid: string }>({ url: '/v1/me' })
+  show(`${me.statusCode}`, { id: me.data.id, openid: me.data.openid })
+  expect(me.statusCode === 200 && wx.calls.login === 1, 'login then /v1/me')
 
-  const me = await call(base, 'GET', '/v1/me', { token: login.json.accessToken as string })
-  print(`3. GET /v1/me -> ${me.status}`, me.json)
+  step('2. the mini-program restarts: a new client on the same storage is still signed in, no wx.login()')
+  const restarted = createAuthClient({ baseUrl: base, wx, now })
+  show('isLoggedIn()', restarted.isLoggedIn())
+  const session = await restarted.request<{ expiresAt: string }>({ url: '/v1/auth/session' })
+  show(`${session.statusCode}`, session.data)
+  expect(session.statusCode === 200 && wx.calls.login === 1, 'signed in from storage')
 
-  const refreshed = await call(base, 'POST', '/v1/auth/refresh', { body: { refreshToken: login.json.refreshToken } })
-  print(`4. POST /v1/auth/refresh -> ${refreshed.status}`, mask(refreshed.json))
+  step('3. 15 minutes later the access token is about to expire: three requests at once, one refresh')
+  skew += 15 * 60 * 1000
+  const three = await Promise.all([1, 2, 3].map(() => restarted.request({ url: '/v1/me' })))
+  show('statuses', three.map((r) => r.statusCode))
+  expect(count('/v1/auth/refresh') === 1 && three.every((r) => r.statusCode === 200), 'one refresh for three requests')
 
-  const logout = await call(base, 'POST', '/v1/auth/logout', { token: refreshed.json.accessToken as string })
-  print(`5. POST /v1/auth/logout -> ${logout.status}`, 'session ended')
+  step("4. decrypt the user info WeChat sealed for this user's session_key (wx.getUserProfile)")
+  const ensured = wx.calls.login
+  await restarted.ensureSessionKey()
+  const sealed = await wx.getUserProfile({ nickName: '小程序用户 🐼', city: 'Shenzhen', country: 'China' })
+  const opened = await restarted.decrypt(sealed) as { nickName: string, watermark: unknown }
+  show('decrypt', { nickName: opened.nickName, watermark: opened.watermark })
+  const verified = await restarted.verify({ rawData: sealed.rawData, signature: sealed.signature })
+  show('verify rawData', verified)
+  expect(opened.nickName === '小程序用户 🐼' && wx.calls.login === ensured, 'decrypted with the current session_key')
 
-  const after = await call(base, 'POST', '/v1/auth/refresh', { body: { refreshToken: refreshed.json.refreshToken } })
-  print(`6. POST /v1/auth/refresh after logout -> ${after.status}`, after.json)
-  if (me.status !== 200 || refreshed.status !== 200 || logout.status !== 204 || after.status !== 401) throw new Error('the demo flow did not go as expected')
+  step('5. the getPhoneNumber button: its code, exchanged by the service')
+  const phone = await restarted.phone(await wx.phoneNumberCode())
+  show('phone', phone)
+
+  step('6. logout: the session ends on the service and the tokens leave storage')
+  await restarted.logout()
+  show('isLoggedIn()', restarted.isLoggedIn())
+  show('storage', wx.getStorageSync('weapp-auth'))
+  expect(!restarted.isLoggedIn() && count('/v1/auth/logout') === 1, 'logged out')
+
+  out(`\nwx.login() calls: ${wx.calls.login}; requests: ${wx.calls.request} (${count('/v1/auth/login')} login, ${count('/v1/auth/refresh')} refresh)`)
 }
 
 let child: ChildProcess | undefined
@@ -63,14 +104,14 @@ try {
   if (config.env === 'production') throw new Error('the demo plays a fake WeChat and refuses to run with NODE_ENV=production')
   let base = process.env.DEMO_SERVICE_URL ?? `http://${config.host}:${config.port}`
   if (!await reachable(base)) {
-    process.stdout.write(`no service at ${base}: starting one for the demo (embedded defaults)\n`)
+    out(`no service at ${base}: starting one for the demo (embedded defaults)`)
     const started = await spawnListening(fileURLToPath(new URL('../server.js', import.meta.url)), { ...process.env, PORT: '0' })
     child = started.child
     base = started.url
   }
-  process.stdout.write(`playing a mini-program against ${base}\n`)
+  out(`playing a mini-program through weapp-auth-client against ${base}`)
   await play(base, config)
-  process.stdout.write('\ndemo finished\n')
+  out('\ndemo finished')
 } catch (error) {
   process.stderr.write(`weapp-auth demo: ${error instanceof ConfigError ? error.message : (error as Error).message}\n`)
   process.exitCode = 1

@@ -44,6 +44,8 @@ interface AppUser {
   appid: string
   user: string
   sessionKey: string
+  /** WeChat ended the client's login state: wx.checkSession fails until the next wx.login. */
+  expired?: boolean
 }
 
 interface PhoneCode {
@@ -152,6 +154,22 @@ export class FakeWechat {
     const code = randomBytes(16).toString('hex')
     this.phoneCodes.set(code, { appid, phone, used: false })
     return code
+  }
+
+  /**
+   * WeChat ends the user's login state, as it does after long inactivity:
+   * wx.checkSession fails and the session_key the developer's server holds no
+   * longer passes wxa/checksession, until the next wx.login().
+   */
+  expireSession (appid: string, user: string): void {
+    this.requireUser(appid, user)
+    this.rotateSessionKey(appid, user).expired = true
+  }
+
+  /** What wx.checkSession asks WeChat from inside the client. */
+  sessionValid (appid: string, user: string): boolean {
+    const entry = this.users.get(`${appid}/${user}`)
+    return entry !== undefined && entry.expired !== true
   }
 
   /** As if another server force-refreshed: the current access_token stops working (40001). */
@@ -292,11 +310,25 @@ export class FakeWechat {
     return recent.length <= RATE_LIMIT_PER_MINUTE
   }
 
+  /**
+   * The client side over HTTP, for a wx runtime simulated in another process
+   * (the demo): wx.login, wx.checkSession, the sealed user info of
+   * wx.getUserProfile, and the getPhoneNumber button's code.
+   */
   private control (path: string, body: Record<string, unknown>, res: ServerResponse): void {
-    if (path === '/__fake/login') {
-      const appid = String(body.appid ?? [...this.apps.keys()][0])
+    const appid = String(body.appid ?? [...this.apps.keys()][0])
+    const user = String(body.user ?? 'demo-user')
+    const client: Record<string, (() => unknown) | undefined> = {
+      '/__fake/login': () => this.login(appid, user),
+      '/__fake/checksession': () => ({ valid: this.sessionValid(appid, user) }),
+      '/__fake/user-info': () => this.users.has(`${appid}/${user}`) ? this.userInfo(appid, user, (body.profile ?? { nickName: user }) as FakeProfile) : undefined,
+      '/__fake/phone-code': () => ({ code: this.phoneCode(appid, (body.phone ?? { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' }) as FakePhone) })
+    }
+    const clientCall = client[path]
+    if (clientCall !== undefined) {
       if (!this.apps.has(appid)) return this.answer(res, 400, this.error(40013))
-      return this.answer(res, 200, this.login(appid, String(body.user ?? 'demo-user')))
+      const result = clientCall()
+      return result === undefined ? this.answer(res, 400, { errcode: 40003, errmsg: `${user} never called wx.login` }) : this.answer(res, 200, result)
     }
     if (path === '/__fake/fault') {
       this.setFault(Object.keys(body).length === 0 ? undefined : body as Fault)

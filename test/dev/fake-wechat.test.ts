@@ -1,3 +1,4 @@
+import { createDecipheriv } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { checkSessionSignature } from '../../src/dev/fake-wechat-data.js'
@@ -119,4 +120,31 @@ t.test('stable_token, checksession and resetusersessionkey speak the protocol', 
   t.not(forced.access_token, token)
   t.match(await get('/wxa/checksession', { access_token: token, openid, signature, sig_method: 'hmac_sha256' }), { errcode: 40001 }, 'force_refresh invalidates the previous token')
   t.equal(fake.callCount('/cgi-bin/stable_token'), 4)
+})
+
+t.test('the client side over HTTP: checksession, sealed user info, phone codes; expireSession ends the login state', async (t) => {
+  const fake = await start(t)
+  const control = async (path: string, body: object) => {
+    const res = await request(`${fake.url}/__fake/${path}`, { method: 'POST', body: JSON.stringify(body) })
+    return { status: res.statusCode, body: await res.body.json() as Record<string, any> }
+  }
+  t.match(await control('user-info', { user: 'erin' }), { status: 400 }, 'no user info before wx.login')
+  t.same((await control('checksession', { user: 'erin' })).body, { valid: false })
+  await control('login', { user: 'erin' })
+  t.same((await control('checksession', { user: 'erin' })).body, { valid: true })
+
+  const { body: sealed } = await control('user-info', { user: 'erin', profile: { nickName: 'Erin' } })
+  const key = Buffer.from(fake.sessionKey(APP.appid, 'erin')!, 'base64')
+  const decipher = createDecipheriv('aes-128-cbc', key, Buffer.from(sealed.iv, 'base64'))
+  const opened = JSON.parse(Buffer.concat([decipher.update(sealed.encryptedData, 'base64'), decipher.final()]).toString())
+  t.match(opened, { nickName: 'Erin', openId: fake.openid(APP.appid, 'erin'), watermark: { appid: APP.appid } })
+  t.equal(sealed.rawData, '{"nickName":"Erin"}')
+  t.match((await control('phone-code', {})).body, { code: /^[0-9a-f]{32}$/ })
+
+  const before = fake.sessionKey(APP.appid, 'erin')
+  fake.expireSession(APP.appid, 'erin')
+  t.same((await control('checksession', { user: 'erin' })).body, { valid: false }, 'wx.checkSession fails')
+  t.not(fake.sessionKey(APP.appid, 'erin'), before, 'the key the server holds no longer passes wxa/checksession')
+  await control('login', { user: 'erin' })
+  t.same((await control('checksession', { user: 'erin' })).body, { valid: true }, 'until the next wx.login')
 })

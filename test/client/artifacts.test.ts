@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import vm from 'node:vm'
+import { parse } from 'acorn'
+import t from 'tap'
+import { authError, device, serve } from '../helpers/client.js'
+import { repoFile, runCommonJs } from '../helpers/miniprogram.js'
+
+// What ships: client/dist (ESM, CommonJS, types) and client/miniprogram_dist
+// (CommonJS for WeChat DevTools' "build npm"), built by the root npm run build.
+
+const clientDir = new URL('../../client/', import.meta.url)
+const source = (file: string): Promise<string> => repoFile(`client/${file}`)
+const loadCommonJs = (code: string, globals: Record<string, unknown>) => runCommonJs(code, 'miniprogram_dist/index.js', globals)
+
+t.test('miniprogram_dist/index.js runs where there is no Node: a wx global, no require, no process', async (t) => {
+  const served = await serve(t)
+  const wx = device(served)
+  const logged: unknown[] = []
+  const { exports, context } = loadCommonJs(await source('miniprogram_dist/index.js'), {
+    wx,
+    console: { log: (...args: unknown[]) => logged.push(args), warn: (...args: unknown[]) => logged.push(args), error: (...args: unknown[]) => logged.push(args) }
+  })
+  t.equal(vm.runInContext('[typeof require, typeof process, typeof Buffer, typeof atob].join()', context), 'undefined,undefined,undefined,undefined')
+  t.same(Object.keys(exports).sort(), ['AuthError', 'createAuthClient'])
+
+  const auth = exports.createAuthClient({ baseUrl: served.url })
+  const me = await auth.request({ url: '/v1/me' })
+  t.equal(me.statusCode, 200, 'the global wx is the default')
+  t.equal(wx.calls.login, 1)
+  const error = await auth.phone('not-a-phone-code').catch((e: unknown) => e)
+  t.ok(error instanceof exports.AuthError, 'rejects with its own AuthError')
+  t.match(error, authError('PHONE_CODE_INVALID', 400))
+  t.same(logged, [], 'logged nothing')
+})
+
+t.test('without a wx global and without options.wx, createAuthClient says so', async (t) => {
+  const { exports } = loadCommonJs(await source('miniprogram_dist/index.js'), {})
+  t.throws(() => exports.createAuthClient({ baseUrl: 'https://auth.example.com' }), /no wx/)
+})
+
+t.test('every build is ES2017 syntax (acorn, ecmaVersion 2017): no ?., ??, object spread, class fields, optional catch binding', async (t) => {
+  for (const [file, sourceType] of [['miniprogram_dist/index.js', 'script'], ['dist/index.cjs', 'script'], ['dist/index.js', 'module']] as const) {
+    const code = await source(file)
+    t.doesNotThrow(() => parse(code, { ecmaVersion: 2017, sourceType }), file)
+  }
+  for (const later of ['a?.b', 'a ?? b', '({ ...a })', 'class A { x = 1 }', 'try {} catch {}', 'async function* f () {}']) {
+    t.throws(() => parse(later, { ecmaVersion: 2017 }), { name: 'SyntaxError' }, `the check catches ${later}`)
+  }
+})
+
+t.test('dist/index.cjs loads with require, dist/index.js with import: the same API', async (t) => {
+  const cjs = createRequire(import.meta.url)('../../client/dist/index.cjs') as Record<string, unknown>
+  const esm = await import('../../client/dist/index.js') as Record<string, unknown>
+  t.same(Object.keys(cjs).sort(), ['AuthError', 'createAuthClient'])
+  t.same(Object.keys(esm).sort(), ['AuthError', 'createAuthClient'])
+  t.equal(typeof cjs.createAuthClient, 'function')
+})
+
+t.test('client/package.json: no runtime dependencies, and every entry it names exists', async (t) => {
+  const pkg = JSON.parse(await source('package.json')) as Record<string, any>
+  t.match(pkg, { name: 'weapp-auth-client', type: 'module', miniprogram: 'miniprogram_dist' })
+  t.equal(pkg.dependencies, undefined)
+  t.equal(pkg.peerDependencies, undefined)
+  const entries = [pkg.main, pkg.module, pkg.types, ...Object.values(pkg.exports['.'] as Record<string, string>), `${pkg.miniprogram}/index.js`]
+  for (const entry of entries) t.resolves(readFile(new URL(entry, clientDir)), entry)
+  t.match(await source('dist/index.d.ts'), /export declare function createAuthClient/)
+})

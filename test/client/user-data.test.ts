@@ -1,0 +1,51 @@
+import t from 'tap'
+import { APP } from '../helper.js'
+import { authError, client, device, serve } from '../helpers/client.js'
+
+t.test('decrypt and verify what WeChat sealed, and the phone from the button code', async (t) => {
+  const served = await serve(t)
+  const wx = device(served)
+  const auth = client(served, wx)
+  await auth.login()
+  const sealed = await wx.getUserProfile({ nickName: '小明 🐱', city: 'Shenzhen' })
+  const data = await auth.decrypt(sealed)
+  t.match(data, { openId: served.fake.openid(APP.appid, 'alice'), nickName: '小明 🐱', watermark: { appid: APP.appid } })
+  t.same(await auth.verify({ rawData: sealed.rawData, signature: sealed.signature }), { nickName: '小明 🐱', city: 'Shenzhen' })
+  const phone = await auth.phone(await wx.phoneNumberCode({ phoneNumber: '+86 13912345678', purePhoneNumber: '13912345678', countryCode: '86' }))
+  t.same(phone, { phoneNumber: '+86 13912345678', purePhoneNumber: '13912345678', countryCode: '86' })
+  t.match((await auth.request({ url: '/v1/me' })).data, { nickname: '小明 🐱', phoneNumber: '+86 13912345678' })
+  await t.rejects(auth.verify({ rawData: sealed.rawData, signature: '0'.repeat(40) }), authError('SIGNATURE_INVALID', 400))
+  await t.rejects(auth.phone('not-a-phone-code'), authError('PHONE_CODE_INVALID', 400))
+  t.equal(wx.calls.login, 1, 'a 400 is no reason to log in')
+})
+
+t.test('SESSION_KEY_STALE: one login, then a rejection that says to fetch the data again; the data fetched again opens', async (t) => {
+  const served = await serve(t)
+  const wx = device(served)
+  const auth = client(served, wx)
+  await auth.login()
+  served.fake.expireSession(APP.appid, 'alice')
+  const stale = await wx.getUserProfile({ nickName: 'Bo' })
+  const error = await auth.decrypt(stale).catch((e: unknown) => e)
+  t.match(error, { ...authError('SESSION_KEY_STALE', 401), message: /fetch the encrypted data again/ })
+  t.equal(wx.calls.login, 2, 'logged in again')
+  t.equal(served.hits('POST /v1/auth/decrypt'), 1, 'not replayed: no key can open it')
+  t.match(await auth.decrypt(await wx.getUserProfile({ nickName: 'Bo' })), { nickName: 'Bo' })
+  t.equal(wx.calls.login, 2)
+})
+
+t.test('ensureSessionKey: nothing while WeChat keeps the session; one login when it is gone or there is none', async (t) => {
+  const served = await serve(t)
+  const wx = device(served)
+  const auth = client(served, wx)
+  await auth.ensureSessionKey()
+  t.equal(wx.calls.login, 1, 'no session yet: logged in')
+  await auth.ensureSessionKey()
+  t.equal(wx.calls.checkSession, 2)
+  t.equal(wx.calls.login, 1, 'session alive: nothing to do')
+  served.fake.expireSession(APP.appid, 'alice')
+  await Promise.all([auth.ensureSessionKey(), auth.ensureSessionKey()])
+  t.equal(wx.calls.login, 2, 'session gone: one login for both callers')
+  t.match(await auth.decrypt(await wx.getUserProfile({ nickName: 'Bo' })), { nickName: 'Bo' }, 'no SESSION_KEY_STALE after it')
+  t.equal(served.hits('POST /v1/auth/login'), 2)
+})
