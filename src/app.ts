@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { BlockList, isIPv4, isIPv6 } from 'node:net'
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config, RuntimeConfig } from './config.js'
@@ -13,7 +13,7 @@ import database from './plugins/database.js'
 import rateLimit from './plugins/rate-limit.js'
 import redis from './plugins/redis.js'
 import requestLog from './plugins/request-log.js'
-import security from './plugins/security.js'
+import security, { securityHeaders } from './plugins/security.js'
 import services from './plugins/services.js'
 import authRoutes from './routes/auth.js'
 import health from './routes/health.js'
@@ -30,6 +30,7 @@ export interface AppDeps {
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024
+const securityHeaderValues = securityHeaders()
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
 const hopsTrusted = (hops: number) => (_address: string, hop: number): boolean => hop < hops
@@ -55,7 +56,16 @@ function trustedPeer (trustProxy: Config['trustProxy']): (address: string | unde
 /** The whole HTTP service, ready to `inject` or `listen`; it never listens itself. */
 export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<FastifyInstance> {
   const trusted = trustedPeer(config.trustProxy)
+  // A URL that does not decode is refused by Fastify before any hook runs: it is
+  // still counted against the client's per-IP limit (a 429 once past it).
+  const frameworkErrors = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const refuse = (status: number, e: Error & { code?: string, headers?: Record<string, string> }): void => {
+      reply.code(status).headers({ ...securityHeaderValues, ...e.headers }).send({ statusCode: status, code: e.code ?? 'ERROR', error: status === 429 ? 'Too Many Requests' : 'Bad Request', message: e.message })
+    }
+    app.rateLimits.ip(request, reply).then(() => refuse(400, error), (limited: Error) => refuse(429, limited))
+  }
   const app = Fastify({
+    frameworkErrors,
     loggerInstance: deps.logger,
     // Fastify's two lines per request are replaced by one of ours (plugins/request-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
@@ -76,6 +86,14 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
 
   const { keys } = config.jwt
   const { rateLimits } = config
+  // wx.request sends Content-Type: application/json on every POST, a bodiless one too (logout):
+  // an empty JSON body is no body, as a route schema then judges, not a 400 of its own.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined)
+    else parseJson(request, body as string, done)
+  })
   app.addSchema(ErrorResponse)
   await app.register(errors)
   await app.register(requestLog)

@@ -232,7 +232,16 @@ function checkCrossField (env: Env, problems: string[]): void {
     if (seconds < min || seconds > max) problems.push(`${name}: must be between ${minText} and ${maxText}`)
   }
   if (env.WECHAT_MAX_PENDING < env.WECHAT_MAX_CONNECTIONS) problems.push('WECHAT_MAX_PENDING: must be at least WECHAT_MAX_CONNECTIONS')
+  if (problems.length === 0 && parseDuration(env.ACCESS_TOKEN_TTL) > parseDuration(env.SESSION_MAX_AGE)) {
+    problems.push('ACCESS_TOKEN_TTL: must not be longer than SESSION_MAX_AGE (an access token would outlive its session)')
+  }
+  // A guessable HS256 secret signs tokens for anyone: ask for some variety, not only length.
+  if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length >= 32 && new Set(env.JWT_SECRET).size < 10) problems.push('JWT_SECRET: must be random (at least 10 different characters); e.g. openssl rand -base64 32')
   if (env.NODE_ENV !== 'production') return
+  // The AppSecret, login codes and session_keys travel on this connection: TLS, unless it never leaves the machine.
+  if (!/^(https:\/\/|http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/])/.test(env.WECHAT_API_BASE)) {
+    problems.push('WECHAT_API_BASE: must be https:// when NODE_ENV=production (plain http only to a loopback address)')
+  }
   if (env.WECHAT_APPID === undefined && env.WECHAT_APPS === undefined) problems.push('WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS): required when NODE_ENV=production (the bundled fake WeChat is for development only)')
   if (env.JWT_PRIVATE_KEY === undefined && env.JWT_SECRET === undefined) problems.push('JWT_PRIVATE_KEY or JWT_SECRET: required when NODE_ENV=production')
   if (env.SESSION_KEY_ENCRYPTION_KEYS === undefined) problems.push('SESSION_KEY_ENCRYPTION_KEYS: required when NODE_ENV=production')

@@ -8,7 +8,7 @@ import { pino, type DestinationStream, type Logger } from 'pino'
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'body', 'req.body', 'payload',
   'secret', 'js_code', 'session_key', 'sessionKey', 'accessToken', 'refreshToken', 'access_token',
-  'encryptedData', 'iv', 'signature', 'rawData', 'err.headers'
+  'encryptedData', 'iv', 'signature', 'rawData', 'err.headers', 'err.command'
 ]
 
 /**

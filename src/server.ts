@@ -30,7 +30,7 @@ async function main (): Promise<void> {
     closeDevelopment = development.close
   }
   const provisioned = await provisionDatabase(config, logger)
-  const db = openDatabase({ url: provisioned.url, poolSize: provisioned.poolSize })
+  const db = openDatabase(provisioned)
   const app = await buildApp(config, { db, logger })
 
   closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {

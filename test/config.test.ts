@@ -79,7 +79,7 @@ t.test('keys are checked at start, without echoing them', async (t) => {
   const ecPublic = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
   t.match(problemsOf({ JWT_PRIVATE_KEY: ed, JWT_PUBLIC_KEYS: ecPublic }), [/is ES256, the signing key is EdDSA/])
   t.same(problemsOf({ JWT_PRIVATE_KEY: ed.replace(/\n/g, '\\n') }), [], 'PEM with escaped newlines, as in a .env line')
-  t.same(problemsOf({ JWT_PRIVATE_KEY: ed, JWT_SECRET: 'x'.repeat(32) }), ['JWT_PRIVATE_KEY and JWT_SECRET: set one, not both (asymmetric or shared-secret signing)'])
+  t.same(problemsOf({ JWT_PRIVATE_KEY: ed, JWT_SECRET: 'k9Qf2Lx7Zp4Wm8Rt1Vb6Nc3Hy5Jd0Gs2' }), ['JWT_PRIVATE_KEY and JWT_SECRET: set one, not both (asymmetric or shared-secret signing)'])
   const short = problemsOf({ SESSION_KEY_ENCRYPTION_KEYS: 'k1:c2hvcnQ=' })
   t.same(short, ['SESSION_KEY_ENCRYPTION_KEYS: key 1 is not a base64-encoded 32-byte key'])
 })

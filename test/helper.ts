@@ -144,7 +144,7 @@ export async function build (t: Test, { env = {}, apps, db: shared, fake: shared
   const fake = sharedFake ?? await startFakeWechat(t, apps)
   const db = shared ?? await testDatabase(t)
   const config = testConfig(db.url, env, fake.url)
-  const database = openDatabase({ url: db.url, poolSize: db.embedded ? 1 : 5 })
+  const database = openDatabase({ url: db.url, poolSize: db.embedded ? 1 : 5, namedStatements: !db.embedded })
   const app = await buildApp(config, { db: database, logger: logger ?? createLogger('silent'), ...(clock !== undefined ? { clock } : {}) })
   // tap runs teardowns last-in first-out: the app closes (and its pool) before its database is dropped.
   t.teardown(() => app.close())

@@ -72,15 +72,24 @@ export interface LoginGrantOptions {
 }
 
 export class LoginGrants {
-  constructor (private readonly cache: GrantCache, private readonly options: LoginGrantOptions) {}
+  /**
+   * `mirror`: with a shared cache (Redis), this instance also keeps its own
+   * grants in memory, so a retry reaching it finds them even when Redis failed
+   * between the claim and the grant (its stale claim would otherwise be waited out).
+   */
+  constructor (private readonly cache: GrantCache, private readonly options: LoginGrantOptions, private readonly mirror?: GrantCache) {}
 
   /** Becomes the one exchange of this code, or returns the grant another exchange made (undefined: it failed). */
   async claimOrWait<T> (ref: GrantRef): Promise<{ claimed: true } | { claimed: false, kept?: KeptGrant<T> }> {
+    const mine = await this.keptHere<T>(ref)
+    if (mine !== undefined) return { claimed: false, kept: mine }
     if (await this.cache.claim(ref.id, this.options.inFlightMs)) return { claimed: true }
     const deadline = this.options.now() + this.options.inFlightMs
     for (;;) {
       const value = await this.cache.get(ref.id)
       if (value !== PENDING) return { claimed: false, kept: value === undefined ? undefined : open<T>(ref, value) }
+      const here = await this.keptHere<T>(ref)
+      if (here !== undefined) return { claimed: false, kept: here }
       if (this.options.now() >= deadline) return { claimed: false }
       await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 50))
     }
@@ -88,7 +97,14 @@ export class LoginGrants {
 
   async keep<T> (ref: GrantRef, result: T, sessionId: string): Promise<void> {
     const grant: KeptGrant<T> = { result, sessionId, until: this.options.now() + this.options.windowMs }
-    await this.cache.put(ref.id, seal(ref, grant), this.options.windowMs)
+    const sealed = seal(ref, grant)
+    await this.mirror?.put(ref.id, sealed, this.options.windowMs)
+    await this.cache.put(ref.id, sealed, this.options.windowMs)
+  }
+
+  private async keptHere<T> (ref: GrantRef): Promise<KeptGrant<T> | undefined> {
+    const value = await this.mirror?.get(ref.id)
+    return value === undefined || value === PENDING ? undefined : open<T>(ref, value)
   }
 
   async release (ref: GrantRef): Promise<void> {

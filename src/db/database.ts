@@ -21,9 +21,16 @@ export interface Database {
 export interface DatabaseOptions {
   url: string
   poolSize: number
+  /**
+   * False for the embedded database: PGlite is one Postgres session behind
+   * every connection, so a statement prepared by a connection outlives it, and
+   * the next connection preparing the same name would fail (42P05). Statements
+   * then go unnamed.
+   */
+  namedStatements?: boolean
 }
 
-export function openDatabase ({ url, poolSize }: DatabaseOptions): Database {
+export function openDatabase ({ url, poolSize, namedStatements = true }: DatabaseOptions): Database {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -36,7 +43,7 @@ export function openDatabase ({ url, poolSize }: DatabaseOptions): Database {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   return {
     prisma,
-    run: (statement, values) => runStatement(pool, statement, values),
+    run: (statement, values) => runStatement(pool, statement, values, namedStatements),
     ping: async () => { await pool.query('SELECT 1') },
     close: async () => {
       await prisma.$disconnect()

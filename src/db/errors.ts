@@ -34,3 +34,9 @@ export function isUniqueViolation (error: unknown): boolean {
 
 export const FOREIGN_KEY_VIOLATION = '23503'
 export const UNIQUE_VIOLATION = '23505'
+
+/** A deadlock or a serialization failure: the transaction may simply be run again. */
+export function isTransient (error: unknown): boolean {
+  const state = sqlState(error) ?? (error as { meta?: { code?: string } }).meta?.code
+  return state === '40P01' || state === '40001' || (error as { code?: unknown }).code === 'P2034'
+}

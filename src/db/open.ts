@@ -5,6 +5,8 @@ import { migrate } from './migrate.js'
 export interface ProvisionedDatabase {
   url: string
   poolSize: number
+  /** False on the embedded database (one session behind every connection, see database.ts). */
+  namedStatements: boolean
   close: () => Promise<void>
 }
 
@@ -42,7 +44,7 @@ export async function provisionDatabase (config: Pick<Config, 'databaseUrl' | 'd
   if (config.databaseUrl !== undefined) {
     log.info(`using the database at ${describeTarget(config.databaseUrl)}`)
     await migrateWithRetry(config.databaseUrl, log)
-    return { url: config.databaseUrl, poolSize: config.databasePoolSize, close: async () => {} }
+    return { url: config.databaseUrl, poolSize: config.databasePoolSize, namedStatements: true, close: async () => {} }
   }
   log.warn(`no DATABASE_URL set: starting an embedded Postgres (PGlite), data kept in ${config.dataDir}/pglite; set DATABASE_URL to use a real server`)
   const { startEmbeddedDatabase } = await import('./embedded.js')
@@ -50,5 +52,5 @@ export async function provisionDatabase (config: Pick<Config, 'databaseUrl' | 'd
   await migrate(db.url)
   log.info(`embedded database listening at ${describeTarget(db.url)}`)
   // PGlite executes one query at a time; one connection keeps transactions unmixed.
-  return { url: db.url, poolSize: 1, close: db.stop }
+  return { url: db.url, poolSize: 1, namedStatements: false, close: db.stop }
 }

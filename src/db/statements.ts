@@ -38,7 +38,7 @@ export function statement<Columns extends Record<string, Column>> (name: string,
   return declared
 }
 
-export async function runStatement<Row> (pool: pg.Pool | pg.PoolClient, statement: Statement<Row>, values: unknown[]): Promise<Row[]> {
-  const result = await pool.query({ name: statement.name, text: statement.text, values })
+export async function runStatement<Row> (pool: pg.Pool | pg.PoolClient, statement: Statement<Row>, values: unknown[], named = true): Promise<Row[]> {
+  const result = await pool.query(named ? { name: statement.name, text: statement.text, values } : { text: statement.text, values })
   return result.rows as Row[]
 }

@@ -7,8 +7,11 @@ import { rateLimitCounters } from './rate-limit-counters.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Route-level limits that come on top of the per-IP one: login and refresh per IP (each its own budget), `user` per user once authenticated. */
-    rateLimits: { login: LimitHook, refresh: LimitHook, user: LimitHook }
+    /**
+     * `ip`: every request's per-IP limit (a root hook runs it; exposed for requests refused before hooks).
+     * Route-level limits on top of it: login and refresh per IP (each its own budget), `user` per user once authenticated.
+     */
+    rateLimits: { ip: LimitHook, login: LimitHook, refresh: LimitHook, user: LimitHook }
   }
 }
 
@@ -50,6 +53,7 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimits 
     if (!EXEMPT.has(request.url)) await perIp(request, reply)
   })
   app.decorate('rateLimits', {
+    ip: perIp,
     login: limit('login', opts.authMax),
     refresh: limit('refresh', opts.authMax),
     user: limit('user', opts.userMax, (request) => (request as { user?: { sub: string } }).user!.sub)

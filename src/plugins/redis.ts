@@ -12,6 +12,7 @@ declare module 'fastify' {
 }
 
 const COOLDOWN_MS = 5_000
+export const REDIS_COMMAND_TIMEOUT_MS = 250
 
 /**
  * A circuit breaker in front of Redis. A refused connection fails at once
@@ -39,7 +40,9 @@ export class RedisHealth {
     this.retryAt = this.now() + this.cooldownMs
     if (this.downSince !== undefined) return
     this.downSince = this.now()
-    this.log.warn({ err: error }, 'redis unreachable or not answering: rate limits, the WeChat token cache and login retries fall back to this instance until it answers again')
+    // Name, message and code only: ioredis puts the failed command's arguments on its errors, and those may be a cached value.
+    const { name, message, code } = error as { name?: string, message?: string, code?: string }
+    this.log.warn({ redisError: { name, message, code } }, 'redis unreachable or not answering: rate limits, the WeChat token cache and login retries fall back to this instance until it answers again')
   }
 
   succeeded (): void {
@@ -83,8 +86,10 @@ export default fp(async function redis (app: FastifyInstance, { url }: { url?: s
   const health = new RedisHealth(app.log)
   app.decorate('redisHealth', health)
   if (url === undefined) return
-  // Fail fast instead of queueing commands while Redis is away.
-  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: 1000, lazyConnect: true })
+  // Fail fast instead of queueing commands while Redis is away. Redis answers in
+  // well under a millisecond on a healthy network: a command still unanswered
+  // after 250 ms trips the breaker, slow and hung alike.
+  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, lazyConnect: true })
   client.on('error', (error) => { health.failed(error) })
   client.on('ready', () => { health.succeeded() })
   // Unreachable at start is not fatal: ioredis keeps reconnecting, callers degrade meanwhile.

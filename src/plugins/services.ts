@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { LoginGrants, MemoryGrantCache, RedisGrantCache, type GrantCache } from '../auth/login-grants.js'
 import { AuthService } from '../auth/service.js'
 import type { RuntimeConfig } from '../config.js'
+import { Readiness } from '../db/readiness.js'
 import { SessionRepository } from '../sessions/repository.js'
 import { UserRepository } from '../users/repository.js'
 import { UserService } from '../users/service.js'
@@ -16,6 +17,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     authService: AuthService
     userService: UserService
+    readiness: Readiness
   }
 }
 
@@ -42,6 +44,7 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const appTokens = new WechatAppTokens(wechat, shared<AppTokenCache>((redis) => new RedisAppTokenCache(redis, config.redisPrefix), new MemoryAppTokenCache()))
   const grantCache = shared<GrantCache>((redis) => new RedisGrantCache(redis, config.redisPrefix), new MemoryGrantCache(clock))
 
+  app.decorate('readiness', new Readiness(app.db, app.log, clock))
   app.decorate('userService', new UserService({ apps, users, sessions, vault, wechat, appTokens, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock }))
   app.decorate('authService', new AuthService({
     apps,
@@ -49,7 +52,8 @@ export default fp(async function services (app: FastifyInstance, { config, clock
     users,
     sessions,
     // An exchange may queue for a connection and then spend its deadline on the wire, then write.
-    grants: new LoginGrants(grantCache, { now: clock, windowMs: LOGIN_RETRY_WINDOW_MS, inFlightMs: 2 * timeoutMs + 5_000 }),
+    grants: new LoginGrants(grantCache, { now: clock, windowMs: LOGIN_RETRY_WINDOW_MS, inFlightMs: 2 * timeoutMs + 5_000 },
+      app.redis === undefined ? undefined : new MemoryGrantCache(clock)),
     signAccessToken: app.signAccessToken,
     accessTtlSeconds: config.jwt.accessTtlSeconds
   }))

@@ -63,12 +63,20 @@ export function openSessionSql (p: OpenSessionParams): string {
     )`
 }
 
+/**
+ * The session row is share-locked before the token is retired: a logout (which
+ * updates that row) and a rotation of the same session are thereby ordered, so
+ * no refresh succeeds once a logout has committed, nor while one is under way.
+ */
 const rotate = statement('sessions_rotate', { session_id: 'string', user_id: 'string', appid: 'string', expires_at: 'date' }, `
-  WITH old AS (
+  WITH s AS (
+    SELECT s.id, s.user_id, s.appid, s.expires_at FROM sessions s
+    WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND s.revoked_at IS NULL AND s.expires_at > now()
+    FOR SHARE
+  ), old AS (
     UPDATE refresh_tokens rt SET retired_at = now(), successor_enc = $2, updated_at = now()
-    FROM sessions s
-    WHERE rt.token_hash = $1 AND rt.retired_at IS NULL AND rt.expires_at > now()
-      AND s.id = rt.session_id AND s.revoked_at IS NULL AND s.expires_at > now()
+    FROM s
+    WHERE rt.token_hash = $1 AND rt.session_id = s.id AND rt.retired_at IS NULL AND rt.expires_at > now()
     RETURNING rt.session_id, s.user_id, s.appid, s.expires_at AS session_expires_at
   ), fresh AS (
     INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
@@ -98,28 +106,41 @@ const tokenState = statement('sessions_token_state', {
   LEFT JOIN refresh_tokens live ON live.session_id = rt.session_id AND live.retired_at IS NULL
   WHERE rt.token_hash = $1`)
 
+/** Ending a session also retires its live refresh token: an ended session holds no live token. */
+const retireLive = (ended: string): string => `
+  retired AS (
+    UPDATE refresh_tokens SET retired_at = now(), updated_at = now()
+    WHERE session_id IN (SELECT id FROM ${ended}) AND retired_at IS NULL
+    RETURNING 1
+  )`
+
 const revokeStolen = statement('sessions_revoke_stolen', {}, `
-  UPDATE sessions SET revoked_at = now(), revoked_reason = 'refresh_reuse', updated_at = now() WHERE id = $1::uuid AND revoked_at IS NULL`)
+  WITH ended AS (
+    UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = 'refresh_reuse', updated_at = now() WHERE id = $1::uuid AND revoked_at IS NULL
+    RETURNING id
+  )
+  UPDATE refresh_tokens SET retired_at = now(), updated_at = now() WHERE session_id IN (SELECT id FROM ended) AND retired_at IS NULL`)
 
 const live = statement('sessions_live', { user_id: 'string', ...SESSION_STATE_COLUMNS }, `
   SELECT s.user_id::text, ${SESSION_STATE} FROM sessions s WHERE s.id = $1::uuid`)
 
+// revoked_at is the moment the row is written (clock_timestamp), after any rotation it waited for.
 const end = statement('sessions_end', { ended: 'boolean', ...SESSION_STATE_COLUMNS }, `
   WITH ended AS (
-    UPDATE sessions SET revoked_at = now(), revoked_reason = $2, updated_at = now()
+    UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = $2, updated_at = now()
     WHERE id = $1::uuid AND revoked_at IS NULL AND expires_at > now()
     RETURNING id
-  )
+  ), ${retireLive('ended')}
   SELECT EXISTS (SELECT 1 FROM ended) AS ended, ${SESSION_STATE} FROM sessions s WHERE s.id = $1::uuid`)
 
 const endAllOf = statement('sessions_end_all_of', { ended: 'number', ...SESSION_STATE_COLUMNS }, `
   WITH me AS (
     SELECT user_id FROM sessions WHERE id = $1::uuid AND revoked_at IS NULL AND expires_at > now()
   ), ended AS (
-    UPDATE sessions SET revoked_at = now(), revoked_reason = $2, updated_at = now()
+    UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = $2, updated_at = now()
     WHERE user_id = (SELECT user_id FROM me) AND revoked_at IS NULL
     RETURNING id
-  )
+  ), ${retireLive('ended')}
   SELECT (SELECT count(*) FROM ended)::int AS ended, ${SESSION_STATE} FROM sessions s WHERE s.id = $1::uuid`)
 
 export class SessionRepository {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
-import { FOREIGN_KEY_VIOLATION, isUniqueViolation, sqlState } from '../db/errors.js'
+import { FOREIGN_KEY_VIOLATION, isTransient, isUniqueViolation, sqlState } from '../db/errors.js'
 import { statement } from '../db/statements.js'
 import type { ProfileView } from '../schemas/users.js'
 import { SESSION_STATE, SESSION_STATE_COLUMNS, assertLive, openSessionSql, type SessionRepository } from '../sessions/repository.js'
@@ -64,18 +64,22 @@ const loginFirst = statement('users_login_first', loginColumns, `
   ), ${openSessionSql({ sessionId: 7, appid: 3, maxAge: 8, tokenHash: 9, refreshTtl: 10 })}
   SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, EXISTS (SELECT 1 FROM u) AS user_inserted FROM i, t`)
 
-/** A known identity: the new session_key (the previous one kept for data encrypted before it), and a session. */
+/**
+ * A known identity: the new session_key (the previous one kept for data
+ * encrypted before it), and a session. A unionid the identity lacks is not
+ * written here but by linkUnionid, in one transaction with the link it makes:
+ * a link that fails leaves the identity without it, and the next login links.
+ */
 const loginReturning = statement('users_login_returning', loginColumns, `
   WITH i AS (
     UPDATE wechat_identities SET
       previous_session_key_enc = CASE WHEN $2 THEN previous_session_key_enc ELSE session_key_enc END,
       session_key_enc = $3,
       session_key_updated_at = now(),
-      unionid = COALESCE($4, unionid),
       updated_at = now()
     WHERE id = $1::uuid
     RETURNING id, user_id
-  ), ${openSessionSql({ sessionId: 5, appid: 6, maxAge: 7, tokenHash: 8, refreshTtl: 9 })}
+  ), ${openSessionSql({ sessionId: 4, appid: 5, maxAge: 6, tokenHash: 7, refreshTtl: 8 })}
   SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, false AS user_inserted FROM i, t`)
 
 /** The user who owns a session now (found by its signed id), checked live in the same round trip. */
@@ -169,7 +173,7 @@ export class UserRepository {
     const session = this.sessions.newSession(login.appid)
     const { values: v } = session
     const rows = await this.db.run(loginReturning, [identity.id, this.sameKey(identity, login.sessionKey),
-      this.vault.encrypt(login.sessionKey, identity.id), login.unionid ?? null, v.sessionId, v.appid, v.maxAge, v.tokenHash, v.refreshTtl])
+      this.vault.encrypt(login.sessionKey, identity.id), v.sessionId, v.appid, v.maxAge, v.tokenHash, v.refreshTtl])
     return this.loginRecord(rows[0], session)
   }
 
@@ -180,7 +184,8 @@ export class UserRepository {
    * takes the unionid when no one has it; when another user has it, this
    * identity and its sessions move to that user and the emptied user is
    * removed. Two apps of one person linking at once race on the unique
-   * unionid: the loser retries and finds the winner, which makes it a move.
+   * unionid: the loser retries and finds the winner, which makes it a move; a
+   * deadlock or serialization failure is retried too.
    * Off the hot path (once per identity): Prisma's model API.
    * Returns the user the identity now belongs to.
    */
@@ -204,7 +209,7 @@ export class UserRepository {
           return owner.id
         })
       } catch (error) {
-        if (!isUniqueViolation(error) || attempt >= 3) throw error
+        if (!(isUniqueViolation(error) || isTransient(error)) || attempt >= 3) throw error
       }
     }
   }

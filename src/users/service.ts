@@ -53,8 +53,8 @@ function phoneFailure (error: unknown): unknown {
 /**
  * The signed-in user: the profile, and the "sensitive data" routes (decrypt,
  * verify rawData, phone number), each of which updates the user it reads.
- * Decrypted data fills profile fields only: an identity link (unionId) is
- * never taken from anything the client relays.
+ * Decrypted data fills self-declared profile fields only: an identity link
+ * (unionId) or a phone number is never taken from anything the client relays.
  */
 export class UserService {
   private readonly verdicts: SingleFlight<boolean>
@@ -167,10 +167,14 @@ export class UserService {
     if (max !== undefined && this.deps.now() / 1000 - watermark.timestamp > max) throw new WatermarkExpired(max)
   }
 
+  /**
+   * Profile fields the user chose anyway (nickname, avatar...) are stored. A
+   * phone number is not: AES-CBC has no MAC, and a client can splice blocks of
+   * its own ciphertexts into a number WeChat never vouched for. Only the phone
+   * route, server to WeChat, stores one.
+   */
   private async apply (userId: string, data: DecryptedData): Promise<void> {
     const profile = profileFromWechat(data)
     if (profile !== undefined) await this.deps.users.updateProfile(userId, profile)
-    const phone = phoneFromWechat(data)
-    if (phone !== undefined) await this.deps.users.updatePhone(userId, phone)
   }
 }

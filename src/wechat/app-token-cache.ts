@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 
 export interface CachedAppToken {
-  accessToken: string
+  /** The access_token sealed under a key derived from the app's secret (see WechatAppTokens): never usable as read from the cache. */
+  sealed: string
   /** Epoch ms after which the token must not be used. */
   expiresAt: number
 }
@@ -12,7 +13,7 @@ export interface AppTokenCache {
   get: (appid: string) => Promise<CachedAppToken | undefined>
   set: (appid: string, token: CachedAppToken) => Promise<void>
   /** Forgets the token only if it is still this one (another instance may have replaced it). */
-  deleteIf: (appid: string, accessToken: string) => Promise<void>
+  deleteIf: (appid: string, sealed: string) => Promise<void>
   /** Becomes the one fetcher for this app, or returns undefined when another is. */
   tryLock: (appid: string, ttlMs: number) => Promise<(() => Promise<void>) | undefined>
 }
@@ -24,8 +25,8 @@ export class MemoryAppTokenCache implements AppTokenCache {
 
   async get (appid: string): Promise<CachedAppToken | undefined> { return this.tokens.get(appid) }
   async set (appid: string, token: CachedAppToken): Promise<void> { this.tokens.set(appid, token) }
-  async deleteIf (appid: string, accessToken: string): Promise<void> {
-    if (this.tokens.get(appid)?.accessToken === accessToken) this.tokens.delete(appid)
+  async deleteIf (appid: string, sealed: string): Promise<void> {
+    if (this.tokens.get(appid)?.sealed === sealed) this.tokens.delete(appid)
   }
 
   async tryLock (appid: string): Promise<(() => Promise<void>) | undefined> {
@@ -55,10 +56,10 @@ export class RedisAppTokenCache implements AppTokenCache {
     await this.redis.set(this.tokenKey(appid), JSON.stringify(token), 'PX', ttl)
   }
 
-  async deleteIf (appid: string, accessToken: string): Promise<void> {
+  async deleteIf (appid: string, sealed: string): Promise<void> {
     const key = this.tokenKey(appid)
     const text = await this.redis.get(key)
-    if (text !== null && (JSON.parse(text) as CachedAppToken).accessToken === accessToken) {
+    if (text !== null && (JSON.parse(text) as CachedAppToken).sealed === sealed) {
       await this.redis.eval(DELETE_IF_EQUAL, 1, key, text)
     }
   }

@@ -1,3 +1,4 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import type { WechatApp } from '../config.js'
 import { SingleFlight } from '../single-flight.js'
 import type { AppTokenCache } from './app-token-cache.js'
@@ -6,6 +7,40 @@ import { WechatApiError, WechatTimeout } from './errors.js'
 
 /** errcodes meaning "this access_token is not (or no longer) valid". */
 const TOKEN_ERRCODES = new Set([40001, 40014, 42001])
+const NONCE_BYTES = 12
+const TAG_BYTES = 16
+
+/**
+ * The cache (Redis) holds the token sealed under a key derived from the app's
+ * AppSecret, which every instance has and Redis never sees: a reader of Redis
+ * gets nothing it can call WeChat with.
+ */
+function tokenKey (app: WechatApp): Buffer {
+  return Buffer.from(hkdfSync('sha256', app.secret, app.appid, 'weapp-auth/app-token/v1', 32))
+}
+
+function seal (app: WechatApp, token: string): string {
+  const nonce = randomBytes(NONCE_BYTES)
+  const cipher = createCipheriv('aes-256-gcm', tokenKey(app), nonce)
+  cipher.setAAD(Buffer.from(app.appid))
+  return Buffer.concat([nonce, cipher.update(token, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url')
+}
+
+function open (app: WechatApp, sealed: string): string | undefined {
+  const bytes = Buffer.from(sealed, 'base64url')
+  if (bytes.length <= NONCE_BYTES + TAG_BYTES) return undefined
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', tokenKey(app), bytes.subarray(0, NONCE_BYTES))
+    decipher.setAAD(Buffer.from(app.appid))
+    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
+    return Buffer.concat([decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8')
+  } catch {
+    // Sealed under another AppSecret (a rotation): as good as absent.
+    return undefined
+  }
+}
+
+interface Current { token: string, sealed: string }
 
 export interface AppTokenOptions {
   /** Stop using a token this long before WeChat says it expires (WeChat renews 5 minutes early). */
@@ -25,7 +60,7 @@ export interface AppTokenOptions {
  * instances through the cache's lock (Redis).
  */
 export class WechatAppTokens {
-  private readonly flight = new SingleFlight<string>()
+  private readonly flight = new SingleFlight<Current>()
   private readonly refreshMarginMs: number
   private readonly lockTtlMs: number
   private readonly waitMs: number
@@ -41,43 +76,54 @@ export class WechatAppTokens {
   }
 
   async get (app: WechatApp): Promise<string> {
-    const cached = await this.cache.get(app.appid)
-    if (cached !== undefined && cached.expiresAt > this.now()) return cached.accessToken
-    return this.flight.run(app.appid, () => this.fetchShared(app))
+    return (await this.current(app)).token
   }
 
   /** Runs `call` with the token; when WeChat says the token is invalid, fetches a fresh one and retries once. */
   async withToken<T> (app: WechatApp, call: (accessToken: string) => Promise<T>): Promise<T> {
-    const token = await this.get(app)
+    const used = await this.current(app)
     try {
-      return await call(token)
+      return await call(used.token)
     } catch (error) {
       if (!(error instanceof WechatApiError) || !TOKEN_ERRCODES.has(error.errcode)) throw error
-      await this.cache.deleteIf(app.appid, token)
+      await this.cache.deleteIf(app.appid, used.sealed)
       return call(await this.get(app))
     }
   }
 
-  private async fetchShared (app: WechatApp): Promise<string> {
+  private async current (app: WechatApp): Promise<Current> {
+    const cached = await this.cached(app)
+    if (cached !== undefined) return cached
+    return this.flight.run(app.appid, () => this.fetchShared(app))
+  }
+
+  private async cached (app: WechatApp): Promise<Current | undefined> {
+    const entry = await this.cache.get(app.appid)
+    if (entry === undefined || entry.expiresAt <= this.now()) return undefined
+    const token = open(app, entry.sealed)
+    return token === undefined ? undefined : { token, sealed: entry.sealed }
+  }
+
+  private async fetchShared (app: WechatApp): Promise<Current> {
     const deadline = this.now() + this.waitMs
     while (this.now() < deadline) {
       const release = await this.cache.tryLock(app.appid, this.lockTtlMs)
       if (release !== undefined) {
         try {
           // Another instance may have stored one while we waited for the lock.
-          const cached = await this.cache.get(app.appid)
-          if (cached !== undefined && cached.expiresAt > this.now()) return cached.accessToken
+          const cached = await this.cached(app)
+          if (cached !== undefined) return cached
           const fresh = await this.client.stableToken(app)
-          const expiresAt = this.now() + fresh.expiresInSeconds * 1000 - this.refreshMarginMs
-          await this.cache.set(app.appid, { accessToken: fresh.accessToken, expiresAt })
-          return fresh.accessToken
+          const sealed = seal(app, fresh.accessToken)
+          await this.cache.set(app.appid, { sealed, expiresAt: this.now() + fresh.expiresInSeconds * 1000 - this.refreshMarginMs })
+          return { token: fresh.accessToken, sealed }
         } finally {
           await release()
         }
       }
       await new Promise((resolve) => setTimeout(resolve, this.pollMs))
-      const cached = await this.cache.get(app.appid)
-      if (cached !== undefined && cached.expiresAt > this.now()) return cached.accessToken
+      const cached = await this.cached(app)
+      if (cached !== undefined) return cached
     }
     throw new WechatTimeout()
   }

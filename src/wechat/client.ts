@@ -1,6 +1,6 @@
 import { errors as undiciErrors, Pool } from 'undici'
 import type { WechatApp } from '../config.js'
-import { sessionKeySignature } from './data-crypto.js'
+import { decodeBase64, sessionKeySignature } from './data-crypto.js'
 import { WechatApiError, WechatTimeout, WechatUnavailable, wechatOverloaded } from './errors.js'
 import { Slots } from './slots.js'
 
@@ -41,6 +41,9 @@ export interface PhoneInfo {
 type Body = Record<string, unknown> & { errcode?: number, errmsg?: string }
 interface Call { method: 'GET' | 'POST', path: string, query: Record<string, string>, body?: object }
 
+/** openid and unionid: WeChat's are 28 URL-safe characters; the columns hold 128. */
+const WECHAT_ID = /^[A-Za-z0-9_-]{1,128}$/
+
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 function isTimeout (error: unknown): boolean {
@@ -77,13 +80,13 @@ export class WechatClient {
 
   async code2session (app: WechatApp, code: string): Promise<Code2Session> {
     const body = await this.call({ method: 'GET', path: '/sns/jscode2session', query: { appid: app.appid, secret: app.secret, js_code: code, grant_type: 'authorization_code' } })
-    // A success may carry no errcode at all: openid is what marks it.
-    if (typeof body.openid !== 'string' || typeof body.session_key !== 'string') throw new WechatUnavailable()
-    return {
-      openid: body.openid,
-      sessionKey: body.session_key,
-      ...(typeof body.unionid === 'string' && body.unionid !== '' ? { unionid: body.unionid } : {})
-    }
+    // A success may carry no errcode at all: openid is what marks it. Every field
+    // is checked for the shape WeChat gives it: an empty or odd openid would be
+    // one account shared by everyone WeChat (or whatever answers) says it for.
+    const { openid, session_key: sessionKey, unionid } = body
+    if (typeof openid !== 'string' || !WECHAT_ID.test(openid) || typeof sessionKey !== 'string' || decodeBase64(sessionKey)?.length !== 16 ||
+        (unionid !== undefined && unionid !== '' && (typeof unionid !== 'string' || !WECHAT_ID.test(unionid)))) throw new WechatUnavailable()
+    return { openid, sessionKey, ...(typeof unionid === 'string' && unionid !== '' ? { unionid } : {}) }
   }
 
   /** cgi-bin/stable_token: the same token until it expires (normal mode), so instances do not undo each other. */

@@ -39,7 +39,7 @@ t.test('each statement answers exactly the columns it declares', async (t) => {
     sessions_end_all_of: [sid, 'test'],
     users_find_identity: [APP.appid, identity.openid],
     users_login_first: [randomUUID(), randomUUID(), APP.appid, 'o-statement-test', 'u-statement-test', 'v1.k1.x', randomUUID(), 3600, sha256('x'), 3600],
-    users_login_returning: [identity.id, false, 'v1.k1.y', null, randomUUID(), APP.appid, 3600, sha256('y'), 3600],
+    users_login_returning: [identity.id, false, 'v1.k1.y', randomUUID(), APP.appid, 3600, sha256('y'), 3600],
     users_profile: [sid],
     users_session_keys: [sid],
     users_update_profile: [sub, 'nick', null, 1, null, null, null, null],

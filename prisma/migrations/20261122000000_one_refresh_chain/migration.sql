@@ -6,8 +6,11 @@
 ALTER TABLE "refresh_tokens" ADD COLUMN "successor_enc" VARCHAR(128);
 
 -- Sessions forked before this migration (a reuse within the grace window used
--- to mint a second live token) keep their newest live token only.
-UPDATE "refresh_tokens" rt SET "retired_at" = now(), "updated_at" = now()
+-- to mint a second live token) keep their newest live token only. The others
+-- are deleted, not retired: a client still holding one gets
+-- REFRESH_TOKEN_INVALID and logs in again, instead of being taken for a thief
+-- (REFRESH_TOKEN_REUSED) and having the whole session revoked.
+DELETE FROM "refresh_tokens" rt
 WHERE rt."retired_at" IS NULL AND EXISTS (
   SELECT 1 FROM "refresh_tokens" newer
   WHERE newer."session_id" = rt."session_id" AND newer."retired_at" IS NULL
