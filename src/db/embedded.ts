@@ -2,6 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { pinExtendedQueries } from './pglite-session.js'
 
 export interface EmbeddedDatabase {
   url: string
@@ -15,13 +16,15 @@ export const embeddedInfoFile = (dataDir: string): string => join(dataDir, 'embe
 /**
  * Postgres 17 compiled to WASM (PGlite), served on loopback over the wire
  * protocol so Prisma's pg adapter and the migrator talk to it like any server.
- * PGlite runs one query at a time; callers keep their pool at one connection.
+ * PGlite is one session running one query at a time: the service keeps its
+ * pool at one connection, and other clients (Studio's pool of up to 10, the
+ * migrator) take turns, each extended-query exchange kept whole.
  */
 export async function startEmbeddedDatabase (dataDir: string, port = 0): Promise<EmbeddedDatabase> {
   const dataPath = join(dataDir, 'pglite')
   await mkdir(dataPath, { recursive: true })
   const db = await PGlite.create(dataPath)
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections: 8 })
+  const server = new PGLiteSocketServer({ db: pinExtendedQueries(db), host: '127.0.0.1', port, maxConnections: 16 })
   await server.start()
   const url = `postgresql://postgres@${server.getServerConn()}/postgres?sslmode=disable`
   const infoFile = embeddedInfoFile(dataDir)
