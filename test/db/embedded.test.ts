@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -81,4 +81,15 @@ t.test('concurrent clients on the embedded database each get their extended-quer
   t.same((await sql.unsafe('SELECT 2 AS two'))[0], { two: 2 })
   const after = await Promise.all([sql.unsafe('SELECT $1::int AS n', [7]), sql.unsafe('SELECT 3 AS three'), sql.unsafe('SELECT 4 AS four')])
   t.same(after.map((rows) => rows[0]), [{ n: 7 }, { three: 3 }, { four: 4 }], 'the others go on')
+})
+
+t.test('the embedded data is refused while another live process has it open', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(embeddedInfoFile(dir), JSON.stringify({ url: 'postgresql://postgres@127.0.0.1:1/postgres', pid: process.ppid }))
+  await t.rejects(startEmbeddedDatabase(dir), { message: `the embedded database in ${dir}/pglite is open in process ${process.ppid} (see ${embeddedInfoFile(dir)}): stop that npm start or npm run studio first, or set DATABASE_URL` })
+  await writeFile(embeddedInfoFile(dir), JSON.stringify({ url: 'postgresql://postgres@127.0.0.1:1/postgres', pid: 2 ** 22 + 1 }))
+  const db = await startEmbeddedDatabase(dir)
+  t.teardown(db.stop)
+  t.pass('an advert left by a process that is gone is ignored')
 })
