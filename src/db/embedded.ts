@@ -7,6 +7,7 @@ import { pinExtendedQueries } from './pglite-session.js'
 export interface EmbeddedDatabase {
   url: string
   dataPath: string
+  /** Idempotent. */
   stop: () => Promise<void>
 }
 
@@ -46,13 +47,14 @@ export async function startEmbeddedDatabase (dataDir: string, port = 0): Promise
   const url = `postgresql://postgres@${server.getServerConn()}/postgres?sslmode=disable`
   const infoFile = embeddedInfoFile(dataDir)
   await writeFile(infoFile, JSON.stringify({ url, pid: process.pid }))
+  let stopped: Promise<void> | undefined
   return {
     url,
     dataPath,
-    stop: async () => {
+    stop: () => (stopped ??= (async () => {
       await rm(infoFile, { force: true })
       await server.stop()
       await db.close()
-    }
+    })())
   }
 }
