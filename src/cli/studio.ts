@@ -1,27 +1,16 @@
 import { spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { ConfigError, loadConfig } from '../config.js'
-import { embeddedInfoFile, startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded.js'
+import { runningEmbeddedUrl, startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded.js'
 
 // `npm run studio`: Prisma Studio on the configured database. Without
 // DATABASE_URL it joins the embedded database of a running `npm start`, or
 // opens the embedded data itself when the service is not running.
 
-async function runningEmbeddedUrl (dataDir: string): Promise<string | undefined> {
-  try {
-    const { url, pid } = JSON.parse(await readFile(embeddedInfoFile(dataDir), 'utf8')) as { url: string, pid: number }
-    process.kill(pid, 0)
-    return url
-  } catch {
-    return undefined
-  }
-}
-
 try {
   const config = loadConfig()
   let embedded: EmbeddedDatabase | undefined
-  let url = config.databaseUrl ?? await runningEmbeddedUrl(config.dataDir)
+  let url = config.databaseUrl ?? (await runningEmbeddedUrl(config.dataDir))?.url
   if (url === undefined) {
     embedded = await startEmbeddedDatabase(config.dataDir)
     url = embedded.url

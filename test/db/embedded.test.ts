@@ -1,7 +1,10 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { once } from 'node:events'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import postgres from 'postgres'
 import t from 'tap'
 import { embeddedInfoFile, startEmbeddedDatabase } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
@@ -28,4 +31,65 @@ t.test('the embedded database migrates, keeps 4-byte UTF-8, and keeps its data a
   const { rows } = await again.query('SELECT nickname FROM users')
   await again.end()
   t.same(rows, [{ nickname: '小明 🐼👨‍👩‍👧' }])
+})
+
+/** A bare wire-protocol client: logs in, then sends what it is told. */
+async function rawClient (url: string): Promise<{ send: (...messages: Buffer[]) => Promise<Buffer>, destroy: () => void }> {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  await once(socket, 'connect')
+  const send = async (...messages: Buffer[]): Promise<Buffer> => {
+    socket.write(Buffer.concat(messages))
+    const [reply] = await once(socket, 'data') as [Buffer]
+    return reply
+  }
+  const params = Buffer.from('user\0postgres\0database\0postgres\0\0')
+  const startup = Buffer.alloc(8)
+  startup.writeInt32BE(8 + params.length, 0)
+  startup.writeInt32BE(196608, 4)
+  await send(startup, params)
+  return { send, destroy: () => socket.destroy() }
+}
+
+function message (type: string, body = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(5)
+  header.write(type, 0)
+  header.writeInt32BE(4 + body.length, 1)
+  return Buffer.concat([header, body])
+}
+
+t.test('concurrent clients on the embedded database each get their extended-query exchanges whole', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const db = await startEmbeddedDatabase(dir)
+  t.teardown(db.stop)
+  // postgres.js, Prisma Studio's driver: a query with parameters is Parse/Describe/Flush,
+  // then Bind/Execute/Sync once the types are known; one without is a simple Query.
+  const sql = postgres(db.url, { max: 4, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  await Promise.all([sql.unsafe('SELECT 1'), sql.unsafe('SELECT 2')])
+  for (let i = 0; i < 10; i++) {
+    const [withParameters, simple] = await Promise.all([sql.unsafe('SELECT $1::text AS v', [`q${i}`]), sql.unsafe('SELECT 1 AS one')])
+    t.same([withParameters[0], simple[0]], [{ v: `q${i}` }, { one: 1 }], `round ${i}`)
+  }
+
+  // A client that leaves in the middle of an exchange does not keep the session.
+  const leaver = await rawClient(db.url)
+  const parsed = await leaver.send(message('P', Buffer.from('\0SELECT 1\0\0\0')), message('H'))
+  t.equal(String.fromCharCode(parsed[0]!), '1', 'ParseComplete')
+  leaver.destroy()
+  t.same((await sql.unsafe('SELECT 2 AS two'))[0], { two: 2 })
+  const after = await Promise.all([sql.unsafe('SELECT $1::int AS n', [7]), sql.unsafe('SELECT 3 AS three'), sql.unsafe('SELECT 4 AS four')])
+  t.same(after.map((rows) => rows[0]), [{ n: 7 }, { three: 3 }, { four: 4 }], 'the others go on')
+})
+
+t.test('the embedded data is refused while another live process has it open', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(embeddedInfoFile(dir), JSON.stringify({ url: 'postgresql://postgres@127.0.0.1:1/postgres', pid: process.ppid }))
+  await t.rejects(startEmbeddedDatabase(dir), { message: `the embedded database in ${dir}/pglite is open in process ${process.ppid} (see ${embeddedInfoFile(dir)}): stop that npm start or npm run studio first, or set DATABASE_URL` })
+  await writeFile(embeddedInfoFile(dir), JSON.stringify({ url: 'postgresql://postgres@127.0.0.1:1/postgres', pid: 2 ** 22 + 1 }))
+  const db = await startEmbeddedDatabase(dir)
+  t.teardown(db.stop)
+  t.pass('an advert left by a process that is gone is ignored')
 })

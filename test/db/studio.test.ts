@@ -1,0 +1,209 @@
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import t, { type Test } from 'tap'
+import { runningEmbeddedUrl, startEmbeddedDatabase } from '../../src/db/embedded.js'
+import { migrate } from '../../src/db/migrate.js'
+import { spawnListening } from '../../src/dev/spawn.js'
+import { APP, build, startFakeWechat, type Built } from '../helper.js'
+import { bearer, login } from '../helpers/auth.js'
+
+// Prisma Studio, as an admin opens it with `npm run studio`, in a real browser:
+// on PostgreSQL, on the embedded database while the service runs, and on the
+// embedded data with the service stopped. Each time the admin finds the user
+// by openid and by phone and ends a session in the grid; the service must see it.
+
+const CHROMIUM = '/usr/bin/chromium'
+const STUDIO = new URL('../../dist/cli/studio.js', import.meta.url).pathname
+/** Screenshots of the last run, kept for people to look at. */
+const SCREENSHOTS = join(tmpdir(), 'weapp-auth-studio')
+
+// Three Studio starts (6 to 12 s each on 2 cores) and a browser, beside other test files.
+t.setTimeout(300_000)
+
+const chromiumMissing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: apt-get install -y chromium (.ci/run installs it)`
+if (chromiumMissing !== undefined && process.env.CI === 'true') t.fail(chromiumMissing)
+const skip = chromiumMissing ?? false
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** `npm run studio` (after the build) with this environment; stopped, and waited for, when the test ends. */
+async function startStudio (t: Test, env: Record<string, string>): Promise<{ url: string, pid: number, stop: () => Promise<void> }> {
+  const { DATABASE_URL: _, ...inherited } = process.env
+  const { child, url } = await spawnListening(STUDIO, { ...inherited, ...env, STUDIO_PORT: String(await freePort()) }, /Prisma Studio is running at:[^h]*(http:\/\/localhost:\d+)/)
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await exited
+  }
+  t.teardown(stop)
+  return { url, pid: child.pid!, stop }
+}
+
+async function openBrowser (t: Test): Promise<BrowserContext> {
+  const profile = await mkdtemp(join(tmpdir(), 'weapp-chromium-'))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
+  t.teardown(async () => {
+    await context.close()
+    await rm(profile, { recursive: true, force: true })
+  })
+  return context
+}
+
+interface Seeded { userId: string, openid: string, phone: string, sessionId: string, accessToken: string }
+
+/** A mini-program user with a phone number and one session, through the service's own routes. */
+async function seed ({ app, fake, prisma }: Built, name: string, phone: string): Promise<Seeded> {
+  const { user, accessToken } = await login(app, fake, name)
+  const stored = await app.inject({
+    method: 'POST',
+    url: '/v1/auth/phone',
+    headers: bearer(accessToken),
+    payload: { code: fake.phoneCode(APP.appid, { phoneNumber: `+86 ${phone}`, purePhoneNumber: phone, countryCode: '86' }) }
+  })
+  if (stored.statusCode !== 200) throw new Error(`phone: ${stored.statusCode} ${stored.body}`)
+  const [row] = await prisma.$queryRaw<{ openid: string, session_id: string }[]>`
+    SELECT i.openid, s.id::text AS session_id FROM wechat_identities i JOIN sessions s ON s.identity_id = i.id
+    WHERE i.user_id = ${user.id}::uuid ORDER BY s.created_at DESC LIMIT 1`
+  return { userId: user.id, openid: row!.openid, phone, sessionId: row!.session_id, accessToken }
+}
+
+/** The grid row with a cell that starts with this text (a foreign key's cell also holds its link). */
+const rowWith = (page: Page, text: string) => page.getByRole('row').filter({ has: page.getByRole('cell', { name: text }) })
+
+async function openTable (page: Page, studio: string, table: string): Promise<void> {
+  await page.goto(`${studio}/#table=${table}&schema=public&view=table`)
+  await page.getByRole('navigation', { name: 'Tables' }).getByRole('link', { name: table, exact: true }).waitFor()
+}
+
+/** Studio's search box matches any column; it applies (and enters the URL) a moment after typing stops. */
+async function search (page: Page, text: string): Promise<void> {
+  await page.getByRole('button', { name: 'Global search' }).click()
+  await page.getByRole('textbox', { name: 'Global search' }).fill(text)
+  await page.waitForURL((url) => url.hash.includes(`search=${encodeURIComponent(text)}`))
+}
+
+/**
+ * The README's recipes, as an admin does them: the user by openid, the user by
+ * phone, then their session ended by setting revoked_at and revoked_reason.
+ * `others` are users the searches must leave out.
+ */
+async function adminEndsSession (t: Test, page: Page, studio: string, who: Seeded, others: Seeded[], name: string): Promise<void> {
+  const leftOut = async (column: keyof Seeded): Promise<void> => {
+    for (const other of others) await rowWith(page, other[column]).waitFor({ state: 'detached' })
+  }
+  try {
+    await openTable(page, studio, 'wechat_identities')
+    await search(page, who.openid)
+    await rowWith(page, who.openid).getByRole('link', { name: 'Open users' }).click()
+    await rowWith(page, who.userId).waitFor()
+    t.pass('by openid: the identity row links to its user')
+
+    await openTable(page, studio, 'users')
+    await search(page, who.phone)
+    await rowWith(page, who.userId).waitFor()
+    await leftOut('userId')
+    t.pass('by phone: the user row, and no other')
+    await screenshot(page, `${name}-users`)
+
+    await openTable(page, studio, 'sessions')
+    await search(page, who.userId)
+    const session = rowWith(page, who.sessionId)
+    await session.waitFor()
+    await leftOut('sessionId')
+    await session.locator('td[data-grid-column-id="revoked_at"]').dblclick()
+    await page.getByPlaceholder('YYYY-MM-DD HH:mm:ss.SSSZZ').fill(new Date().toISOString().replace('T', ' ').replace('Z', '+00:00'))
+    await page.keyboard.press('Enter')
+    await session.locator('td[data-grid-column-id="revoked_reason"]').dblclick()
+    await page.keyboard.type('admin')
+    await page.keyboard.press('Enter')
+    await page.getByRole('button', { name: 'Save 1 row' }).click()
+    await page.getByRole('button', { name: 'yes, write to db' }).click()
+    await page.getByRole('button', { name: 'Save 1 row' }).waitFor({ state: 'detached' })
+    await session.getByRole('cell', { name: 'admin', exact: true }).waitFor()
+    t.pass('the session shows as revoked by an admin')
+  } finally {
+    await screenshot(page, `${name}-sessions`)
+  }
+}
+
+async function screenshot (page: Page, name: string): Promise<void> {
+  await mkdir(SCREENSHOTS, { recursive: true })
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) })
+}
+
+async function tablesListed (t: Test, page: Page, studio: string): Promise<void> {
+  await openTable(page, studio, 'users')
+  const tables = page.getByRole('navigation', { name: 'Tables' })
+  for (const table of ['users', 'sessions', 'wechat_identities', 'refresh_tokens']) {
+    t.ok(await tables.getByRole('link', { name: table, exact: true }).isVisible(), `lists ${table}`)
+  }
+}
+
+async function sessionRefused (t: Test, { app }: Built, who: Seeded): Promise<void> {
+  const me = await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(who.accessToken) })
+  t.equal(me.statusCode, 401, 'GET /v1/me with its access token: 401')
+  t.equal(me.json().code, 'SESSION_REVOKED', 'the service sees the session Studio ended')
+}
+
+t.test('Studio on PostgreSQL: find a user by openid and phone, end their session', { skip }, async (t) => {
+  const built = await build(t)
+  if (built.db.embedded) t.comment('no PostgreSQL server reachable: this runs on the embedded fallback too')
+  const alice = await seed(built, 'alice', '13800138000')
+  const studio = await startStudio(t, { DATABASE_URL: built.db.url })
+  const page = (await openBrowser(t)).pages()[0]!
+  await tablesListed(t, page, studio.url)
+  await adminEndsSession(t, page, studio.url, alice, [], 'postgres')
+  await sessionRefused(t, built, alice)
+})
+
+t.test('Studio on the embedded database, with the service running and then stopped', { skip }, async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weapp-studio-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  const fake = await startFakeWechat(t)
+  const page = (await openBrowser(t)).pages()[0]!
+
+  // The service running: this process holds the embedded database, Studio joins it.
+  const running = await startEmbeddedDatabase(dataDir)
+  t.teardown(running.stop)
+  await migrate(running.url)
+  const service = await build(t, { db: { url: running.url, embedded: true }, fake })
+  const alice = await seed(service, 'alice', '13800138000')
+  const bob = await seed(service, 'bob', '13900139000')
+  const joined = await startStudio(t, { DATA_DIR: dataDir })
+  t.equal((await runningEmbeddedUrl(dataDir))?.pid, process.pid, 'Studio joined the running database instead of opening the data')
+  await tablesListed(t, page, joined.url)
+  await adminEndsSession(t, page, joined.url, alice, [bob], 'embedded-service-running')
+  await sessionRefused(t, service, alice)
+  await joined.stop()
+  await service.app.close()
+  await running.stop()
+
+  // The service stopped: Studio opens the data itself; its edit is on disk when it exits.
+  const alone = await startStudio(t, { DATA_DIR: dataDir })
+  t.equal((await runningEmbeddedUrl(dataDir))?.pid, alone.pid, 'Studio opened the embedded data itself')
+  await adminEndsSession(t, page, alone.url, bob, [alice], 'embedded-service-stopped')
+  await page.goto('about:blank')
+  await alone.stop()
+
+  const reopened = await startEmbeddedDatabase(dataDir)
+  t.teardown(reopened.stop)
+  const restarted = await build(t, { db: { url: reopened.url, embedded: true }, fake })
+  await sessionRefused(t, restarted, bob)
+  await sessionRefused(t, restarted, alice)
+})
