@@ -6,8 +6,11 @@ import { join } from 'node:path'
 import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
+import { openDatabase } from '../../src/db/database.js'
 import { embeddedInfoFile, startEmbeddedDatabase } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
+import { STATEMENTS } from '../../src/db/statements.js'
+import '../../src/sessions/repository.js'
 
 t.test('the embedded database migrates, keeps 4-byte UTF-8, and keeps its data across restarts', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
@@ -92,4 +95,28 @@ t.test('the embedded data is refused while another live process has it open', as
   const db = await startEmbeddedDatabase(dir)
   t.teardown(db.stop)
   t.pass('an advert left by a process that is gone is ignored')
+})
+
+t.test('the request path\'s statements run unnamed on the embedded database: a named one outlives its connection there', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const embedded = await startEmbeddedDatabase(dir)
+  t.teardown(() => embedded.stop())
+  await migrate(embedded.url)
+  const live = STATEMENTS.find((s) => s.name === 'sessions_live')!
+  const sid = '00000000-0000-4000-8000-000000000000'
+
+  // What the pool does after an idle connection closes: a new connection, the same statement.
+  for (let i = 0; i < 2; i++) {
+    const db = openDatabase({ url: embedded.url, poolSize: 1, namedStatements: false })
+    t.same(await db.run(live, [sid]), [], `connection ${i + 1}`)
+    await db.close()
+  }
+  // Named, the second connection finds the first one's statement still prepared in PGlite's one session.
+  const first = openDatabase({ url: embedded.url, poolSize: 1 })
+  await first.run(live, [sid])
+  await first.close()
+  const second = openDatabase({ url: embedded.url, poolSize: 1 })
+  await t.rejects(second.run(live, [sid]), { code: '42P05' }, 'why they go unnamed there')
+  await second.close()
 })
