@@ -7,3 +7,9 @@ export function cpuMicros (pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return (Number(fields[11]) + Number(fields[12])) * TICK_US
 }
+
+/** User and system CPU time of a process so far, in microseconds each. */
+export function cpuSplitMicros (pid: number): { user: number, system: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return { user: Number(fields[11]) * TICK_US, system: Number(fields[12]) * TICK_US }
+}

@@ -24,6 +24,8 @@ const log = (line: string): void => { if (!json) process.stderr.write(`${line}\n
 
 interface Row {
   route: string
+  /** The service's CPU per request over its floor's, when the route has one. */
+  vsFloor: number | null
   rps: number
   p50: number
   p99: number
@@ -90,7 +92,7 @@ async function countRoundTrips (list: Scenario[], databaseUrl: string, fake: Fak
   try {
     const fixture = await scenarios.fixture(service.url, fake, APP.appid, 40)
     for (const scenario of list) {
-      if (scenario.bare) continue
+      if (scenario.target !== 'service') continue
       const built = scenario.build(fixture)
       const result = await autocannon({ url: service.url, connections: 1, amount: 20, requests: [built.request] })
       if (result.non2xx > 0) throw new Error(`${scenario.name}: ${result.non2xx} failures while warming up`)
@@ -126,25 +128,30 @@ async function main (): Promise<void> {
 
     const bare = await spawnListening('bench/bare-server.mjs', { PATH: process.env.PATH })
     children.push(bare.child)
+    const floor = await spawnListening('bench/floor-server.mjs', { PATH: process.env.PATH, DATABASE_URL: databaseUrl, JWT_PRIVATE_KEY: ED25519_PEM })
+    children.push(floor.child)
     const service = await spawnListening('dist/server.js', serviceEnv(databaseUrl, fake, dataDir))
     children.push(service.child)
+    const processes = { bare, floor, service }
     const fixture: Fixture = await scenarios.fixture(service.url, fake, APP.appid, LOAD.connections * 4)
 
     const rows: Row[] = []
     let bareRps = 0
     for (const scenario of list) {
       const built = scenario.build(fixture)
-      const url = scenario.bare ? bare.url : service.url
+      const target = processes[scenario.target]
       log(`${scenario.name}: warm-up...`)
-      await load(url, built, LOAD.warmupSeconds)
+      await load(target.url, built, LOAD.warmupSeconds)
       log(`${scenario.name}: measuring...`)
-      const server = (scenario.bare ? bare : service).child.pid!
+      const server = target.child.pid!
       const cpuBefore = cpuMicros(server)
-      const result = await load(url, built, LOAD.durationSeconds)
+      const result = await load(target.url, built, LOAD.durationSeconds)
       const cpuPerRequestUs = Math.round((cpuMicros(server) - cpuBefore) / Math.max(1, result.requests.total))
-      if (scenario.bare) bareRps = result.requests.average
+      if (scenario.target === 'bare') bareRps = result.requests.average
+      const floorRow = rows.find((row) => row.route === scenario.floor)
       rows.push({
         route: scenario.name,
+        vsFloor: floorRow === undefined ? null : Math.round((cpuPerRequestUs / floorRow.cpuPerRequestUs) * 100) / 100,
         rps: Math.round(result.requests.average),
         p50: result.latency.p50,
         p99: result.latency.p99,
@@ -171,8 +178,9 @@ function report (rows: Row[], peakRss: number): void {
     process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, load: LOAD, peakRssMb: peakRss, routes: rows }, null, 2)}\n`)
     return
   }
-  const header = ['route', 'req/s', '% of bare', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'db round trips', 'CPU µs/req', 'peak RSS MB']
-  const lines = rows.map((r) => [r.route, String(r.rps), `${r.ratio}%`, String(r.p50), String(r.p99), String(r.errors), String(r.non2xx), r.roundTrips === null ? '-' : r.roundTrips.toFixed(2), String(r.cpuPerRequestUs), String(r.peakRssMb)])
+  const header = ['route', 'CPU µs/req', 'x floor', 'req/s', '% of bare', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'db round trips', 'peak RSS MB']
+  const lines = rows.map((r) => [r.route, String(r.cpuPerRequestUs), r.vsFloor === null ? '-' : `${r.vsFloor}x`, String(r.rps), `${r.ratio}%`, String(r.p50), String(r.p99),
+    String(r.errors), String(r.non2xx), r.roundTrips === null ? '-' : r.roundTrips.toFixed(2), String(r.peakRssMb)])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
   const format = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
   process.stdout.write(`${[format(header), format(widths.map((w) => '-'.repeat(w))), ...lines.map(format)].join('\n')}\n`)

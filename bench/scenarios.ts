@@ -9,15 +9,45 @@ export interface FixtureUser {
 
 export interface Fixture {
   users: FixtureUser[]
+  /** Users of their own for the floor's refresh row: a refresh token is used once, by one process. */
+  floorUsers: FixtureUser[]
   fake: FakeWechat
   appid: string
 }
 
 export interface Scenario {
   name: string
-  /** Runs against the bare Fastify process instead of the service. */
-  bare?: boolean
+  /** Which process serves it: a bare Fastify "hello", the floors (bench/floor-server.mjs), or the service. */
+  target: 'bare' | 'floor' | 'service'
+  /** The floor row this route is compared with (server CPU per request). */
+  floor?: string
   build: (fixture: Fixture) => { request: autocannon.Request }
+}
+
+const bearerGet = (path: string) => ({ users }: Fixture) => {
+  const user = rotate(users)
+  return { request: { method: 'GET' as const, path, setupRequest: (req: autocannon.Request) => ({ ...req, headers: { authorization: `Bearer ${user().accessToken}` } }) } }
+}
+
+/** Every answer's refresh token goes back into the pool the next request takes from: each token is used exactly once, as a client following its rotation would. */
+const refreshChain = (users: FixtureUser[]) => {
+  const pool = users.map((u) => u.refreshToken)
+  return {
+    request: {
+      method: 'POST' as const,
+      path: '/v1/auth/refresh',
+      setupRequest: (req: autocannon.Request) => ({ ...req, headers: JSON_HEADERS, body: JSON.stringify({ refreshToken: pool.shift() }) }),
+      onResponse: (status: number, body: string) => {
+        if (status === 200) pool.push((JSON.parse(body) as { refreshToken: string }).refreshToken)
+      }
+    }
+  }
+}
+
+export const FLOORS = {
+  bearer: 'floor: Fastify + fast-jwt, GET /v1/auth/session',
+  me: 'floor: + pg prepared statement, GET /v1/me',
+  refresh: 'floor: + pg prepared statement, POST /v1/auth/refresh'
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' }
@@ -31,41 +61,16 @@ function rotate<T> (items: T[]): () => T {
 
 function list (): Scenario[] {
   return [
-    { name: 'bare Fastify GET /hello', bare: true, build: () => ({ request: { method: 'GET', path: '/hello' } }) },
-    {
-      name: 'GET /v1/auth/session (Bearer only)',
-      build: ({ users }) => {
-        const user = rotate(users)
-        return { request: { method: 'GET', path: '/v1/auth/session', setupRequest: (req) => ({ ...req, headers: { authorization: `Bearer ${user().accessToken}` } }) } }
-      }
-    },
-    {
-      name: 'GET /v1/me',
-      build: ({ users }) => {
-        const user = rotate(users)
-        return { request: { method: 'GET', path: '/v1/me', setupRequest: (req) => ({ ...req, headers: { authorization: `Bearer ${user().accessToken}` } }) } }
-      }
-    },
-    {
-      name: 'POST /v1/auth/refresh',
-      // Every answer's refresh token goes back into the pool the next request takes from:
-      // each token is used exactly once, as a client following its rotation would.
-      build: ({ users }) => {
-        const pool = users.map((u) => u.refreshToken)
-        return {
-          request: {
-            method: 'POST',
-            path: '/v1/auth/refresh',
-            setupRequest: (req) => ({ ...req, headers: JSON_HEADERS, body: JSON.stringify({ refreshToken: pool.shift() }) }),
-            onResponse: (status, body) => {
-              if (status === 200) pool.push((JSON.parse(body) as { refreshToken: string }).refreshToken)
-            }
-          }
-        }
-      }
-    },
+    { name: 'bare Fastify GET /hello', target: 'bare', build: () => ({ request: { method: 'GET', path: '/hello' } }) },
+    { name: FLOORS.bearer, target: 'floor', build: bearerGet('/v1/auth/session') },
+    { name: 'GET /v1/auth/session (Bearer only)', target: 'service', floor: FLOORS.bearer, build: bearerGet('/v1/auth/session') },
+    { name: FLOORS.me, target: 'floor', build: bearerGet('/v1/me') },
+    { name: 'GET /v1/me', target: 'service', floor: FLOORS.me, build: bearerGet('/v1/me') },
+    { name: FLOORS.refresh, target: 'floor', build: ({ floorUsers }) => refreshChain(floorUsers) },
+    { name: 'POST /v1/auth/refresh', target: 'service', floor: FLOORS.refresh, build: ({ users }) => refreshChain(users) },
     {
       name: 'POST /v1/auth/login',
+      target: 'service',
       build: ({ fake, appid }) => {
         let n = 0
         return {
@@ -81,6 +86,7 @@ function list (): Scenario[] {
     },
     {
       name: 'POST /v1/auth/decrypt',
+      target: 'service',
       build: ({ users }) => {
         const user = rotate(users)
         return {
@@ -98,18 +104,22 @@ function list (): Scenario[] {
   ]
 }
 
-/** Logs `count` users in through the service and seals a user-info payload for each. */
-async function fixture (serviceUrl: string, fake: FakeWechat, appid: string, count: number): Promise<Fixture> {
+async function loginUsers (serviceUrl: string, fake: FakeWechat, appid: string, names: string[]): Promise<FixtureUser[]> {
   const users: FixtureUser[] = []
-  for (let i = 0; i < count; i++) {
-    const name = `fixture-${i}`
+  for (const [i, name] of names.entries()) {
     const res = await fetch(`${serviceUrl}/v1/auth/login`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ code: fake.login(appid, name).code }) })
     if (!res.ok) throw new Error(`fixture login failed: ${res.status} ${await res.text()}`)
     const body = await res.json() as { accessToken: string, refreshToken: string }
     const { encryptedData, iv } = fake.userInfo(appid, name, { nickName: `用户${i} 🐼`, avatarUrl: 'https://thirdwx.qlogo.cn/a.png', gender: 1, city: 'Shenzhen' })
     users.push({ accessToken: body.accessToken, refreshToken: body.refreshToken, sealed: { encryptedData, iv } })
   }
-  return { users, fake, appid }
+  return users
+}
+
+/** Logs `count` users in through the service (and as many for the floor's refresh row), sealing a user-info payload for each. */
+async function fixture (serviceUrl: string, fake: FakeWechat, appid: string, count: number): Promise<Fixture> {
+  const names = (prefix: string) => Array.from({ length: count }, (_v, i) => `${prefix}-${i}`)
+  return { users: await loginUsers(serviceUrl, fake, appid, names('fixture')), floorUsers: await loginUsers(serviceUrl, fake, appid, names('floor')), fake, appid }
 }
 
 export const scenarios = { list, fixture }

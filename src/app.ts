@@ -62,7 +62,7 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
     const refuse = (status: number, e: Error & { code?: string, headers?: Record<string, string> }): void => {
       reply.code(status).headers({ ...securityHeaderValues, ...e.headers }).send({ statusCode: status, code: e.code ?? 'ERROR', error: status === 429 ? 'Too Many Requests' : 'Bad Request', message: e.message })
     }
-    app.rateLimits.ip(request, reply).then(() => refuse(400, error), (limited: Error) => refuse(429, limited))
+    app.rateLimits.ip(request, reply, (limited?: Error) => { limited === undefined ? refuse(400, error) : refuse(429, limited) })
   }
   const app = Fastify({
     frameworkErrors,

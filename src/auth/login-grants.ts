@@ -1,64 +1,46 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { deriveKey, open, seal } from '../sealing.js'
 
 // What one wx.login() code bought: kept for a short while so that a client
 // retrying the same code (a double tap, a lost response, another instance
 // behind the load balancer) gets the same grant, never a second session.
-// Whatever is kept is encrypted under a key derived from the code itself: the
-// store (Redis) alone holds no usable token.
+// In Redis it is sealed under a key derived from the code itself: Redis alone
+// holds no usable token.
 
 export interface GrantRef {
-  /** Names the code in the store: a hash, never the code. */
+  /** Names the code in the cache: a hash, never the code. */
   id: string
-  key: Buffer
+  /** The key a grant is sealed under in a shared cache, derived from the code (only when one is needed). */
+  key: () => Buffer
 }
 
-export interface KeptGrant<T> {
+export interface KeptGrant<T = unknown> {
   result: T
   sessionId: string
   /** Service clock (ms): the retry window closes here. */
   until: number
 }
 
+export const PENDING = 'pending'
+
 /** Where grants (and the marker of an exchange in flight) are kept; Redis with several instances. */
 export interface GrantCache {
-  get: (id: string) => Promise<string | undefined>
+  /** The grant, PENDING while an exchange is in flight, or undefined. */
+  get: (ref: GrantRef) => Promise<KeptGrant | typeof PENDING | undefined>
   /** Marks an exchange in flight; false when another holder already has (or has finished with) this code. */
-  claim: (id: string, ttlMs: number) => Promise<boolean>
-  put: (id: string, value: string, ttlMs: number) => Promise<void>
+  claim: (ref: GrantRef, ttlMs: number) => Promise<boolean>
+  put: (ref: GrantRef, grant: KeptGrant, ttlMs: number) => Promise<void>
   /** Forgets a claim whose exchange failed (only the marker, never a kept grant). */
-  release: (id: string) => Promise<void>
+  release: (ref: GrantRef) => Promise<void>
 }
 
-const PENDING = 'pending'
-const NONCE_BYTES = 12
-const TAG_BYTES = 16
 const MAX_LOCAL_ENTRIES = 10_000
 
 export function grantRef (appid: string, code: string): GrantRef {
   return {
     id: createHash('sha256').update(`weapp-auth/login-code\0${appid}\0${code}`).digest('base64url'),
-    key: Buffer.from(hkdfSync('sha256', code, appid, 'weapp-auth/login-grant/v1', 32))
-  }
-}
-
-function seal (ref: GrantRef, grant: KeptGrant<unknown>): string {
-  const nonce = randomBytes(NONCE_BYTES)
-  const cipher = createCipheriv('aes-256-gcm', ref.key, nonce)
-  cipher.setAAD(Buffer.from(ref.id))
-  return Buffer.concat([nonce, cipher.update(JSON.stringify(grant), 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url')
-}
-
-function open<T> (ref: GrantRef, sealed: string): KeptGrant<T> | undefined {
-  const bytes = Buffer.from(sealed, 'base64url')
-  if (bytes.length <= NONCE_BYTES + TAG_BYTES) return undefined
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', ref.key, bytes.subarray(0, NONCE_BYTES))
-    decipher.setAAD(Buffer.from(ref.id))
-    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
-    return JSON.parse(Buffer.concat([decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8')) as KeptGrant<T>
-  } catch {
-    return undefined
+    key: () => deriveKey('login-grant/v1', appid, code)
   }
 }
 
@@ -83,11 +65,11 @@ export class LoginGrants {
   async claimOrWait<T> (ref: GrantRef): Promise<{ claimed: true } | { claimed: false, kept?: KeptGrant<T> }> {
     const mine = await this.keptHere<T>(ref)
     if (mine !== undefined) return { claimed: false, kept: mine }
-    if (await this.cache.claim(ref.id, this.options.inFlightMs)) return { claimed: true }
+    if (await this.cache.claim(ref, this.options.inFlightMs)) return { claimed: true }
     const deadline = this.options.now() + this.options.inFlightMs
     for (;;) {
-      const value = await this.cache.get(ref.id)
-      if (value !== PENDING) return { claimed: false, kept: value === undefined ? undefined : open<T>(ref, value) }
+      const value = await this.cache.get(ref)
+      if (value !== PENDING) return { claimed: false, kept: value as KeptGrant<T> | undefined }
       const here = await this.keptHere<T>(ref)
       if (here !== undefined) return { claimed: false, kept: here }
       if (this.options.now() >= deadline) return { claimed: false }
@@ -97,43 +79,50 @@ export class LoginGrants {
 
   async keep<T> (ref: GrantRef, result: T, sessionId: string): Promise<void> {
     const grant: KeptGrant<T> = { result, sessionId, until: this.options.now() + this.options.windowMs }
-    const sealed = seal(ref, grant)
-    await this.mirror?.put(ref.id, sealed, this.options.windowMs)
-    await this.cache.put(ref.id, sealed, this.options.windowMs)
-  }
-
-  private async keptHere<T> (ref: GrantRef): Promise<KeptGrant<T> | undefined> {
-    const value = await this.mirror?.get(ref.id)
-    return value === undefined || value === PENDING ? undefined : open<T>(ref, value)
+    await this.mirror?.put(ref, grant, this.options.windowMs)
+    await this.cache.put(ref, grant, this.options.windowMs)
   }
 
   async release (ref: GrantRef): Promise<void> {
-    await this.cache.release(ref.id)
+    await this.cache.release(ref)
   }
 
-  isOpen (grant: KeptGrant<unknown>): boolean {
+  isOpen (grant: KeptGrant): boolean {
     return this.options.now() < grant.until
+  }
+
+  private async keptHere<T> (ref: GrantRef): Promise<KeptGrant<T> | undefined> {
+    const value = await this.mirror?.get(ref)
+    return value === undefined || value === PENDING ? undefined : value as KeptGrant<T>
   }
 }
 
-/** One process: entries expire by the service clock. */
+/** One process: entries expire by the service clock; nothing leaves the process, so nothing is sealed. */
 export class MemoryGrantCache implements GrantCache {
-  private readonly entries = new Map<string, { value: string, until: number }>()
+  private readonly entries = new Map<string, { value: KeptGrant | typeof PENDING, until: number }>()
 
   constructor (private readonly now: () => number = Date.now) {}
 
-  async get (id: string): Promise<string | undefined> {
-    const entry = this.entries.get(id)
+  async get (ref: GrantRef): Promise<KeptGrant | typeof PENDING | undefined> {
+    const entry = this.entries.get(ref.id)
     return entry !== undefined && entry.until > this.now() ? entry.value : undefined
   }
 
-  async claim (id: string, ttlMs: number): Promise<boolean> {
-    if (await this.get(id) !== undefined) return false
-    await this.put(id, PENDING, ttlMs)
+  async claim (ref: GrantRef, ttlMs: number): Promise<boolean> {
+    if (await this.get(ref) !== undefined) return false
+    this.set(ref.id, PENDING, ttlMs)
     return true
   }
 
-  async put (id: string, value: string, ttlMs: number): Promise<void> {
+  async put (ref: GrantRef, grant: KeptGrant, ttlMs: number): Promise<void> {
+    this.set(ref.id, grant, ttlMs)
+  }
+
+  async release (ref: GrantRef): Promise<void> {
+    if (this.entries.get(ref.id)?.value === PENDING) this.entries.delete(ref.id)
+  }
+
+  private set (id: string, value: KeptGrant | typeof PENDING, ttlMs: number): void {
     const now = this.now()
     for (const [key, entry] of this.entries) {
       if (entry.until > now && this.entries.size < MAX_LOCAL_ENTRIES) break
@@ -142,33 +131,33 @@ export class MemoryGrantCache implements GrantCache {
     this.entries.delete(id)
     this.entries.set(id, { value, until: now + ttlMs })
   }
-
-  async release (id: string): Promise<void> {
-    if (this.entries.get(id)?.value === PENDING) this.entries.delete(id)
-  }
 }
 
 const DELETE_IF_PENDING = `if redis.call('get', KEYS[1]) == '${PENDING}' then return redis.call('del', KEYS[1]) else return 0 end`
 
-/** Several instances: a retry that reaches another instance finds the grant here. */
+/** Several instances: a retry that reaches another instance finds the grant here, sealed under the code's key. */
 export class RedisGrantCache implements GrantCache {
   constructor (private readonly redis: Redis, private readonly prefix: string) {}
 
-  private key (id: string): string { return `${this.prefix}login:${id}` }
+  private name (ref: GrantRef): string { return `${this.prefix}login:${ref.id}` }
 
-  async get (id: string): Promise<string | undefined> {
-    return (await this.redis.get(this.key(id))) ?? undefined
+  async get (ref: GrantRef): Promise<KeptGrant | typeof PENDING | undefined> {
+    const value = await this.redis.get(this.name(ref))
+    if (value === null) return undefined
+    if (value === PENDING) return PENDING
+    const plaintext = open(ref.key(), value, ref.id)
+    return plaintext === undefined ? undefined : JSON.parse(plaintext) as KeptGrant
   }
 
-  async claim (id: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.set(this.key(id), PENDING, 'PX', ttlMs, 'NX')) === 'OK'
+  async claim (ref: GrantRef, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.name(ref), PENDING, 'PX', ttlMs, 'NX')) === 'OK'
   }
 
-  async put (id: string, value: string, ttlMs: number): Promise<void> {
-    await this.redis.set(this.key(id), value, 'PX', ttlMs)
+  async put (ref: GrantRef, grant: KeptGrant, ttlMs: number): Promise<void> {
+    await this.redis.set(this.name(ref), seal(ref.key(), JSON.stringify(grant), ref.id), 'PX', ttlMs)
   }
 
-  async release (id: string): Promise<void> {
-    await this.redis.eval(DELETE_IF_PENDING, 1, this.key(id))
+  async release (ref: GrantRef): Promise<void> {
+    await this.redis.eval(DELETE_IF_PENDING, 1, this.name(ref))
   }
 }

@@ -8,9 +8,9 @@ import fp from 'fastify-plugin'
  */
 export default fp(async function requestLog (app: FastifyInstance) {
   // Callback-style hooks: they run on every request, and an async hook costs a promise each.
-  app.addHook('onSend', (request, reply, payload, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
-    done(null, payload)
+    done()
   })
   app.addHook('onResponse', (request, reply, done) => {
     const user = (request as { user?: { sub?: string } }).user

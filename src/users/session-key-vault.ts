@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { open, seal } from '../sealing.js'
 
 // session_key at rest: AES-256-GCM, a fresh 96-bit nonce per write, the key id
 // in the ciphertext so keys can rotate, and the identity row's id as associated
@@ -6,8 +7,6 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 //   format: v1.<key id>.<base64url(nonce | ciphertext | tag)>
 
 const VERSION = 'v1'
-const NONCE_BYTES = 12
-const TAG_BYTES = 16
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/
 
 export interface VaultKey {
@@ -47,11 +46,7 @@ export class SessionKeyVault {
   }
 
   encrypt (sessionKey: string, identityId: string): string {
-    const nonce = randomBytes(NONCE_BYTES)
-    const cipher = createCipheriv('aes-256-gcm', this.byId.get(this.currentKeyId)!, nonce)
-    cipher.setAAD(Buffer.from(identityId))
-    const sealed = Buffer.concat([nonce, cipher.update(sessionKey, 'utf8'), cipher.final(), cipher.getAuthTag()])
-    return `${VERSION}.${this.currentKeyId}.${sealed.toString('base64url')}`
+    return `${VERSION}.${this.currentKeyId}.${seal(this.byId.get(this.currentKeyId)!, sessionKey, identityId)}`
   }
 
   decrypt (stored: string, identityId: string): string {
@@ -59,16 +54,9 @@ export class SessionKeyVault {
     const key = keyId === undefined ? undefined : this.byId.get(keyId)
     if (version !== VERSION || payload === undefined || extra !== undefined) throw new SessionKeyUndecryptable('not a session_key ciphertext')
     if (key === undefined) throw new SessionKeyUndecryptable(`encrypted under key ${keyId}, which is not configured`)
-    const sealed = Buffer.from(payload, 'base64url')
-    if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new SessionKeyUndecryptable('ciphertext too short')
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE_BYTES))
-      decipher.setAAD(Buffer.from(identityId))
-      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))
-      return Buffer.concat([decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)), decipher.final()]).toString('utf8')
-    } catch {
-      throw new SessionKeyUndecryptable('authentication failed: wrong key, or not this row\'s ciphertext')
-    }
+    const plaintext = open(key, payload, identityId)
+    if (plaintext === undefined) throw new SessionKeyUndecryptable('authentication failed: wrong key, or not this row\'s ciphertext')
+    return plaintext
   }
 
   /** True when the ciphertext is not under the current key (a rotation is pending for it). */

@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import type { WechatApp } from '../config.js'
+import { deriveKey, open, seal } from '../sealing.js'
 import { SingleFlight } from '../single-flight.js'
 import type { AppTokenCache } from './app-token-cache.js'
 import type { WechatClient } from './client.js'
@@ -7,37 +7,16 @@ import { WechatApiError, WechatTimeout } from './errors.js'
 
 /** errcodes meaning "this access_token is not (or no longer) valid". */
 const TOKEN_ERRCODES = new Set([40001, 40014, 42001])
-const NONCE_BYTES = 12
-const TAG_BYTES = 16
-
 /**
  * The cache (Redis) holds the token sealed under a key derived from the app's
  * AppSecret, which every instance has and Redis never sees: a reader of Redis
- * gets nothing it can call WeChat with.
+ * gets nothing it can call WeChat with. One key per app, derived once.
  */
+const tokenKeys = new WeakMap<WechatApp, Buffer>()
 function tokenKey (app: WechatApp): Buffer {
-  return Buffer.from(hkdfSync('sha256', app.secret, app.appid, 'weapp-auth/app-token/v1', 32))
-}
-
-function seal (app: WechatApp, token: string): string {
-  const nonce = randomBytes(NONCE_BYTES)
-  const cipher = createCipheriv('aes-256-gcm', tokenKey(app), nonce)
-  cipher.setAAD(Buffer.from(app.appid))
-  return Buffer.concat([nonce, cipher.update(token, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url')
-}
-
-function open (app: WechatApp, sealed: string): string | undefined {
-  const bytes = Buffer.from(sealed, 'base64url')
-  if (bytes.length <= NONCE_BYTES + TAG_BYTES) return undefined
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', tokenKey(app), bytes.subarray(0, NONCE_BYTES))
-    decipher.setAAD(Buffer.from(app.appid))
-    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
-    return Buffer.concat([decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8')
-  } catch {
-    // Sealed under another AppSecret (a rotation): as good as absent.
-    return undefined
-  }
+  let key = tokenKeys.get(app)
+  if (key === undefined) tokenKeys.set(app, key = deriveKey('app-token/v1', app.appid, app.secret))
+  return key
 }
 
 interface Current { token: string, sealed: string }
@@ -100,7 +79,7 @@ export class WechatAppTokens {
   private async cached (app: WechatApp): Promise<Current | undefined> {
     const entry = await this.cache.get(app.appid)
     if (entry === undefined || entry.expiresAt <= this.now()) return undefined
-    const token = open(app, entry.sealed)
+    const token = open(tokenKey(app), entry.sealed, app.appid)
     return token === undefined ? undefined : { token, sealed: entry.sealed }
   }
 
@@ -114,7 +93,7 @@ export class WechatAppTokens {
           const cached = await this.cached(app)
           if (cached !== undefined) return cached
           const fresh = await this.client.stableToken(app)
-          const sealed = seal(app, fresh.accessToken)
+          const sealed = seal(tokenKey(app), fresh.accessToken, app.appid)
           await this.cache.set(app.appid, { sealed, expiresAt: this.now() + fresh.expiresInSeconds * 1000 - this.refreshMarginMs })
           return { token: fresh.accessToken, sealed }
         } finally {

@@ -134,17 +134,23 @@ export class WechatClient {
   /** Retried only on -1 (busy), while a retry can finish within the deadline. */
   private async callOnWire (call: Call): Promise<Body> {
     const deadline = Date.now() + this.options.timeoutMs
-    const signal = AbortSignal.timeout(this.options.timeoutMs)
-    for (let attempt = 1; ; attempt++) {
-      const body = await this.once(call, signal)
-      const errcode = typeof body.errcode === 'number' ? body.errcode : 0
-      if (errcode === 0) return body
-      const backoffMs = this.busyBackoffMs * 2 ** (attempt - 1) * (0.5 + Math.random())
-      if (errcode === -1 && attempt < this.busyAttempts && Date.now() + backoffMs < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, backoffMs))
-        continue
+    // A timer cleared when the call ends: AbortSignal.timeout would leave one per login for the GC.
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs)
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const body = await this.once(call, controller.signal)
+        const errcode = typeof body.errcode === 'number' ? body.errcode : 0
+        if (errcode === 0) return body
+        const backoffMs = this.busyBackoffMs * 2 ** (attempt - 1) * (0.5 + Math.random())
+        if (errcode === -1 && attempt < this.busyAttempts && Date.now() + backoffMs < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, backoffMs))
+          continue
+        }
+        throw new WechatApiError(errcode, typeof body.errmsg === 'string' ? body.errmsg : undefined)
       }
-      throw new WechatApiError(errcode, typeof body.errmsg === 'string' ? body.errmsg : undefined)
+    } finally {
+      clearTimeout(timer)
     }
   }
 
