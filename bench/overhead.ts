@@ -15,7 +15,9 @@ const VARIANTS: [string, string][] = [
   ['+ rate limit, headers on 429 only', 'rate-limit'],
   ['+ log line, wildcard redaction', 'redact-wildcards'],
   ['+ log line, exact-path redaction', 'log'],
-  ['all, as src/ does now', 'jwt,static-headers,rate-limit,log']
+  ['+ Prometheus HTTP histogram (METRICS_PORT set)', 'metrics'],
+  ['all, as src/ does now (metrics off)', 'jwt,static-headers,rate-limit,log'],
+  ['all, as src/ does now (metrics on)', 'jwt,static-headers,rate-limit,log,metrics']
 ]
 
 async function measure (features: string): Promise<{ rps: number, cpuPerRequest: number }> {

@@ -7,6 +7,7 @@ import pg from 'pg'
 import { migrate } from '../src/db/migrate.js'
 import { FakeWechat } from '../src/dev/fake-wechat.js'
 import { spawnListening } from '../src/dev/spawn.js'
+import { auditCost, type AuditCost } from './audit-cost.js'
 import { cpuMicros } from './cpu.js'
 import { ED25519_PEM, VAULT_KEYS } from './keys.js'
 import { PgWireCounter } from './pg-wire-counter.js'
@@ -164,7 +165,8 @@ async function main (): Promise<void> {
       })
     }
     const rss = await peakRssMb(service.child.pid!)
-    report(rows, rss)
+    log('audit trail: writing events...')
+    report(rows, rss, await auditCost(databaseUrl))
   } finally {
     for (const child of children) child.kill('SIGTERM')
     await fake.close()
@@ -173,9 +175,9 @@ async function main (): Promise<void> {
   }
 }
 
-function report (rows: Row[], peakRss: number): void {
+function report (rows: Row[], peakRss: number, audit: AuditCost): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, load: LOAD, peakRssMb: peakRss, routes: rows }, null, 2)}\n`)
+    process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, load: LOAD, peakRssMb: peakRss, routes: rows, audit }, null, 2)}\n`)
     return
   }
   const header = ['route', 'CPU µs/req', 'x floor', 'req/s', '% of bare', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'db round trips', 'peak RSS MB']
@@ -185,6 +187,12 @@ function report (rows: Row[], peakRss: number): void {
   const format = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
   process.stdout.write(`${[format(header), format(widths.map((w) => '-'.repeat(w))), ...lines.map(format)].join('\n')}\n`)
   process.stdout.write(`peak RSS of the service: ${peakRss} MB\n`)
+  const share = (route: string) => {
+    const row = rows.find((r) => r.route === `POST /v1/auth/${route}`)
+    return row === undefined ? '' : `, ${Math.round((audit.cpuPerEventUs / row.cpuPerRequestUs) * 1000) / 10}% of ${route}'s CPU per request`
+  }
+  process.stdout.write(`audit trail: ${audit.cpuPerEventUs} µs CPU per event (record + its share of a ${audit.batch}-row INSERT)${share('login')}${share('refresh')}; ` +
+    `${audit.msPerBatch} ms per ${audit.batch}-row INSERT (${audit.events} events)\n`)
 }
 
 main().catch((error: Error) => {

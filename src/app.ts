@@ -9,6 +9,8 @@ import auth from './plugins/auth.js'
 import docs from './plugins/docs.js'
 import drain from './plugins/drain.js'
 import errors from './plugins/errors.js'
+import metrics from './plugins/metrics.js'
+import audit from './plugins/audit.js'
 import database from './plugins/database.js'
 import rateLimit from './plugins/rate-limit.js'
 import redis from './plugins/redis.js'
@@ -86,6 +88,7 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
 
   const { keys } = config.jwt
   const { rateLimits } = config
+  const clock = deps.clock ?? Date.now
   // wx.request sends Content-Type: application/json on every POST, a bodiless one too (logout):
   // an empty JSON body is no body, as a route schema then judges, not a 400 of its own.
   const parseJson = app.getDefaultJsonParser('error', 'error')
@@ -101,10 +104,12 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
   await app.register(security, { corsOrigins: config.corsOrigins })
   await app.register(docs)
   await app.register(database, { db: deps.db })
+  await app.register(metrics, { port: config.metrics.port, host: config.metrics.host, appids: config.wechat.apps.map((a) => a.appid) })
+  await app.register(audit, { clock })
   await app.register(redis, { url: config.redisUrl })
   await app.register(rateLimit, { ...rateLimits, redisPrefix: config.redisPrefix })
   await app.register(auth, { keys, issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds })
-  await app.register(services, { config, clock: deps.clock ?? Date.now })
+  await app.register(services, { config, clock })
 
   await app.register(health)
   await app.register(authRoutes)

@@ -41,7 +41,12 @@ const EnvSchema = Type.Object({
   SESSION_MAX_AGE: Duration('90d', 'absolute cap on a session, however often it refreshes'),
   REFRESH_REUSE_GRACE: Duration('10s', 'window in which a just-rotated refresh token may be used again'),
   SESSION_KEY_ENCRYPTION_KEYS: Type.Optional(Type.String({ minLength: 1 })),
-  DECRYPT_MAX_AGE_SECONDS: Type.Optional(Type.Integer({ minimum: 1 }))
+  DECRYPT_MAX_AGE_SECONDS: Type.Optional(Type.Integer({ minimum: 1 })),
+  SESSION_RETENTION: Duration('30d', 'how long an ended session (and its tokens) is kept'),
+  AUDIT_RETENTION: Duration('180d', 'how long an audit event is kept'),
+  PRUNE_INTERVAL: Duration('1h', 'how often the service prunes (0: never, leave it to npm run db:prune)'),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  METRICS_HOST: Type.String({ minLength: 1, default: '127.0.0.1' })
 })
 
 type Env = Static<typeof EnvSchema>
@@ -100,6 +105,14 @@ export interface Config {
   vaultKeys?: VaultKey[]
   /** Refuse decrypted data whose watermark is older; off when absent. */
   decryptMaxAgeSeconds?: number
+  retention: {
+    sessionSeconds: number
+    auditSeconds: number
+    /** 0: the service never prunes by itself. */
+    pruneIntervalSeconds: number
+  }
+  /** Prometheus at GET /metrics on host:port; off when port is absent. */
+  metrics: { port?: number, host: string }
 }
 
 /** What the service runs with: every key parsed and present (development defaults filled in, see dev/zero-config.ts). */
@@ -132,7 +145,10 @@ const DURATION_BOUNDS = {
   ACCESS_TOKEN_TTL: [10, 86_400, '10s', '1d'],
   REFRESH_TOKEN_TTL: [60, 365 * 86_400, '1m', '365d'],
   SESSION_MAX_AGE: [60, 3650 * 86_400, '1m', '3650d'],
-  REFRESH_REUSE_GRACE: [0, 300, '0', '5m']
+  REFRESH_REUSE_GRACE: [0, 300, '0', '5m'],
+  SESSION_RETENTION: [0, 3650 * 86_400, '0', '3650d'],
+  AUDIT_RETENTION: [86_400, 3650 * 86_400, '1d', '3650d'],
+  PRUNE_INTERVAL: [0, 86_400, '0', '1d']
 } as const
 
 export function parseDuration (text: string): number {
@@ -297,7 +313,13 @@ export function parseConfig (source: Record<string, string | undefined>): Config
       reuseGraceSeconds: parseDuration(env.REFRESH_REUSE_GRACE)
     },
     vaultKeys: keys.vault,
-    decryptMaxAgeSeconds: env.DECRYPT_MAX_AGE_SECONDS
+    decryptMaxAgeSeconds: env.DECRYPT_MAX_AGE_SECONDS,
+    retention: {
+      sessionSeconds: parseDuration(env.SESSION_RETENTION),
+      auditSeconds: parseDuration(env.AUDIT_RETENTION),
+      pruneIntervalSeconds: parseDuration(env.PRUNE_INTERVAL)
+    },
+    metrics: { port: env.METRICS_PORT, host: env.METRICS_HOST }
   }
 }
 

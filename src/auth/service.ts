@@ -2,7 +2,8 @@ import type { WechatApp } from '../config.js'
 import { AppRequired, AppUnknown, wechatRefusal } from '../errors.js'
 import type { LoginResult, TokenPair } from '../schemas/auth.js'
 import type { AccessClaims } from '../sessions/claims.js'
-import type { SessionGrant, SessionRepository } from '../sessions/repository.js'
+import { UserDisabled } from '../sessions/errors.js'
+import type { SessionGrant, SessionRepository, Subject } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
 import { LostInsertRace, type LoginRecord, type UserRepository, type WechatLogin } from '../users/repository.js'
 import type { WechatClient } from '../wechat/client.js'
@@ -20,6 +21,12 @@ export interface AuthServiceDeps {
   accessTtlSeconds: number
 }
 
+/** A route's answer, and who it was about (for the audit trail). */
+export interface Granted<T> {
+  result: T
+  subject: Subject
+}
+
 /** What jscode2session's errcodes mean to a login; the rest are read as every service reads them. */
 function loginFailure (error: unknown): unknown {
   if (error instanceof WechatApiError) {
@@ -33,7 +40,7 @@ function loginFailure (error: unknown): unknown {
 /** Login, refresh and logout: WeChat first, then the database; nothing is written when WeChat refuses. */
 export class AuthService {
   private readonly apps: Map<string, WechatApp>
-  private readonly inFlight = new SingleFlight<LoginResult>()
+  private readonly inFlight = new SingleFlight<Granted<LoginResult>>()
 
   constructor (private readonly deps: AuthServiceDeps) {
     this.apps = new Map(deps.apps.map((app) => [app.appid, app]))
@@ -55,33 +62,34 @@ export class AuthService {
    * a claim in the grant cache); a retry shortly after gets the same grant while
    * its session is live. A replay never opens a session or rewrites session_key.
    */
-  async login (code: string, appid?: string): Promise<LoginResult> {
+  async login (code: string, appid?: string): Promise<Granted<LoginResult>> {
     const app = this.selectApp(appid)
     const ref = grantRef(app.appid, code)
     return this.inFlight.run(ref.id, () => this.loginOnce(app, code, ref))
   }
 
-  private async loginOnce (app: WechatApp, code: string, ref: GrantRef): Promise<LoginResult> {
+  private async loginOnce (app: WechatApp, code: string, ref: GrantRef): Promise<Granted<LoginResult>> {
     const { grants } = this.deps
     const claim = await grants.claimOrWait<LoginResult>(ref)
-    if (!claim.claimed && claim.kept !== undefined) return this.replay(claim.kept)
+    if (!claim.claimed && claim.kept !== undefined) return this.replay(claim.kept, app)
     try {
       const session = await this.deps.wechat.code2session(app, code).catch((error: unknown) => { throw loginFailure(error) })
       const record = await this.record({ appid: app.appid, ...session })
       const result = { ...this.tokens({ ...record, appid: app.appid }), user: { id: record.userId, isNew: record.isNewUser } }
       await grants.keep(ref, result, record.sessionId)
-      return result
+      return { result, subject: { userId: record.userId, sessionId: record.sessionId, appid: app.appid } }
     } catch (error) {
       if (claim.claimed) await grants.release(ref)
-      throw error
+      throw Object.assign(error as Error, { subject: { appid: app.appid, ...(error as { subject?: Subject }).subject } })
     }
   }
 
   /** The grant this code already bought, while the window is open and its session live; else the code is spent. */
-  private async replay (kept: KeptGrant<LoginResult>): Promise<LoginResult> {
-    if (!this.deps.grants.isOpen(kept)) throw new WechatCodeUsed()
-    await this.deps.sessions.live(kept.sessionId).catch(() => { throw new WechatCodeUsed() })
-    return kept.result
+  private async replay (kept: KeptGrant<LoginResult>, app: WechatApp): Promise<Granted<LoginResult>> {
+    const subject = { userId: kept.result.user.id, sessionId: kept.sessionId, appid: app.appid }
+    if (!this.deps.grants.isOpen(kept)) throw Object.assign(new WechatCodeUsed(), { subject })
+    await this.deps.sessions.live(kept.sessionId).catch(() => { throw Object.assign(new WechatCodeUsed(), { subject }) })
+    return { result: kept.result, subject }
   }
 
   /**
@@ -93,6 +101,7 @@ export class AuthService {
     const { users } = this.deps
     for (let attempt = 1; ; attempt++) {
       const identity = await users.findIdentity(login.appid, login.openid)
+      if (identity?.user_disabled === true) throw Object.assign(new UserDisabled(), { subject: { userId: identity.user_id, appid: login.appid } })
       try {
         if (identity === undefined) return await users.recordFirstLogin(login)
         const record = await users.recordReturningLogin(identity, login)
@@ -107,8 +116,9 @@ export class AuthService {
     }
   }
 
-  async refresh (refreshToken: string): Promise<TokenPair> {
-    return this.tokens(await this.deps.sessions.rotate(refreshToken))
+  async refresh (refreshToken: string): Promise<Granted<TokenPair>> {
+    const grant = await this.deps.sessions.rotate(refreshToken)
+    return { result: this.tokens(grant), subject: { userId: grant.userId, sessionId: grant.sessionId, appid: grant.appid } }
   }
 
   async logout (sessionId: string): Promise<void> {

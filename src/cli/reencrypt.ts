@@ -2,6 +2,7 @@ import { loadConfig } from '../config.js'
 import { openDatabase } from '../db/database.js'
 import { reencryptSessionKeys } from '../users/reencrypt.js'
 import { SessionKeyVault } from '../users/session-key-vault.js'
+import { Progress } from '../maintenance/progress.js'
 import { runCli } from './run.js'
 
 // `npm run keys:reencrypt`: moves every stored session_key to the first key of SESSION_KEY_ENCRYPTION_KEYS.
@@ -13,7 +14,9 @@ runCli('', async () => {
   const vault = new SessionKeyVault(config.vaultKeys)
   const db = openDatabase({ url: config.databaseUrl, poolSize: 1 })
   try {
-    const result = await reencryptSessionKeys(db.prisma, vault)
+    const progress = new Progress('identities checked', await db.prisma.wechatIdentity.count())
+    const result = await reencryptSessionKeys(db.prisma, vault, (n) => { progress.add(n) })
+    progress.finish()
     process.stdout.write(`weapp-auth: scanned ${result.scanned} identities, re-encrypted ${result.reencrypted} under key ${vault.currentKeyId}` +
       (result.undecryptable.length > 0 ? `; ${result.undecryptable.length} could not be decrypted with any configured key: ${result.undecryptable.join(', ')}` : '') + '\n')
     return result.undecryptable.length > 0 ? 2 : 0

@@ -15,6 +15,10 @@ export interface Database {
   run: <Row>(statement: Statement<Row>, values: unknown[]) => Promise<Row[]>
   /** `SELECT 1` straight on the pool: is the database there? */
   ping: () => Promise<void>
+  /** Runs `work` holding a session advisory lock, or returns undefined at once when another connection holds it. */
+  withAdvisoryLock: <T>(id: number, work: () => Promise<T>) => Promise<T | undefined>
+  /** Connections busy, and requests waiting for one. */
+  poolStats: () => { inUse: number, waiting: number }
   close: () => Promise<void>
 }
 
@@ -45,6 +49,21 @@ export function openDatabase ({ url, poolSize, namedStatements = true }: Databas
     prisma,
     run: (statement, values) => runStatement(pool, statement, values, namedStatements),
     ping: async () => { await pool.query('SELECT 1') },
+    withAdvisoryLock: async (id, work) => {
+      const client = await pool.connect()
+      try {
+        const { rows: [row] } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [id])
+        if (row?.locked !== true) return undefined
+        try {
+          return await work()
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [id])
+        }
+      } finally {
+        client.release()
+      }
+    },
+    poolStats: () => ({ inUse: pool.totalCount - pool.idleCount, waiting: pool.waitingCount }),
     close: async () => {
       await prisma.$disconnect()
       await pool.end()

@@ -39,9 +39,15 @@ function toBody (error: FastifyError): ErrorBody {
   }
 }
 
+/** What the client is told for an error: the error itself when it speaks to clients, else 503 or 500. */
+const answerFor = (raw: FastifyError): FastifyError => isConnectionError(raw) ? new DatabaseUnavailable() : raw
+
+/** The machine-readable code the client gets for this error (for the audit trail and metrics). */
+export const clientCode = (raw: FastifyError): string => toBody(answerFor(raw)).code
+
 export default fp(async function errors (app: FastifyInstance) {
   app.setErrorHandler((raw: FastifyError, request, reply) => {
-    const error = isConnectionError(raw) ? new DatabaseUnavailable() : raw
+    const error = answerFor(raw)
     const body = toBody(error)
     // `logDetail`: what an error may tell the log but never the client (e.g. why each key failed to decrypt).
     const detail = (error as { logDetail?: unknown }).logDetail

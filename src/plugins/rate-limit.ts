@@ -43,6 +43,7 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimits 
         if (result.isAllowed || !result.isExceeded) { done(); return }
         // Headers only on a 429: three more on every response cost a fifth of a light route's throughput.
         reply.headers({ 'x-ratelimit-limit': String(result.max), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(result.ttlInSeconds) })
+        app.metrics.rateLimited(name)
         const error: Error & { headers?: Record<string, string> } = new RateLimited(result.ttlInSeconds)
         error.headers = { 'retry-after': String(result.ttlInSeconds) }
         done(error)
@@ -61,4 +62,4 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimits 
     refresh: limit('refresh', opts.authMax),
     user: limit('user', opts.userMax, (request) => (request as { user?: { sub: string } }).user!.sub)
   })
-}, { name: 'rate-limit', dependencies: ['redis'] })
+}, { name: 'rate-limit', dependencies: ['redis', 'metrics'] })

@@ -4,6 +4,7 @@ import { LoginGrants, MemoryGrantCache, RedisGrantCache, type GrantCache } from 
 import { AuthService } from '../auth/service.js'
 import type { RuntimeConfig } from '../config.js'
 import { Readiness } from '../db/readiness.js'
+import { Pruner } from '../maintenance/pruner.js'
 import { SessionRepository } from '../sessions/repository.js'
 import { UserRepository } from '../users/repository.js'
 import { UserService } from '../users/service.js'
@@ -32,7 +33,7 @@ const LOGIN_RETRY_WINDOW_MS = 10_000
 /** The business services, wired once from the runtime configuration; routes only call them. */
 export default fp(async function services (app: FastifyInstance, { config, clock }: ServicesOptions) {
   const { apiBase, timeoutMs, maxConnections, maxPending, apps } = config.wechat
-  const wechat = new WechatClient({ apiBase, timeoutMs, maxConnections, maxPending })
+  const wechat = new WechatClient({ apiBase, timeoutMs, maxConnections, maxPending, observe: app.metrics.wechatCall })
   app.addHook('onClose', async () => { await wechat.close() })
 
   // State several instances share lives in Redis while it answers, in this process while it does not.
@@ -45,6 +46,12 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const grantCache = shared<GrantCache>((redis) => new RedisGrantCache(redis, config.redisPrefix), new MemoryGrantCache(clock))
 
   app.decorate('readiness', new Readiness(app.db, app.log, clock))
+  const { sessionSeconds, auditSeconds, pruneIntervalSeconds } = config.retention
+  if (pruneIntervalSeconds > 0) {
+    // One instance of many prunes at a time (an advisory lock); the others skip the pass.
+    const stop = new Pruner(app.db, { sessionRetentionSeconds: sessionSeconds, auditRetentionSeconds: auditSeconds }, clock).schedule(pruneIntervalSeconds * 1000, app.log)
+    app.addHook('onClose', async () => { stop() })
+  }
   app.decorate('userService', new UserService({ apps, users, sessions, vault, wechat, appTokens, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock }))
   app.decorate('authService', new AuthService({
     apps,
@@ -57,4 +64,4 @@ export default fp(async function services (app: FastifyInstance, { config, clock
     signAccessToken: app.signAccessToken,
     accessTtlSeconds: config.jwt.accessTtlSeconds
   }))
-}, { name: 'services', dependencies: ['database', 'auth', 'redis'] })
+}, { name: 'services', dependencies: ['database', 'auth', 'redis', 'metrics'] })

@@ -5,6 +5,7 @@ import { errors } from '../schemas/common.js'
 
 const auth: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/auth/login', {
+    config: { audit: 'login' },
     onRequest: app.rateLimits.login,
     schema: {
       tags: ['auth'],
@@ -12,17 +13,26 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       body: LoginBody,
       response: { 200: LoginResponse, ...errors(400, 401, 403, 429, 500, 502, 503, 504) }
     }
-  }, async (request) => app.authService.login(request.body.code, request.body.appid))
+  }, async (request) => {
+    const { result, subject } = await app.authService.login(request.body.code, request.body.appid)
+    request.auditSubject = subject
+    return result
+  })
 
   app.post('/v1/auth/refresh', {
+    config: { audit: 'refresh' },
     onRequest: app.rateLimits.refresh,
     schema: {
       tags: ['auth'],
       summary: 'Rotate a refresh token: a new pair, the old refresh token retired',
       body: RefreshBody,
-      response: { 200: TokenPair, ...errors(400, 401, 429, 503) }
+      response: { 200: TokenPair, ...errors(400, 401, 403, 429, 503) }
     }
-  }, async (request) => app.authService.refresh(request.body.refreshToken))
+  }, async (request) => {
+    const { result, subject } = await app.authService.refresh(request.body.refreshToken)
+    request.auditSubject = subject
+    return result
+  })
 
   app.get('/v1/auth/session', {
     onRequest: app.authenticate,
@@ -38,6 +48,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/v1/auth/logout', {
+    config: { audit: 'logout' },
     onRequest: app.authenticate,
     schema: {
       tags: ['auth'],
@@ -51,6 +62,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/v1/auth/logout-all', {
+    config: { audit: 'logout_all' },
     onRequest: app.authenticate,
     schema: {
       tags: ['auth'],

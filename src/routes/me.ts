@@ -9,7 +9,7 @@ const me: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       summary: "The signed-in user's profile",
       security: [{ bearer: [] }],
-      response: { 200: Profile, ...errors(401, 429, 503) }
+      response: { 200: Profile, ...errors(401, 403, 429, 503) }
     }
   }, async (request) => app.userService.profile(request.user))
 }

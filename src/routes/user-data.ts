@@ -6,6 +6,7 @@ import { PhoneResponse } from '../schemas/users.js'
 // Each call costs a decryption or a WeChat call: counted per user once authenticated, on top of the per-IP limit.
 const userData: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/auth/decrypt', {
+    config: { audit: 'decrypt' },
     onRequest: app.authenticate,
     preHandler: app.rateLimits.user,
     schema: {
@@ -13,11 +14,12 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
       summary: "Decrypt encryptedData with the caller's session_key (AES-128-CBC), checking watermark.appid",
       security: [{ bearer: [] }],
       body: DecryptBody,
-      response: { 200: DataResponse, ...errors(400, 401, 429, 502, 503, 504) }
+      response: { 200: DataResponse, ...errors(400, 401, 403, 429, 502, 503, 504) }
     }
   }, async (request) => ({ data: await app.userService.decrypt(request.user, request.body.encryptedData, request.body.iv) }))
 
   app.post('/v1/auth/verify', {
+    config: { audit: 'verify' },
     onRequest: app.authenticate,
     preHandler: app.rateLimits.user,
     schema: {
@@ -25,11 +27,12 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Check rawData against its signature, sha1(rawData + session_key)',
       security: [{ bearer: [] }],
       body: VerifyBody,
-      response: { 200: DataResponse, ...errors(400, 401, 429, 503) }
+      response: { 200: DataResponse, ...errors(400, 401, 403, 429, 503) }
     }
   }, async (request) => ({ data: await app.userService.verify(request.user, request.body.rawData, request.body.signature) }))
 
   app.post('/v1/auth/phone', {
+    config: { audit: 'phone' },
     onRequest: app.authenticate,
     preHandler: app.rateLimits.user,
     schema: {
@@ -37,7 +40,7 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
       summary: "The user's phone number from a getPhoneNumber button code (wxa/business/getuserphonenumber)",
       security: [{ bearer: [] }],
       body: PhoneBody,
-      response: { 200: PhoneResponse, ...errors(400, 401, 429, 500, 502, 503, 504) }
+      response: { 200: PhoneResponse, ...errors(400, 401, 403, 429, 500, 502, 503, 504) }
     }
   }, async (request) => app.userService.phone(request.user, request.body.code))
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
-import type { Prisma } from '../generated/prisma/client.js'
+import { PRUNE_BATCH, type PruneBatch } from '../db/prune.js'
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
 import { statement } from '../db/statements.js'
-import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked } from './errors.js'
+import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked, UserDisabled } from './errors.js'
 import { hashRefreshToken, isRefreshTokenShape, newRefreshToken, openSuccessor, sealSuccessor, type RefreshSecret } from './refresh-token.js'
 
 // The owner of `sessions` and `refresh_tokens`. A session is one login and one
@@ -24,19 +25,30 @@ export interface SessionGrant {
 }
 
 /** What every read of a session selects (from `sessions s`) to tell a live session from an ended one. */
-export const SESSION_STATE = 's.revoked_at IS NOT NULL AS session_revoked, s.expires_at <= now() AS session_expired'
-export const SESSION_STATE_COLUMNS = { session_revoked: 'boolean', session_expired: 'boolean' } as const
+export const SESSION_STATE = `s.revoked_at IS NOT NULL AS session_revoked, s.expires_at <= now() AS session_expired,
+  EXISTS (SELECT 1 FROM users du WHERE du.id = s.user_id AND du.disabled_at IS NOT NULL) AS user_disabled`
+export const SESSION_STATE_COLUMNS = { session_revoked: 'boolean', session_expired: 'boolean', user_disabled: 'boolean' } as const
 
 export interface SessionState {
   session_revoked: boolean
   session_expired: boolean
+  user_disabled: boolean
 }
 
-/** The one rule of a live session: not revoked, not past SESSION_MAX_AGE. Throws the 401 a client acts on. */
+/**
+ * The one rule of a live session: its user is not banned (403), it is not
+ * revoked, not past SESSION_MAX_AGE (401s a client acts on).
+ */
 export function assertLive (state: SessionState | undefined): void {
-  if (state === undefined || state.session_revoked) throw new SessionRevoked()
+  if (state === undefined) throw new SessionRevoked()
+  if (state.user_disabled) throw new UserDisabled()
+  if (state.session_revoked) throw new SessionRevoked()
   if (state.session_expired) throw new SessionExpired()
 }
+
+/** Who an error was about, for the audit trail; and the session it ended, when it ended one. */
+export interface Subject { userId?: string, sessionId?: string, appid?: string }
+const about = <E extends Error>(error: E, subject: Subject, revoked?: string): E => Object.assign(error, { subject, ...(revoked !== undefined ? { revoked } : {}) })
 
 /** A new refresh token expires REFRESH_TOKEN_TTL from now, never after its session. */
 const refreshExpiry = (ttlParam: number, sessionExpiresAt: string): string =>
@@ -72,7 +84,8 @@ const rotate = statement('sessions_rotate', { session_id: 'string', user_id: 'st
   WITH s AS (
     SELECT s.id, s.user_id, s.appid, s.expires_at FROM sessions s
     WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND s.revoked_at IS NULL AND s.expires_at > now()
-    FOR SHARE
+      AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL)
+    FOR SHARE OF s
   ), old AS (
     UPDATE refresh_tokens rt SET retired_at = now(), successor_enc = $2, updated_at = now()
     FROM s
@@ -114,9 +127,9 @@ const retireLive = (ended: string): string => `
     RETURNING 1
   )`
 
-const revokeStolen = statement('sessions_revoke_stolen', {}, `
+const revoke = statement('sessions_revoke', {}, `
   WITH ended AS (
-    UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = 'refresh_reuse', updated_at = now() WHERE id = $1::uuid AND revoked_at IS NULL
+    UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = $2, updated_at = now() WHERE id = $1::uuid AND revoked_at IS NULL
     RETURNING id
   )
   UPDATE refresh_tokens SET retired_at = now(), updated_at = now() WHERE session_id IN (SELECT id FROM ended) AND retired_at IS NULL`)
@@ -175,11 +188,22 @@ export class SessionRepository {
   private async rotateRetired (presented: RefreshSecret): Promise<SessionGrant> {
     const [state] = await this.db.run(tokenState, [presented.hash, this.policy.reuseGraceSeconds])
     if (state === undefined) throw new RefreshTokenInvalid()
-    assertLive(state)
+    const subject: Subject = { userId: state.user_id, sessionId: state.session_id, appid: state.appid }
+    if (state.user_disabled) {
+      // A banned user's refresh ends the session it came with.
+      const ended = !state.session_revoked && !state.session_expired
+      if (ended) await this.db.run(revoke, [state.session_id, 'user_disabled'])
+      throw about(new UserDisabled(), subject, ended ? 'user_disabled' : undefined)
+    }
+    try {
+      assertLive(state)
+    } catch (error) {
+      throw about(error as Error, subject)
+    }
     if (!state.retired) {
-      if (state.token_expired) throw new RefreshTokenExpired()
+      if (state.token_expired) throw about(new RefreshTokenExpired(), subject)
       // Neither retired nor expired, yet the update missed it: the session changed under us.
-      throw new RefreshTokenInvalid()
+      throw about(new RefreshTokenInvalid(), subject)
     }
     if (state.in_grace === true && state.successor_enc !== null && state.live_hash !== null) {
       const successor = openSuccessor(presented, state.successor_enc)
@@ -188,8 +212,8 @@ export class SessionRepository {
       }
     }
     // After the grace window, or a token whose successor was itself rotated: one of two holders is a thief.
-    await this.db.run(revokeStolen, [state.session_id])
-    throw new RefreshTokenReused()
+    await this.db.run(revoke, [state.session_id, 'refresh_reuse'])
+    throw about(new RefreshTokenReused(), subject, 'refresh_reuse')
   }
 
   /** A merge of two users (a unionid move): the sessions follow their identities, inside the merge's transaction. */
@@ -219,5 +243,44 @@ export class SessionRepository {
     const [row] = await this.db.run(endAllOf, [sessionId, reason])
     if (row === undefined || row.ended === 0) assertLive(row)
     return row!.ended
+  }
+}
+
+/**
+ * Retired refresh tokens past their expiry: none can be presented any more, not
+ * even as reuse (a retired token is kept, and recognised as reuse, until then).
+ * A session's live token stays when it expires: it tells when the session went
+ * idle, and goes with its session (below).
+ */
+export function pruneExpiredRefreshTokens (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
+  const due = (): Prisma.RefreshTokenWhereInput => ({ expiresAt: { lt: cutoff() }, retiredAt: { not: null } })
+  return {
+    count: () => prisma.refreshToken.count({ where: due() }),
+    delete: async () => {
+      const rows = await prisma.refreshToken.findMany({ where: due(), select: { id: true }, take: PRUNE_BATCH })
+      if (rows.length === 0) return 0
+      return (await prisma.refreshToken.deleteMany({ where: { id: { in: rows.map((r) => r.id) } } })).count
+    }
+  }
+}
+
+/**
+ * Sessions that ended before the cutoff, with their refresh tokens (ON DELETE
+ * CASCADE): revoked, past SESSION_MAX_AGE, or idle (their live refresh token
+ * expired unused: nothing can refresh them any more).
+ */
+export function pruneEndedSessions (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
+  const ended = (): Prisma.SessionWhereInput => ({ OR: [{ revokedAt: { lt: cutoff() } }, { expiresAt: { lt: cutoff() } }] })
+  const idle = (): Prisma.RefreshTokenWhereInput => ({ retiredAt: null, expiresAt: { lt: cutoff() } })
+  const remove = async (ids: string[]): Promise<number> =>
+    ids.length === 0 ? 0 : (await prisma.session.deleteMany({ where: { id: { in: ids } } })).count
+  return {
+    count: async () => await prisma.session.count({ where: ended() }) + await prisma.refreshToken.count({ where: { ...idle(), session: { NOT: ended() } } }),
+    delete: async () => {
+      const rows = await prisma.session.findMany({ where: ended(), select: { id: true }, take: PRUNE_BATCH })
+      if (rows.length > 0) return remove(rows.map((r) => r.id))
+      const idleTokens = await prisma.refreshToken.findMany({ where: idle(), select: { sessionId: true }, take: PRUNE_BATCH })
+      return remove(idleTokens.map((r) => r.sessionId))
+    }
   }
 }

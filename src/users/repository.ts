@@ -3,6 +3,7 @@ import type { Database } from '../db/database.js'
 import { FOREIGN_KEY_VIOLATION, isTransient, isUniqueViolation, sqlState } from '../db/errors.js'
 import { statement } from '../db/statements.js'
 import type { ProfileView } from '../schemas/users.js'
+import { UserDisabled } from '../sessions/errors.js'
 import { SESSION_STATE, SESSION_STATE_COLUMNS, assertLive, openSessionSql, type SessionRepository } from '../sessions/repository.js'
 import type { PhoneFields, ProfileFields } from './profile.js'
 import type { SessionKeyVault } from './session-key-vault.js'
@@ -22,6 +23,7 @@ export interface IdentityRow {
   user_id: string
   unionid: string | null
   session_key_enc: string
+  user_disabled: boolean
 }
 
 export interface LoginRecord {
@@ -38,10 +40,16 @@ export class LostInsertRace extends Error {
   override name = 'LostInsertRace'
 }
 
-const findIdentity = statement('users_find_identity', { id: 'string', user_id: 'string', unionid: 'string?', session_key_enc: 'string' }, `
-  SELECT id::text, user_id::text, unionid, session_key_enc FROM wechat_identities WHERE appid = $1 AND openid = $2`)
+const findIdentity = statement('users_find_identity', { id: 'string', user_id: 'string', unionid: 'string?', session_key_enc: 'string', user_disabled: 'boolean' }, `
+  SELECT i.id::text, i.user_id::text, i.unionid, i.session_key_enc, u.disabled_at IS NOT NULL AS user_disabled
+  FROM wechat_identities i JOIN users u ON u.id = i.user_id WHERE i.appid = $1 AND i.openid = $2`)
 
-const loginColumns = { user_id: 'string', identity_id: 'string', expires_at: 'date', user_inserted: 'boolean' } as const
+/**
+ * A login statement always answers one row: the identity and session it wrote
+ * (NULL when it wrote none), and whether the user is banned. A banned user gets
+ * no session and no new session_key.
+ */
+const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: 'date?', user_inserted: 'boolean', user_disabled: 'boolean' } as const
 
 /**
  * A first login: identity, user (unless one already has this unionid), session
@@ -52,9 +60,12 @@ const loginColumns = { user_id: 'string', identity_id: 'string', expires_at: 'da
  * with this unionid first): both mean "read again".
  */
 const loginFirst = statement('users_login_first', loginColumns, `
-  WITH i AS (
+  WITH owner AS (
+    SELECT id, disabled_at IS NOT NULL AS disabled FROM users WHERE unionid = $5
+  ), i AS (
     INSERT INTO wechat_identities (id, user_id, appid, openid, unionid, session_key_enc)
-    VALUES ($1::uuid, COALESCE((SELECT id FROM users WHERE unionid = $5), $2::uuid), $3, $4, $5, $6)
+    SELECT $1::uuid, COALESCE((SELECT id FROM owner), $2::uuid), $3, $4, $5, $6
+    WHERE NOT EXISTS (SELECT 1 FROM owner WHERE disabled)
     ON CONFLICT (appid, openid) DO NOTHING
     RETURNING id, user_id
   ), u AS (
@@ -62,7 +73,9 @@ const loginFirst = statement('users_login_first', loginColumns, `
     ON CONFLICT DO NOTHING
     RETURNING id
   ), ${openSessionSql({ sessionId: 7, appid: 3, maxAge: 8, tokenHash: 9, refreshTtl: 10 })}
-  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, EXISTS (SELECT 1 FROM u) AS user_inserted FROM i, t`)
+  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, EXISTS (SELECT 1 FROM u) AS user_inserted,
+         EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
+  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN t ON true`)
 
 /**
  * A known identity: the new session_key (the previous one kept for data
@@ -77,10 +90,12 @@ const loginReturning = statement('users_login_returning', loginColumns, `
       session_key_enc = $3,
       session_key_updated_at = now(),
       updated_at = now()
-    WHERE id = $1::uuid
+    WHERE id = $1::uuid AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = wechat_identities.user_id AND u.disabled_at IS NOT NULL)
     RETURNING id, user_id
   ), ${openSessionSql({ sessionId: 4, appid: 5, maxAge: 6, tokenHash: 7, refreshTtl: 8 })}
-  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, false AS user_inserted FROM i, t`)
+  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, false AS user_inserted,
+         EXISTS (SELECT 1 FROM wechat_identities wi JOIN users u ON u.id = wi.user_id WHERE wi.id = $1::uuid AND u.disabled_at IS NOT NULL) AS user_disabled
+  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN t ON true`)
 
 /** The user who owns a session now (found by its signed id), checked live in the same round trip. */
 const profile = statement('users_profile', {
@@ -244,8 +259,10 @@ export class UserRepository {
     }
   }
 
-  private loginRecord (row: { user_id: string, identity_id: string, expires_at: Date, user_inserted: boolean } | undefined, session: { sessionId: string, refreshToken: string }): LoginRecord {
-    if (row === undefined) throw new LostInsertRace()
+  private loginRecord (row: { user_id: string | null, identity_id: string | null, expires_at: Date | null, user_inserted: boolean, user_disabled: boolean } | undefined,
+    session: { sessionId: string, refreshToken: string }): LoginRecord {
+    if (row?.user_disabled === true) throw new UserDisabled()
+    if (row === undefined || row.user_id === null || row.identity_id === null || row.expires_at === null) throw new LostInsertRace()
     return { identityId: row.identity_id, userId: row.user_id, isNewUser: row.user_inserted, sessionId: session.sessionId, refreshToken: session.refreshToken, refreshExpiresAt: row.expires_at }
   }
 }

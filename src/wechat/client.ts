@@ -21,6 +21,8 @@ export interface WechatClientOptions {
   maxConnections?: number
   /** Calls admitted at once (on the wire plus queued); more are refused with 503 WECHAT_OVERLOADED. */
   maxPending?: number
+  /** Told of every call: the API, `ok` / `errcode_<n>` / `timeout` / `unavailable` / `overloaded`, and its time on the wire. */
+  observe?: (api: string, outcome: string, seconds?: number) => void
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 256
@@ -45,6 +47,11 @@ interface Call { method: 'GET' | 'POST', path: string, query: Record<string, str
 const WECHAT_ID = /^[A-Za-z0-9_-]{1,128}$/
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+
+function outcomeOf (error: unknown): string {
+  if (error instanceof WechatApiError) return `errcode_${error.errcode}`
+  return error instanceof WechatTimeout ? 'timeout' : 'unavailable'
+}
 
 function isTimeout (error: unknown): boolean {
   const { name, code } = error as { name?: string, code?: string }
@@ -123,9 +130,23 @@ export class WechatClient {
 
   /** One API call: a connection slot first (bounded wait), then the call on the wire. */
   private async call (call: Call): Promise<Body> {
-    const release = await this.slots.acquire(this.options.timeoutMs)
+    const api = call.path.slice(call.path.lastIndexOf('/') + 1)
+    const observe = this.options.observe
+    let release: () => void
     try {
-      return await this.callOnWire(call)
+      release = await this.slots.acquire(this.options.timeoutMs)
+    } catch (error) {
+      observe?.(api, 'overloaded')
+      throw error
+    }
+    const started = performance.now()
+    try {
+      const body = await this.callOnWire(call)
+      observe?.(api, 'ok', (performance.now() - started) / 1000)
+      return body
+    } catch (error) {
+      observe?.(api, outcomeOf(error), (performance.now() - started) / 1000)
+      throw error
     } finally {
       release()
     }

@@ -33,7 +33,7 @@ t.test('each statement answers exactly the columns it declares', async (t) => {
   const values: Record<string, unknown[]> = {
     sessions_rotate: [sha256(rotated.refreshToken), 'sealed', sha256(`rt_${randomUUID()}`), 3600],
     sessions_token_state: [sha256(alice.refreshToken), 10],
-    sessions_revoke_stolen: [sid],
+    sessions_revoke: [sid, 'test'],
     sessions_live: [sid],
     sessions_end: [sid, 'test'],
     sessions_end_all_of: [sid, 'test'],

@@ -1,0 +1,129 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { PRUNE_BATCH, type PruneBatch } from '../db/prune.js'
+import type { PrismaClient } from '../generated/prisma/client.js'
+
+// The owner of `auth_events`: who logged in, refreshed, logged out, read their
+// data, from where, and what they got. Never a secret: ids, addresses, codes of
+// outcomes, no code, token, session_key or encrypted data.
+
+export type AuthEventType = 'login' | 'refresh' | 'logout' | 'logout_all' | 'decrypt' | 'verify' | 'phone' | 'session_revoked'
+
+export interface AuthEvent {
+  type: AuthEventType
+  /** `ok`, or the error code the client got (REFRESH_TOKEN_REUSED, WECHAT_CODE_USED...), or why a session was revoked. */
+  outcome: string
+  userId?: string
+  sessionId?: string
+  appid?: string
+  ip?: string
+  userAgent?: string
+  requestId?: string
+}
+
+export interface AuditOptions {
+  /** How long an event may wait in memory before it is written. */
+  flushMs?: number
+  /** Events written per statement. */
+  batch?: number
+  /** While the database refuses them, events kept for a retry; the oldest go beyond this (and it is logged). */
+  maxPending?: number
+  now?: () => number
+}
+
+const text = (value: string | undefined, max: number): string | null => value === undefined ? null : value.slice(0, max)
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** The columns are uuid: anything else would fail the whole batch. */
+const uuid = (value: string | undefined): string | null => value !== undefined && UUID.test(value) ? value : null
+
+/**
+ * A batched writer: a request adds its event to a buffer (no round trip of its
+ * own) and the buffer is written with one multi-row INSERT a second, or as soon
+ * as a batch is full. On a graceful shutdown the buffer is written before the
+ * pool closes, so nothing is lost; a crash loses at most the last second. We
+ * chose this over sharing each route's own statement because failures (a bad
+ * code, a reused token, a rate limit) write nothing of their own to share, and
+ * they are what an audit is for.
+ */
+export class AuditLog {
+  private pending: (AuthEvent & { createdAt: Date })[] = []
+  private timer?: NodeJS.Timeout
+  private writing?: Promise<void>
+  private dropped = 0
+  private readonly flushMs: number
+  private readonly batch: number
+  private readonly maxPending: number
+  private readonly now: () => number
+
+  constructor (private readonly prisma: PrismaClient, private readonly log: FastifyBaseLogger, options: AuditOptions = {}) {
+    this.flushMs = options.flushMs ?? 1000
+    this.batch = options.batch ?? 500
+    this.maxPending = options.maxPending ?? 100_000
+    this.now = options.now ?? Date.now
+  }
+
+  record (event: AuthEvent): void {
+    this.pending.push({ ...event, createdAt: new Date(this.now()) })
+    if (this.pending.length > this.maxPending) {
+      this.pending.splice(0, this.pending.length - this.maxPending)
+      if (this.dropped++ === 0) this.log.warn('audit: the database has refused events for long: the oldest are dropped')
+    }
+    if (this.pending.length >= this.batch) this.flushSoon(0)
+    else this.flushSoon(this.flushMs)
+  }
+
+  /** Writes everything buffered (one INSERT per batch); what the database refuses stays buffered for the next flush. */
+  async flush (): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    while (this.writing !== undefined) await this.writing
+    while (this.pending.length > 0) {
+      const events = this.pending.splice(0, this.batch)
+      this.writing = this.write(events)
+      try {
+        await this.writing
+      } catch (error) {
+        this.pending.unshift(...events)
+        this.log.warn({ err: error, events: events.length }, 'audit: events not written yet, kept for the next attempt')
+        this.flushSoon(this.flushMs)
+        return
+      } finally {
+        this.writing = undefined
+      }
+    }
+  }
+
+  private flushSoon (ms: number): void {
+    if (this.timer !== undefined && ms > 0) return
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => { this.flush().catch(() => {}) }, ms)
+    this.timer.unref()
+  }
+
+  private async write (events: (AuthEvent & { createdAt: Date })[]): Promise<void> {
+    await this.prisma.authEvent.createMany({
+      data: events.map((e) => ({
+        createdAt: e.createdAt,
+        type: e.type,
+        outcome: e.outcome.slice(0, 64),
+        userId: uuid(e.userId),
+        sessionId: uuid(e.sessionId),
+        appid: text(e.appid, 64),
+        ip: text(e.ip, 64),
+        userAgent: text(e.userAgent, 256),
+        requestId: text(e.requestId, 64)
+      }))
+    })
+  }
+}
+
+/** Audit events older than AUDIT_RETENTION. */
+export function pruneAuthEvents (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
+  return {
+    count: () => prisma.authEvent.count({ where: { createdAt: { lt: cutoff() } } }),
+    delete: async () => {
+      const rows = await prisma.authEvent.findMany({ where: { createdAt: { lt: cutoff() } }, select: { id: true }, take: PRUNE_BATCH })
+      if (rows.length === 0) return 0
+      return (await prisma.authEvent.deleteMany({ where: { id: { in: rows.map((r) => r.id) } } })).count
+    }
+  }
+}

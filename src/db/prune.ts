@@ -1,0 +1,12 @@
+/**
+ * One table's part of a prune pass, written by the table's owner: how many rows
+ * are due (for progress), and deleting the next batch of them (small batches:
+ * short locks, and a pass that stops anywhere loses nothing).
+ */
+export interface PruneBatch {
+  count: () => Promise<number>
+  /** Deletes at most PRUNE_BATCH due rows; the number deleted, 0 when none are left. */
+  delete: () => Promise<number>
+}
+
+export const PRUNE_BATCH = 1000

@@ -1,0 +1,73 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { AuditLog, type AuthEventType } from '../audit/log.js'
+import { clientCode } from './errors.js'
+import type { Subject } from '../sessions/repository.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The audit event a route's outcome is recorded as. */
+    audit?: AuthEventType
+  }
+  interface FastifyRequest {
+    /** Who the answer was about (set by the route on success). */
+    auditSubject?: Subject
+    /** The error the client got, with who it was about and the session it ended, if any. */
+    auditError?: { code: string, subject?: Subject, revoked?: string }
+  }
+  interface FastifyInstance {
+    audit: AuditLog
+  }
+}
+
+// A flood past a limit is recorded once per client and window, not once per
+// request: the trail must not be what an attacker fills.
+const RATE_LIMITED_MEMORY_MS = 60_000
+const MAX_REMEMBERED = 10_000
+
+/**
+ * Records every outcome of the routes that declare `config.audit` (failures
+ * included) in auth_events, and counts logins and refreshes in the metrics:
+ * `ok` or the error code the client got; who, from where, which request. Never
+ * a body or a header but the User-Agent.
+ */
+export default fp(async function audit (app: FastifyInstance, { clock }: { clock: () => number }) {
+  const log = new AuditLog(app.db.prisma, app.log, { now: clock })
+  app.decorate('audit', log)
+  app.decorateRequest('auditSubject', undefined)
+  app.decorateRequest('auditError', undefined)
+  const rateLimited = new Map<string, number>()
+
+  app.addHook('onError', (request, _reply, error, done) => {
+    const { subject, revoked } = error as { subject?: Subject, revoked?: string }
+    request.auditError = { code: clientCode(error), subject, revoked }
+    done()
+  })
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const type = request.routeOptions.config.audit
+    if (type === undefined) { done(); return }
+    const failure = reply.statusCode >= 400 ? request.auditError : undefined
+    const outcome = reply.statusCode < 400 ? 'ok' : (failure?.code ?? `HTTP_${reply.statusCode}`)
+    const claims = (request as { user?: { sub?: string, sid?: string, appid?: string } }).user
+    const subject: Subject = request.auditSubject ?? failure?.subject ?? { userId: claims?.sub, sessionId: claims?.sid, appid: claims?.appid }
+    app.metrics.authOutcome(type, outcome, subject.appid)
+    if (outcome === 'RATE_LIMITED' && !firstRefusal(`${type}:${request.ip}`)) { done(); return }
+    const where = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id }
+    log.record({ type, outcome, ...subject, ...where })
+    if (failure?.revoked !== undefined) log.record({ type: 'session_revoked', outcome: failure.revoked, ...subject, ...where })
+    done()
+  })
+
+  function firstRefusal (key: string): boolean {
+    const now = clock()
+    const until = rateLimited.get(key)
+    if (until !== undefined && until > now) return false
+    if (rateLimited.size >= MAX_REMEMBERED) rateLimited.delete(rateLimited.keys().next().value!)
+    rateLimited.set(key, now + RATE_LIMITED_MEMORY_MS)
+    return true
+  }
+
+  // Written before the pool closes (plugins close in reverse order of registration): nothing is lost on a graceful shutdown.
+  app.addHook('onClose', async () => { await log.flush() })
+}, { name: 'audit', dependencies: ['database', 'metrics'] })

@@ -1,0 +1,193 @@
+import { spawn } from 'node:child_process'
+import { PassThrough } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { Progress } from '../../src/maintenance/progress.js'
+import { Pruner } from '../../src/maintenance/pruner.js'
+import { APP, build, ED25519_PEM, VAULT_KEYS } from '../helper.js'
+import { login, refresh } from '../helpers/auth.js'
+
+// Nothing grows forever: refresh tokens go once they could no longer be
+// presented, ended sessions after SESSION_RETENTION, audit events after
+// AUDIT_RETENTION; live rows stay and keep working.
+
+type Built = Awaited<ReturnType<typeof build>>
+const DAY = 86_400
+const policy = { sessionRetentionSeconds: 30 * DAY, auditRetentionSeconds: 180 * DAY }
+
+async function counts (prisma: Built['prisma']) {
+  const [row] = await prisma.$queryRaw<{ tokens: number, sessions: number, events: number }[]>`
+    SELECT (SELECT count(*)::int FROM refresh_tokens) AS tokens, (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM auth_events) AS events`
+  return row!
+}
+
+t.test('expired refresh tokens go; a retired one inside its life stays and is still caught as reuse; the live one still works', async (t) => {
+  const { app, fake, prisma, database } = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
+  const alice = await login(app, fake, 'alice')
+  const r1 = (await refresh(app, alice.refreshToken)).json()
+  const r2 = (await refresh(app, r1.refreshToken)).json()
+  const r3 = (await refresh(app, r2.refreshToken)).json()
+  // alice's first two tokens expired an hour ago; r2 is retired but could still be presented.
+  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = now() - interval '1 hour'
+    WHERE id IN (SELECT id FROM refresh_tokens ORDER BY created_at, id LIMIT 2)`
+  t.same(await new Pruner(database, policy).run(), { refreshTokens: 2, sessions: 0, authEvents: 0 })
+  t.equal((await counts(prisma)).tokens, 2, 'the retired-in-life token and the live one remain')
+  t.equal((await refresh(app, alice.refreshToken)).json().code, 'REFRESH_TOKEN_INVALID', 'a pruned token is unknown')
+  const live = await refresh(app, r3.refreshToken)
+  t.equal(live.statusCode, 200, 'the live token still rotates')
+  const reuse = await refresh(app, r2.refreshToken)
+  t.equal(reuse.json().code, 'REFRESH_TOKEN_REUSED', 'the retired token inside its life is still detected as reuse')
+})
+
+t.test('ended sessions go after SESSION_RETENTION with their tokens; recent ones and live ones stay', async (t) => {
+  const { app, fake, prisma, database } = await build(t)
+  const live = await login(app, fake, 'alice')
+  const old = await login(app, fake, 'bob')
+  const recent = await login(app, fake, 'carol')
+  const expired = await login(app, fake, 'dave')
+  const sid = (token: string) => app.jwt.decode<{ sid: string }>(token)!.sid
+  await prisma.$executeRaw`UPDATE sessions SET revoked_at = now() - interval '31 days', revoked_reason = 'logout' WHERE id = ${sid(old.accessToken)}::uuid`
+  await prisma.$executeRaw`UPDATE sessions SET revoked_at = now() - interval '29 days', revoked_reason = 'logout' WHERE id = ${sid(recent.accessToken)}::uuid`
+  await prisma.$executeRaw`UPDATE sessions SET expires_at = now() - interval '31 days' WHERE id = ${sid(expired.accessToken)}::uuid`
+  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = LEAST(refresh_tokens.expires_at, s.expires_at) FROM sessions s WHERE s.id = refresh_tokens.session_id`
+  const result = await new Pruner(database, policy).run()
+  t.same(result, { refreshTokens: 0, sessions: 2, authEvents: 0 }, 'bob\'s and dave\'s sessions, their tokens with them')
+  const left = await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM sessions ORDER BY id`
+  t.same(left.map((r) => r.id).sort(), [sid(live.accessToken), sid(recent.accessToken)].sort())
+  t.same(await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM refresh_tokens WHERE session_id NOT IN (SELECT id FROM sessions)`, [{ n: 0 }])
+  t.equal((await refresh(app, live.refreshToken)).statusCode, 200, 'the live session works')
+  t.equal((await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${live.accessToken}` } })).statusCode, 200)
+})
+
+t.test('an idle session (its live refresh token expired unused) goes SESSION_RETENTION after that expiry', async (t) => {
+  const { app, fake, prisma, database } = await build(t)
+  const active = await login(app, fake, 'alice')
+  const idle = await login(app, fake, 'bob')
+  const recent = await login(app, fake, 'carol')
+  const sid = (token: string) => app.jwt.decode<{ sid: string }>(token)!.sid
+  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = now() - interval '31 days' WHERE session_id = ${sid(idle.accessToken)}::uuid`
+  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = now() - interval '1 day' WHERE session_id = ${sid(recent.accessToken)}::uuid`
+  t.same(await new Pruner(database, policy).run(), { refreshTokens: 0, sessions: 1, authEvents: 0 })
+  const left = await prisma.$queryRaw<{ id: string, tokens: number }[]>`SELECT s.id::text, (SELECT count(*)::int FROM refresh_tokens WHERE session_id = s.id) AS tokens FROM sessions s`
+  t.same(left.map((r) => r.id).sort(), [sid(active.accessToken), sid(recent.accessToken)].sort(), 'the session idle for 31 days went')
+  t.same(left.map((r) => r.tokens), [1, 1], 'an expired live token is kept while its session is: it dates the idleness')
+  t.equal((await refresh(app, recent.refreshToken)).json().code, 'REFRESH_TOKEN_EXPIRED', 'the idle session\'s client is told to log in again')
+  t.equal((await refresh(app, active.refreshToken)).statusCode, 200)
+})
+
+t.test('audit events go after AUDIT_RETENTION, in batches of 1000', async (t) => {
+  const { prisma, database } = await build(t)
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) SELECT now() - interval '181 days', 'login', 'ok' FROM generate_series(1, 2500)`
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) SELECT now() - interval '179 days', 'login', 'ok' FROM generate_series(1, 3)`
+  const batches: number[] = []
+  const result = await new Pruner(database, policy).run((step, deleted) => { if (step === 'authEvents') batches.push(deleted) })
+  t.same(batches, [1000, 1000, 500])
+  t.equal(result!.authEvents, 2500)
+  t.equal((await counts(prisma)).events, 3)
+})
+
+t.test('one instance prunes at a time: while another holds the advisory lock a pass does nothing', async (t) => {
+  const { prisma, database } = await build(t)
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) VALUES (now() - interval '1000 days', 'login', 'ok')`
+  const other = await database.prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(72707370)`
+    return new Pruner(database, policy).run()
+  })
+  t.equal(other, undefined, 'skipped while the lock is held elsewhere')
+  t.equal((await counts(prisma)).events, 1)
+  t.same(await new Pruner(database, policy).run(), { refreshTokens: 0, sessions: 0, authEvents: 1 }, 'runs once the lock is free')
+})
+
+t.test('the service prunes on its own every PRUNE_INTERVAL and logs what it removed', async (t) => {
+  const lines: string[] = []
+  const { createLogger } = await import('../../src/logger.js')
+  const logger = createLogger('info', { write: (line: string) => { lines.push(line) } })
+  const { prisma } = await build(t, { env: { PRUNE_INTERVAL: '1s' }, logger })
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) VALUES (now() - interval '1000 days', 'login', 'ok')`
+  for (let i = 0; i < 100 && (await counts(prisma)).events > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal((await counts(prisma)).events, 0, 'pruned by the timer')
+  for (let i = 0; i < 100 && !lines.some((l) => l.includes('prune: removed')); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.match(lines.find((l) => l.includes('prune: removed')), /removed 0 refresh tokens, 0 sessions, 1 audit events/)
+})
+
+t.test('soak: under steady logins and refreshes, with time passing, the row counts level off', async (t) => {
+  // Time passes by ageing the data an hour a round (the database's clock cannot be faked).
+  const { app, fake, prisma, database } = await build(t, {
+    env: { REFRESH_TOKEN_TTL: '4h', SESSION_MAX_AGE: '8h', SESSION_RETENTION: '2h', AUDIT_RETENTION: '1d' }
+  })
+  const pruner = new Pruner(database, { sessionRetentionSeconds: 2 * 3600, auditRetentionSeconds: DAY })
+  const tokens = new Map<string, string>()
+  const history: { tokens: number, sessions: number, events: number }[] = []
+  let written = 0
+  for (let round = 0; round < 40; round++) {
+    for (let u = 0; u < 6; u++) {
+      const user = `user${u}`
+      const current = tokens.get(user)
+      const res = current === undefined || (round + u) % 5 === 0 ? undefined : await refresh(app, current)
+      if (res?.statusCode === 200) tokens.set(user, res.json().refreshToken)
+      else tokens.set(user, (await login(app, fake, user)).refreshToken)
+      written++
+    }
+    await app.audit.flush()
+    await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = expires_at - interval '1 hour', created_at = created_at - interval '1 hour'`
+    await prisma.$executeRaw`UPDATE sessions SET expires_at = expires_at - interval '1 hour', revoked_at = revoked_at - interval '1 hour'`
+    await prisma.$executeRaw`UPDATE auth_events SET created_at = created_at - interval '1 hour'`
+    await pruner.run()
+    history.push(await counts(prisma))
+  }
+  const late = history.slice(30)
+  const mid = history.slice(20, 30)
+  const max = (rows: typeof history, key: keyof typeof history[number]) => Math.max(...rows.map((r) => r[key]))
+  for (const key of ['tokens', 'sessions', 'events'] as const) {
+    t.ok(max(late, key) <= max(mid, key), `${key}: no growth from rounds 20-30 (max ${max(mid, key)}) to 30-40 (max ${max(late, key)})`)
+  }
+  t.ok(history.at(-1)!.events <= 6 * 25, `audit events bounded by a day's worth (${history.at(-1)!.events} kept of ${written} written)`)
+  t.ok(history.at(-1)!.tokens < written / 4, `refresh tokens bounded (${history.at(-1)!.tokens} kept of ${written} minted)`)
+  t.ok(history.at(-1)!.sessions < 6 * 8, `sessions bounded (${history.at(-1)!.sessions})`)
+  t.ok(history.at(-1)!.tokens >= 6, 'each user\'s live token is kept')
+})
+
+t.test('npm run db:prune: one pass, progress on stderr (plain lines off a terminal), what it removed on stdout', async (t) => {
+  const { prisma, db } = await build(t)
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) SELECT now() - interval '400 days', 'login', 'ok' FROM generate_series(1, 1500)`
+  const cli = fileURLToPath(new URL('../../dist/cli/prune.js', import.meta.url))
+  const child = spawn(process.execPath, [cli], {
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: db.url, WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS },
+    cwd: fileURLToPath(new URL('.', import.meta.url))
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  t.equal(code, 0, stderr)
+  t.match(stdout, /removed 0 refresh tokens, 0 sessions, 1500 audit events/)
+  t.match(stderr, /old audit events deleted: 1500\/1500 \(100%\), \d+\/s\n/)
+  t.notMatch(stderr, /\r/, 'no carriage returns off a terminal')
+  t.equal((await counts(prisma)).events, 0)
+})
+
+t.test('progress: rewritten in place on a terminal, a plain line every few seconds elsewhere', async (t) => {
+  let now = 0
+  const capture = (tty: boolean) => {
+    const out = Object.assign(new PassThrough(), { isTTY: tty }) as unknown as NodeJS.WriteStream & PassThrough
+    let text = ''
+    out.on('data', (chunk: Buffer) => { text += chunk.toString() })
+    return { out, text: () => text }
+  }
+  const tty = capture(true)
+  const bar = new Progress('rows', 4000, tty.out, () => now, 5000)
+  now = 1000; bar.add(1000)
+  now = 2000; bar.add(1000)
+  bar.finish()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(tty.text(), '\rrows: 1000/4000 (25%), 1000/s\rrows: 2000/4000 (50%), 1000/s\rrows: 2000/4000 (50%), 1000/s\n')
+
+  now = 0
+  const plain = capture(false)
+  const log = new Progress('rows', 3000, plain.out, () => now, 5000)
+  for (let i = 1; i <= 3; i++) { now = i * 3000; log.add(1000) }
+  log.finish()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(plain.text(), 'rows: 2000/3000 (66%), 333/s\nrows: 3000/3000 (100%), 333/s\n', 'a line at 6 s (5 s after the start), then the final one')
+})
