@@ -16,7 +16,7 @@ export interface AuditCost {
 export async function auditCost (databaseUrl: string, events = 20_000, batch = 500): Promise<AuditCost> {
   const db = openDatabase({ url: databaseUrl, poolSize: 2 })
   try {
-    const log = new AuditLog(db.prisma, createLogger('silent'), { batch })
+    const log = new AuditLog(db, createLogger('silent'), { batch })
     const event = (i: number) => ({
       type: 'login' as const,
       outcome: 'ok',

@@ -32,7 +32,7 @@ const MAX_REMEMBERED = 10_000
  * a body or a header but the User-Agent.
  */
 export default fp(async function audit (app: FastifyInstance, { clock }: { clock: () => number }) {
-  const log = new AuditLog(app.db.prisma, app.log, { now: clock })
+  const log = new AuditLog(app.db, app.log, { now: clock })
   app.decorate('audit', log)
   app.decorateRequest('auditSubject', undefined)
   app.decorateRequest('auditError', undefined)

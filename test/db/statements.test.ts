@@ -4,6 +4,7 @@ import t from 'tap'
 import { STATEMENTS, type ColumnKind } from '../../src/db/statements.js'
 import '../../src/sessions/repository.js'
 import '../../src/users/repository.js'
+import '../../src/audit/log.js'
 import { APP, build } from '../helper.js'
 import { login, refresh } from '../helpers/auth.js'
 
@@ -43,7 +44,8 @@ t.test('each statement answers exactly the columns it declares', async (t) => {
     users_profile: [sid],
     users_session_keys: [sid],
     users_update_profile: [sub, 'nick', null, 1, null, null, null, null],
-    users_update_phone: [sub, '+86 1', '1', '86']
+    users_update_phone: [sub, '+86 1', '1', '86'],
+    audit_insert: [[new Date()], ['login'], ['ok'], [sub], [sid], [APP.appid], ['127.0.0.1'], ['ua'], ['req-1']]
   }
   t.same(STATEMENTS.map((s) => s.name).sort(), Object.keys(values).sort(), 'every statement is exercised here')
 
