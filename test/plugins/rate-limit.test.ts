@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import t from 'tap'
+import { createLogger } from '../../src/logger.js'
 import { APP, REDIS_URL, build, redisNamespace } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
@@ -39,6 +41,24 @@ t.test('with TRUST_PROXY, the client address comes from X-Forwarded-For', async 
   const untrusted = []
   for (let i = 0; i < 3; i++) untrusted.push((await loginFrom(app, fake, '203.0.113.9', { 'x-forwarded-for': `198.51.100.${i}` })).statusCode)
   t.same(untrusted, [200, 200, 429], 'a peer that is not the configured proxy cannot spoof')
+})
+
+t.test('TRUST_PROXY as a hop count: the address the nearest proxy saw is the client, for the limiter and the log', async (t) => {
+  const lines: string[] = []
+  const logger = createLogger('info', new Writable({ write (chunk, _encoding, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done() } }))
+  const { app, fake } = await build(t, { logger, env: { RATE_LIMIT_AUTH_MAX: '2', TRUST_PROXY: '1' } })
+  // One proxy in front: X-Forwarded-For "a, b" from it means the proxy was reached by b; a is whatever b claimed.
+  const via = (forwarded: string) => loginFrom(app, fake, '10.0.0.1', { 'x-forwarded-for': forwarded })
+  const statuses = [
+    (await via('198.51.100.1, 203.0.113.20')).statusCode,
+    (await via('198.51.100.2, 203.0.113.20')).statusCode,
+    (await via('198.51.100.3, 203.0.113.20')).statusCode
+  ]
+  t.same(statuses, [200, 200, 429], 'one client (b), whatever it puts in front of its own address')
+  t.equal((await via('198.51.100.1, 203.0.113.21')).statusCode, 200, 'another client behind the same proxy has its own budget')
+  t.equal((await loginFrom(app, fake, '10.0.0.1')).statusCode, 200, 'no header: the proxy itself is the client')
+  const ips = lines.map((line) => JSON.parse(line) as { msg?: string, ip?: string }).filter((line) => line.msg === 'request').map((line) => line.ip)
+  t.same(ips, ['203.0.113.20', '203.0.113.20', '203.0.113.20', '203.0.113.21', '10.0.0.1'], 'the log names the same client')
 })
 
 t.test('decrypt, verify and phone share one budget per user, not per IP, and each refuses past it', async (t) => {
