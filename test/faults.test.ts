@@ -61,7 +61,7 @@ t.test('database lost mid-run: 503 DATABASE_UNAVAILABLE, /readyz 503, token chec
 t.test('the connection lost in the middle of a login\'s write: nothing half-written, first or returning login', async (t) => {
   const built = await build(t)
   const { app, fake, db } = built
-  if (db.embedded) { t.skip('needs a PostgreSQL server: one backend to stop while another holds a lock'); return }
+  if (db.embedded) { t.plan(0, 'needs a PostgreSQL server: one backend to stop while another holds a lock'); return }
   const admin = new pg.Client({ connectionString: db.url })
   await admin.connect()
   t.teardown(() => admin.end())
