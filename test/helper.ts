@@ -13,11 +13,32 @@ import { openDatabase, type Database } from '../src/db/database.js'
 import type { PrismaClient } from '../src/generated/prisma/client.js'
 import { FakeWechat, type FakeApp } from '../src/dev/fake-wechat.js'
 import { createLogger } from '../src/logger.js'
+import { decideServer } from './helpers/services.js'
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
+let redisReachable: Promise<boolean> | undefined
+/** Whether TEST_REDIS_URL answers a PING (asked once per test file). */
+function realRedisReachable (): Promise<boolean> {
+  redisReachable ??= (async () => {
+    const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      return await probe.ping() === 'PONG'
+    } catch {
+      return false
+    } finally {
+      probe.disconnect()
+    }
+  })()
+  return redisReachable
+}
+
 /** A Redis client and a key prefix of this test's own; its keys are deleted when the test ends. */
 export async function redisNamespace (t: Test): Promise<{ redis: Redis, prefix: string }> {
+  // Throws, naming TEST_REDIS_URL, when Redis does not answer: there is nothing to fall back to.
+  decideServer(process.env, { name: 'Redis', variable: 'TEST_REDIS_URL', url: REDIS_URL }, await realRedisReachable())
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
   await redis.connect()
   const prefix = `weapp-auth-test:${randomBytes(6).toString('hex')}:`
@@ -33,16 +54,24 @@ export async function redisNamespace (t: Test): Promise<{ redis: Redis, prefix: 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 
 let serverReachable: Promise<boolean> | undefined
+/**
+ * Whether the shared PostgreSQL answers (asked once per test file). When it
+ * does not: under CI=true this throws, naming TEST_DATABASE_URL; elsewhere one
+ * warning on stderr, and the tests use the embedded database.
+ */
 function realPostgresReachable (): Promise<boolean> {
   serverReachable ??= (async () => {
     const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 })
+    let reachable = true
     try {
       await client.connect()
       await client.end()
-      return true
     } catch {
-      return false
+      reachable = false
     }
+    const decision = decideServer(process.env, { name: 'PostgreSQL', variable: 'TEST_DATABASE_URL', url: ADMIN_URL, fallback: 'the embedded database (PGlite)' }, reachable)
+    if (decision.use === 'fallback') process.stderr.write(decision.warning)
+    return decision.use === 'server'
   })()
   return serverReachable
 }
@@ -67,7 +96,7 @@ export interface TestDatabase {
 /**
  * A fresh, empty database for this test (migrated unless `migrated: false`),
  * dropped when the test ends. Falls back to an embedded Postgres when the
- * local server is not reachable.
+ * local server is not reachable, except under CI=true (see helpers/services.ts).
  */
 export async function testDatabase (t: Test, { migrated = true } = {}): Promise<TestDatabase> {
   let url: string

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { readMigrations } from '../src/db/migrate.js'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { APP, ED25519_PEM, VAULT_KEYS, startFakeWechat, testDatabase } from './helper.js'
 
 // The built entry point, as `npm start` runs it (npm test builds first).
@@ -15,30 +15,44 @@ interface Run {
   child: ChildProcess
   output: () => string
   exited: Promise<number | null>
+  /** Its working directory and, unless the test gave one, its DATA_DIR: removed when the test ends. */
+  dir: string
 }
 
 function run (t: Test, env: Record<string, string>, script = SERVER): Run {
+  // A directory of its own, so development keys and embedded data never land in a shared place that outlives the run.
+  const dir = mkdtempSync(join(tmpdir(), 'weapp-server-run-'))
   const child = spawn(process.execPath, [script], {
     // A clean environment: nothing from the developer's shell or .env leaks in.
-    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
-    cwd: tmpdir()
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', DATA_DIR: join(dir, '.data'), ...env },
+    cwd: dir
   })
   let output = ''
   child.stdout.on('data', (chunk) => { output += String(chunk) })
   child.stderr.on('data', (chunk) => { output += String(chunk) })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  t.teardown(() => { child.kill('SIGKILL') })
-  return { child, output: () => output, exited }
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { child, output: () => output, exited, dir }
 }
 
-async function listening (server: Run, timeoutMs = 30_000): Promise<string> {
+/** Resolves when the process has printed text matching `pattern` (its log is the event). */
+async function printed (server: Run, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())
-    if (match !== null) return match[1]!
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    const match = pattern.exec(server.output())
+    if (match !== null) return match
+    if (server.child.exitCode !== null) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
-  throw new Error(`server did not start:\n${server.output()}`)
+  throw new Error(`never printed ${pattern}:\n${server.output()}`)
+}
+
+async function listening (server: Run): Promise<string> {
+  return (await printed(server, /Server listening at (http:\/\/127\.0\.0\.1:\d+)/))[1]!
 }
 
 t.test('a malformed DATABASE_URL stops the process with one clear message', async (t) => {
@@ -68,8 +82,10 @@ t.test('with DATABASE_URL it migrates, serves /readyz and drains on SIGTERM', as
   const db = await testDatabase(t, { migrated: false })
   const server = run(t, { DATABASE_URL: db.url })
   const base = await listening(server)
-  const migrations = await readMigrations()
-  t.match(server.output(), new RegExp(`applied ${migrations.length} migration`), 'every migration in prisma/migrations')
+  const folders = (await readdir(new URL('../prisma/migrations/', import.meta.url), { withFileTypes: true })).filter((entry) => entry.isDirectory())
+  t.ok(folders.length > 0)
+  t.match(server.output(), new RegExp(`"applied ${folders.length} migration\\(s\\)"`), `as many migrations applied as prisma/migrations has folders (${folders.length})`)
+  t.ok(existsSync(join(server.dir, '.data', 'dev-keys.json')), "development keys went to this run's own DATA_DIR (removed at teardown)")
   const ready = await request(`${base}/readyz`)
   t.equal(ready.statusCode, 200)
   t.same(await ready.body.json(), { status: 'ready' })
@@ -103,14 +119,11 @@ t.test('with nothing set it serves on an embedded database, the fake WeChat and 
   t.equal(await again.exited, 0)
 })
 
-t.test('SIGTERM drains in-flight requests before exiting', async (t) => {
+t.test('SIGTERM drains in-flight requests before exiting; their answers say Connection: close', async (t) => {
   const db = await testDatabase(t)
   const fake = await startFakeWechat(t)
-  const dataDir = await mkdtemp(join(tmpdir(), 'weapp-drain-'))
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const server = run(t, {
     DATABASE_URL: db.url,
-    DATA_DIR: dataDir,
     WECHAT_APPID: APP.appid,
     WECHAT_SECRET: APP.secret,
     WECHAT_API_BASE: fake.url,
@@ -118,13 +131,20 @@ t.test('SIGTERM drains in-flight requests before exiting', async (t) => {
     SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS
   })
   const base = await listening(server)
-  fake.setFault({ delayMs: 1500, times: 1 })
-  const inFlight = request(`${base}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: fake.login(APP.appid, 'alice').code }) })
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // A keep-alive connection, as a client or load balancer keeps: it must be let go, not waited out.
+  const agent = new Agent({ keepAliveTimeout: 60_000 })
+  t.teardown(() => agent.close())
+  t.equal((await request(`${base}/healthz`, { dispatcher: agent })).headers.connection, 'keep-alive', 'before the drain: keep-alive')
+  const held = fake.hold()
+  const inFlight = request(`${base}/v1/auth/login`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: fake.login(APP.appid, 'alice').code }) })
+  await held.arrived
   server.child.kill('SIGTERM')
+  await printed(server, /SIGTERM received: draining in-flight requests/)
+  held.release()
   const res = await inFlight
-  t.equal(res.statusCode, 200, 'the slow login finished')
+  t.equal(res.statusCode, 200, 'the login WeChat was still answering finished')
   t.match(await res.body.json(), { tokenType: 'Bearer' })
+  t.equal(res.headers.connection, 'close', 'its answer tells the client to let the connection go')
   t.equal(await server.exited, 0, server.output())
   await t.rejects(request(`${base}/healthz`), 'no longer listening')
 })

@@ -54,6 +54,16 @@ interface PhoneCode {
   used: boolean
 }
 
+/** Answers held by `FakeWechat.hold()`: the test learns when they arrived and says when they go. */
+export interface Held {
+  /** Resolves once `count` requests are waiting. */
+  arrived: Promise<void>
+  /** Let them be answered (as they would have been, faults included). */
+  release: () => void
+}
+
+interface Hold { count: number, waiting: number, arrive: () => void, released: Promise<void>, release: () => void }
+
 const ACCESS_TOKEN_TTL_SECONDS = 7200
 
 const CODE_TTL_MS = 5 * 60 * 1000
@@ -87,6 +97,7 @@ export class FakeWechat {
   private readonly blocked = new Set<string>()
   private readonly recentCalls = new Map<string, number[]>()
   private fault?: Fault
+  private readonly holds: Hold[] = []
   /** Requests received per WeChat path (the fake's own /__fake paths are not counted). */
   readonly calls = new Map<string, number>()
   url = ''
@@ -104,6 +115,7 @@ export class FakeWechat {
   }
 
   async close (): Promise<void> {
+    for (const hold of this.holds.splice(0)) hold.release()
     if (this.server === undefined) return
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server!.close(() => resolve()))
@@ -203,6 +215,19 @@ export class FakeWechat {
     this.fault = fault
   }
 
+  /**
+   * Hold the next `count` WeChat requests unanswered until `release()`: a test
+   * waits for `arrived` (an event) instead of guessing a delay.
+   */
+  hold (count = 1): Held {
+    let arrive!: () => void
+    let release!: () => void
+    const arrived = new Promise<void>((resolve) => { arrive = resolve })
+    const released = new Promise<void>((resolve) => { release = resolve })
+    this.holds.push({ count, waiting: 0, arrive, released, release })
+    return { arrived, release }
+  }
+
   callCount (path: string): number {
     return this.calls.get(path) ?? 0
   }
@@ -211,6 +236,11 @@ export class FakeWechat {
     const url = new URL(req.url ?? '/', 'http://fake')
     if (url.pathname.startsWith('/__fake/')) return this.control(url.pathname, await readJson(req), res)
     this.calls.set(url.pathname, this.callCount(url.pathname) + 1)
+    const hold = this.holds.find((h) => h.waiting < h.count)
+    if (hold !== undefined) {
+      if (++hold.waiting === hold.count) hold.arrive()
+      await hold.released
+    }
     if (await this.applyFault(res)) return
     if (url.pathname === '/sns/jscode2session' && req.method === 'GET') return this.answer(res, 200, this.jscode2session(url.searchParams))
     if (url.pathname === '/cgi-bin/stable_token' && req.method === 'POST') return this.answer(res, 200, this.stableToken(await readJson(req)))

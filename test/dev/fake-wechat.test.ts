@@ -85,6 +85,20 @@ t.test('faults: errcode, gateway status, malformed body, reset, delay, limited t
   t.equal(fake.callCount('/sns/jscode2session'), 6)
 })
 
+t.test('hold: answers wait for the test to release them, and it learns when they arrived', async (t) => {
+  const fake = await start(t)
+  const held = fake.hold(2)
+  let answered = 0
+  const calls = [exchange(fake, 'x'), exchange(fake, 'y')].map((p) => p.then((r) => { answered++; return r }))
+  await held.arrived
+  t.equal(fake.callCount('/sns/jscode2session'), 2, 'both arrived')
+  // One more round trip to the fake (not held: the hold took two) proves the held two are still waiting.
+  t.match(await exchange(fake, 'z'), { body: { errcode: 40029 } }, 'a request past the hold is answered')
+  t.equal(answered, 0, 'the held ones are not')
+  held.release()
+  for (const res of await Promise.all(calls)) t.match(res, { body: { errcode: 40029 } }, 'answered as usual once released')
+})
+
 t.test('the HTTP control endpoints play wx.login and set faults for another process', async (t) => {
   const fake = await start(t)
   const login = await request(`${fake.url}/__fake/login`, { method: 'POST', body: JSON.stringify({ user: 'carol' }) })

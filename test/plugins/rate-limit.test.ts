@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import t from 'tap'
+import { createLogger } from '../../src/logger.js'
 import { APP, REDIS_URL, build, redisNamespace } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
@@ -40,26 +43,78 @@ t.test('with TRUST_PROXY, the client address comes from X-Forwarded-For', async 
   t.same(untrusted, [200, 200, 429], 'a peer that is not the configured proxy cannot spoof')
 })
 
-t.test('decrypt, verify and phone are limited per user, not per IP', async (t) => {
-  const { app, fake } = await build(t, { env: { RATE_LIMIT_USER_MAX: '2' } })
+t.test('TRUST_PROXY as a hop count: the address the nearest proxy saw is the client, for the limiter and the log', async (t) => {
+  const lines: string[] = []
+  const logger = createLogger('info', new Writable({ write (chunk, _encoding, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done() } }))
+  const { app, fake } = await build(t, { logger, env: { RATE_LIMIT_AUTH_MAX: '2', TRUST_PROXY: '1' } })
+  // One proxy in front: X-Forwarded-For "a, b" from it means the proxy was reached by b; a is whatever b claimed.
+  const via = (forwarded: string) => loginFrom(app, fake, '10.0.0.1', { 'x-forwarded-for': forwarded })
+  const statuses = [
+    (await via('198.51.100.1, 203.0.113.20')).statusCode,
+    (await via('198.51.100.2, 203.0.113.20')).statusCode,
+    (await via('198.51.100.3, 203.0.113.20')).statusCode
+  ]
+  t.same(statuses, [200, 200, 429], 'one client (b), whatever it puts in front of its own address')
+  t.equal((await via('198.51.100.1, 203.0.113.21')).statusCode, 200, 'another client behind the same proxy has its own budget')
+  t.equal((await loginFrom(app, fake, '10.0.0.1')).statusCode, 200, 'no header: the proxy itself is the client')
+  const ips = lines.map((line) => JSON.parse(line) as { msg?: string, ip?: string }).filter((line) => line.msg === 'request').map((line) => line.ip)
+  t.same(ips, ['203.0.113.20', '203.0.113.20', '203.0.113.20', '203.0.113.21', '10.0.0.1'], 'the log names the same client')
+})
+
+t.test('decrypt, verify and phone share one budget per user, not per IP, and each refuses past it', async (t) => {
+  const { app, fake } = await build(t, { env: { RATE_LIMIT_USER_MAX: '3' } })
   const alice = await login(app, fake, 'alice')
   const bob = await login(app, fake, 'bob')
-  const verify = (token: string) => app.inject({ method: 'POST', url: '/v1/auth/verify', headers: bearer(token), payload: { rawData: '{}', signature: '0'.repeat(40) } })
-  t.same([(await verify(alice.accessToken)).statusCode, (await verify(alice.accessToken)).statusCode], [400, 400])
-  const limited = await verify(alice.accessToken)
-  t.equal(limited.statusCode, 429)
-  t.equal(limited.json().code, 'RATE_LIMITED')
-  t.equal((await verify(bob.accessToken)).statusCode, 400, 'bob, same IP, has his own budget')
+  const post = (url: string, token: string, payload: object) => app.inject({ method: 'POST', url, headers: bearer(token), payload })
+  const phoneCode = () => fake.phoneCode(APP.appid, { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' })
+  // One call of each kind, each well-formed and answered: all three count against alice's budget of 3.
+  const calls = {
+    decrypt: (who: string, token: string) => post('/v1/auth/decrypt', token, (({ encryptedData, iv }) => ({ encryptedData, iv }))(fake.userInfo(APP.appid, who, { nickName: who }))),
+    verify: (who: string, token: string) => post('/v1/auth/verify', token, (({ rawData, signature }) => ({ rawData, signature }))(fake.userInfo(APP.appid, who, { nickName: who }))),
+    phone: (_who: string, token: string) => post('/v1/auth/phone', token, { code: phoneCode() })
+  }
+  for (const [name, call] of Object.entries(calls)) t.equal((await call('alice', alice.accessToken)).statusCode, 200, `${name}: counted, answered`)
+  const phoneCalls = fake.callCount('/wxa/business/getuserphonenumber')
+  for (const [name, call] of Object.entries(calls)) {
+    const limited = await call('alice', alice.accessToken)
+    t.equal(limited.statusCode, 429, `${name}: refused once the shared budget is spent`)
+    t.equal(limited.json().code, 'RATE_LIMITED')
+  }
+  t.equal(fake.callCount('/wxa/business/getuserphonenumber'), phoneCalls, 'a limited phone call never reaches WeChat')
+  for (const [name, call] of Object.entries(calls)) t.equal((await call('bob', bob.accessToken)).statusCode, 200, `${name}: bob, same IP, has his own budget`)
   const unauthenticated = await app.inject({ method: 'POST', url: '/v1/auth/verify', payload: { rawData: '{}', signature: 'x' } })
   t.equal(unauthenticated.json().code, 'AUTH_TOKEN_MISSING', 'authentication comes first')
 })
 
-t.test('a global limit covers every route; health checks are exempt', async (t) => {
+t.test('a global limit covers every route, those with limits of their own too; health checks are exempt', async (t) => {
+  // Login, refresh and the user-data routes keep their own budgets at the helper's 100000: a 429 here is the global one.
   const { app } = await build(t, { env: { RATE_LIMIT_GLOBAL_MAX: '3' } })
-  const statuses = []
-  for (let i = 0; i < 4; i++) statuses.push((await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode)
-  t.same(statuses, [200, 200, 200, 429])
-  for (let i = 0; i < 5; i++) t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+  const spec = app.swagger() as { paths: Record<string, Record<string, unknown>> }
+  const routes = Object.entries(spec.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => ({ method: method.toUpperCase() as 'GET' | 'POST', path })))
+  const exempt = new Set(['/healthz', '/readyz'])
+  const limited = routes.filter((r) => !exempt.has(r.path))
+  for (const path of ['/v1/auth/login', '/v1/auth/refresh', '/v1/auth/decrypt', '/v1/auth/verify', '/v1/auth/phone', '/v1/me', '/.well-known/jwks.json']) {
+    t.ok(limited.some((r) => r.path === path), `${path} is among the routes tried`)
+  }
+  // Each route from an address of its own: three requests pass the global limit, the fourth is refused.
+  for (const [i, route] of limited.entries()) {
+    const send = () => app.inject({ method: route.method, url: route.path, remoteAddress: `198.51.100.${i + 1}`, payload: route.method === 'POST' ? {} : undefined })
+    const statuses = [(await send()).statusCode, (await send()).statusCode, (await send()).statusCode]
+    t.notOk(statuses.includes(429), `${route.method} ${route.path}: the first three are not limited (${statuses.join(', ')})`)
+    const fourth = await send()
+    t.equal(fourth.statusCode, 429, `${route.method} ${route.path}: the fourth is`)
+    t.equal(fourth.json().code, 'RATE_LIMITED')
+  }
+  // One budget per address across routes, not one per route.
+  const mixed = []
+  for (const url of ['/.well-known/jwks.json', '/v1/me', '/v1/auth/session', '/v1/auth/login']) {
+    mixed.push((await app.inject({ method: url === '/v1/auth/login' ? 'POST' : 'GET', url, remoteAddress: '203.0.113.50', payload: url === '/v1/auth/login' ? {} : undefined })).statusCode)
+  }
+  t.equal(mixed[3], 429, `requests to different routes share the address's budget (${mixed.join(', ')})`)
+  for (const path of exempt) {
+    t.ok(routes.some((r) => r.path === path), `${path} is documented`)
+    for (let i = 0; i < 5; i++) t.not((await app.inject({ method: 'GET', url: path, remoteAddress: '203.0.113.50' })).statusCode, 429, `${path} is exempt`)
+  }
 })
 
 t.test('Redis unreachable from the start: the service runs, limits hold per instance', async (t) => {
@@ -77,17 +132,25 @@ t.test('Redis lost mid-run: limits fall back to local counters, then shared agai
   const port = await proxy.listen(t)
   const prefix = (await redisNamespace(t)).prefix
   const { app, fake } = await build(t, { env: { RATE_LIMIT_AUTH_MAX: '2', REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: prefix } })
-  t.equal((await loginFrom(app, fake, '203.0.113.8')).statusCode, 200, 'counted in Redis')
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.quit())
+  const counter = async () => Number(await redis.get(`${prefix}ratelimit:login:203.0.113.8`) ?? 0)
+
+  t.equal((await loginFrom(app, fake, '203.0.113.8')).statusCode, 200)
+  t.equal(await counter(), 1, 'counted in Redis')
   await proxy.cut()
   const during = [(await loginFrom(app, fake, '203.0.113.8')).statusCode, (await loginFrom(app, fake, '203.0.113.8')).statusCode, (await loginFrom(app, fake, '203.0.113.8')).statusCode]
   t.same(during, [200, 200, 429], 'local counters start from zero and still limit')
+  t.equal(await counter(), 1, 'nothing reached Redis meanwhile')
+
+  // The app's client reconnects by itself; its 'ready' event is what puts Redis back in use.
+  const client = app.redis!
+  const ready = client.status === 'ready' ? Promise.resolve() : once(client, 'ready')
   await proxy.restore()
-  const redis = new Redis(REDIS_URL)
-  t.teardown(() => redis.quit())
-  let shared = false
-  for (let i = 0; i < 50 && !shared; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    shared = (await loginFrom(app, fake, '203.0.113.8')).statusCode === 429 && (await redis.keys(`${prefix}ratelimit:*`)).length > 0
-  }
-  t.ok(shared, 'counting in Redis again after it came back')
+  await ready
+  // The local counter already stands at 3 (a 429); Redis at 1: a 200 here can only come from Redis.
+  t.equal((await loginFrom(app, fake, '203.0.113.8')).statusCode, 200, 'counted in Redis again: its count, not the local one, decides')
+  t.equal(await counter(), 2, 'the Redis counter grew after the restore')
+  t.equal((await loginFrom(app, fake, '203.0.113.8')).statusCode, 429, 'and limits at its max')
+  t.equal(await counter(), 3)
 })

@@ -42,6 +42,5 @@ t.test('an unexpected database error is a 500 INTERNAL_ERROR that quotes no SQL'
   await prisma.$executeRaw`ALTER TABLE users RENAME COLUMN nickname TO nick`
   const res = await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${token}` } })
   t.equal(res.statusCode, 500)
-  t.same(res.json(), { statusCode: 500, code: 'INTERNAL_ERROR', error: 'Internal Server Error', message: 'internal error' })
-  t.notMatch(res.body, /nickname|SELECT|P20/)
+  t.same(res.json(), { statusCode: 500, code: 'INTERNAL_ERROR', error: 'Internal Server Error', message: 'internal error' }, 'the whole body: no SQL, column or Prisma code in it')
 })

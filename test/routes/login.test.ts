@@ -64,29 +64,42 @@ async function expectNothingWritten (t: Test, built: Built, payload: object, exp
 }
 
 t.test('every WeChat refusal and fault maps to a clear error and writes nothing', async (t) => {
-  const built = await build(t, { env: { WECHAT_TIMEOUT_MS: '300' } })
+  // A deadline far beyond the backoff (about 0.2-0.5 s in all): WECHAT_BUSY is decided by the attempts, never by the clock.
+  const built = await build(t, { env: { WECHAT_TIMEOUT_MS: '30000' } })
   const { fake } = built
   await expectNothingWritten(t, built, { code: 'never-issued' }, { status: 401, code: 'WECHAT_CODE_INVALID' })
   fake.block('mallory')
   await expectNothingWritten(t, built, { code: fake.login(APP.appid, 'mallory').code }, { status: 403, code: 'WECHAT_USER_BLOCKED' })
   const cases: [object, number, string][] = [
     [{ errcode: 45011 }, 429, 'WECHAT_RATE_LIMITED'],
-    [{ errcode: -1 }, 503, 'WECHAT_BUSY'],
     [{ errcode: 40125 }, 500, 'WECHAT_CONFIG_INVALID'],
     [{ errcode: 40013 }, 500, 'WECHAT_CONFIG_INVALID'],
     [{ errcode: 40999 }, 502, 'WECHAT_ERROR'],
     [{ status: 503 }, 502, 'WECHAT_UNAVAILABLE'],
     [{ malformed: true }, 502, 'WECHAT_UNAVAILABLE'],
-    [{ reset: true }, 502, 'WECHAT_UNAVAILABLE'],
-    [{ delayMs: 600 }, 504, 'WECHAT_TIMEOUT']
+    [{ reset: true }, 502, 'WECHAT_UNAVAILABLE']
   ]
   for (const [fault, status, code] of cases) {
     fake.setFault(fault)
     await expectNothingWritten(t, built, { code: fake.login(APP.appid, 'bob').code }, { status, code })
   }
+  fake.setFault({ errcode: -1 })
+  const calls = fake.callCount('/sns/jscode2session')
+  await expectNothingWritten(t, built, { code: fake.login(APP.appid, 'bob').code }, { status: 503, code: 'WECHAT_BUSY' })
+  t.equal(fake.callCount('/sns/jscode2session') - calls, 3, 'busy: three attempts, then WECHAT_BUSY')
   fake.setFault({ errcode: 45011 })
   const limited = await built.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: 'x' } })
   t.equal(limited.headers['retry-after'], '60')
+})
+
+t.test('WeChat holding its answer past WECHAT_TIMEOUT_MS: 504 WECHAT_TIMEOUT, nothing written', async (t) => {
+  const built = await build(t, { env: { WECHAT_TIMEOUT_MS: '300' } })
+  // Held until this test has the 504: the answer cannot win a race against the deadline.
+  const held = built.fake.hold()
+  t.teardown(() => held.release())
+  await expectNothingWritten(t, built, { code: built.fake.login(APP.appid, 'bob').code }, { status: 504, code: 'WECHAT_TIMEOUT' })
+  held.release()
+  t.equal(built.fake.callCount('/sns/jscode2session'), 1)
 })
 
 t.test('a used code, a config error and a 5xx say what to do without leaking the secret', async (t) => {
@@ -97,7 +110,13 @@ t.test('a used code, a config error and a 5xx say what to do without leaking the
   t.match(used.json(), { statusCode: 401, code: 'WECHAT_CODE_USED', message: /call wx\.login again/ })
   built.fake.setFault({ errcode: 40125 })
   const misconfigured = await built.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } })
+  t.match(misconfigured.json(), { statusCode: 500, code: 'WECHAT_CONFIG_INVALID', message: /AppID or AppSecret rejected/ })
   t.notMatch(misconfigured.body, APP.secret)
+  built.fake.setFault({ status: 502 })
+  const gateway = await built.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } })
+  t.match(gateway.json(), { statusCode: 502, code: 'WECHAT_UNAVAILABLE', message: /retry shortly/ }, 'a 5xx from WeChat: retry')
+  t.notMatch(gateway.body, APP.secret)
+  t.notMatch(gateway.body, /<html>/, "WeChat's page is not passed on")
 })
 
 t.test('the same code sent twice at once makes one WeChat call and logs in both', async (t) => {

@@ -86,6 +86,54 @@ t.test('a refresh token never outlives its session (absolute cap)', async (t) =>
   t.ok((await refresh(app, a.refreshToken)).json().refreshExpiresIn <= 3600)
 })
 
+t.test('SESSION_MAX_AGE ends the session on every route that takes its refresh token or reads it', async (t) => {
+  const { app, fake, prisma } = await build(t, { env: { SESSION_MAX_AGE: '1h', REFRESH_TOKEN_TTL: '30d' } })
+  const a = await login(app, fake, 'alice')
+  const [row] = await prisma.$queryRaw<{ age: number }[]>`SELECT extract(epoch FROM expires_at - created_at)::int AS age FROM sessions`
+  t.equal(row!.age, 3600, 'the session ends SESSION_MAX_AGE after it began')
+  const sealed = fake.userInfo(APP.appid, 'alice', { nickName: 'Alice' })
+  const phone = { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' }
+  const { code } = fake.login(APP.appid, 'bob')
+  const b = (await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } })).json()
+  t.ok(b.accessToken)
+
+  // An hour and a second pass for both sessions (every timestamp moved back; the access tokens, 15 min long, are still valid).
+  await prisma.$executeRaw`UPDATE sessions SET created_at = created_at - interval '3601 seconds', expires_at = expires_at - interval '3601 seconds'`
+  await prisma.$executeRaw`UPDATE refresh_tokens SET created_at = created_at - interval '3601 seconds', expires_at = expires_at - interval '3601 seconds'`
+  const phoneCalls = fake.callCount('/wxa/business/getuserphonenumber')
+  const auth = bearer(a.accessToken)
+  const routes: [string, () => Promise<{ statusCode: number, body: string }>][] = [
+    ['POST /v1/auth/refresh', () => refresh(app, a.refreshToken)],
+    ['GET /v1/me', () => app.inject({ method: 'GET', url: '/v1/me', headers: auth })],
+    ['POST /v1/auth/decrypt', () => app.inject({ method: 'POST', url: '/v1/auth/decrypt', headers: auth, payload: { encryptedData: sealed.encryptedData, iv: sealed.iv } })],
+    ['POST /v1/auth/verify', () => app.inject({ method: 'POST', url: '/v1/auth/verify', headers: auth, payload: { rawData: sealed.rawData, signature: sealed.signature } })],
+    ['POST /v1/auth/phone', () => app.inject({ method: 'POST', url: '/v1/auth/phone', headers: auth, payload: { code: fake.phoneCode(APP.appid, phone) } })],
+    ['POST /v1/auth/logout-all', () => app.inject({ method: 'POST', url: '/v1/auth/logout-all', headers: auth })],
+    ['POST /v1/auth/logout', () => app.inject({ method: 'POST', url: '/v1/auth/logout', headers: auth })]
+  ]
+  for (const [route, send] of routes) {
+    const res = await send()
+    t.match({ status: res.statusCode, ...(res.body === '' ? {} : JSON.parse(res.body)) }, { status: 401, code: 'SESSION_EXPIRED' }, route)
+  }
+  t.equal(fake.callCount('/wxa/business/getuserphonenumber'), phoneCalls, 'an expired session spends no phone code at WeChat')
+  const retry = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } })
+  t.match(retry.json(), { statusCode: 401, code: 'WECHAT_CODE_USED' }, "a retry of bob's code does not hand out his expired session")
+
+  // Every route that takes a session is in the list above, but /v1/auth/session, which checks the signature alone
+  // (README, Sessions and tokens): there the token's own expiry (ACCESS_TOKEN_TTL <= SESSION_MAX_AGE) is the bound.
+  const spec = app.swagger() as { paths: Record<string, Record<string, { security?: unknown[], requestBody?: unknown }>> }
+  const tried = new Set(routes.map(([route]) => route))
+  const taking = Object.entries(spec.paths).flatMap(([path, ops]) => Object.entries(ops)
+    .filter(([, op]) => op.security !== undefined || JSON.stringify(op.requestBody ?? {}).includes('refreshToken'))
+    .map(([method]) => `${method.toUpperCase()} ${path}`))
+  t.same(taking.filter((route) => !tried.has(route)).sort(), ['GET /v1/auth/session'], 'no other route takes a session')
+  const claims = await app.inject({ method: 'GET', url: '/v1/auth/session', headers: auth })
+  t.equal(claims.statusCode, 200, '/v1/auth/session answers by signature until the access token expires (documented limit)')
+  t.ok(Date.parse(claims.json().expiresAt) - Date.now() <= 15 * 60_000, 'which is at most ACCESS_TOKEN_TTL away')
+  const after = await prisma.$queryRaw<{ revoked: number }[]>`SELECT count(*)::int AS revoked FROM sessions WHERE revoked_at IS NOT NULL`
+  t.equal(after[0]!.revoked, 0, 'logout of an expired session revoked nothing')
+})
+
 t.test('unknown and malformed refresh tokens', async (t) => {
   const { app } = await build(t)
   t.match((await refresh(app, `rt_${'A'.repeat(43)}`)).json(), { statusCode: 401, code: 'REFRESH_TOKEN_INVALID' })

@@ -54,9 +54,9 @@ t.test('rawData signatures: sha1(rawData + session_key) hex, any case, nothing e
 })
 
 t.test('checksession signature: HMAC-SHA256 keyed with the session_key string over the empty string', async (t) => {
-  const expected = createHmac('sha256', 'tiihtNczf5v6AKRyjwEUhQ==').update('').digest('hex')
-  t.equal(sessionKeySignature(SAMPLE.sessionKey), expected)
-  t.equal(sessionKeySignature(SAMPLE.sessionKey), checkSessionSignature(SAMPLE.sessionKey), 'the fake agrees')
+  // Computed apart from Node: printf '' | openssl dgst -sha256 -hmac 'tiihtNczf5v6AKRyjwEUhQ=='
+  const expected = '7154f9f8b4b76b92f541cbf0e37d48840fa06e5e42da92a6f80168a1516a4735'
+  t.equal(sessionKeySignature(SAMPLE.sessionKey), expected, 'lower-case hex of the HMAC')
+  t.equal(checkSessionSignature(SAMPLE.sessionKey), expected, 'the fake agrees')
   t.not(sessionKeySignature(SAMPLE.sessionKey), createHmac('sha256', Buffer.from(SAMPLE.sessionKey, 'base64')).update('').digest('hex'), 'not the decoded key')
-  t.match(expected, /^[0-9a-f]{64}$/)
 })
