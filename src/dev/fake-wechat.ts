@@ -31,6 +31,16 @@ export interface Fault {
   body?: unknown
   /** How many requests the fault applies to; unlimited when absent. */
   times?: number
+  /** Only requests to this WeChat path (e.g. '/wxa/checksession'); every path when absent. */
+  path?: string
+}
+
+/** A request the fake keeps unanswered until the test says so (see FakeWechat.hold). */
+export interface Hold {
+  /** Resolves when the held request has arrived. */
+  reached: Promise<void>
+  /** Lets the held request go on to be answered as usual (faults included). */
+  release: () => void
 }
 
 interface IssuedCode {
@@ -87,6 +97,7 @@ export class FakeWechat {
   private readonly blocked = new Set<string>()
   private readonly recentCalls = new Map<string, number[]>()
   private fault?: Fault
+  private readonly holds = new Map<string, { arrived: () => void, gate: Promise<void> }>()
   /** Requests received per WeChat path (the fake's own /__fake paths are not counted). */
   readonly calls = new Map<string, number>()
   url = ''
@@ -109,9 +120,13 @@ export class FakeWechat {
     await new Promise<void>((resolve) => this.server!.close(() => resolve()))
   }
 
-  /** The mini-program calls wx.login(): a fresh single-use code, and a new session_key for this user. */
-  login (appid: string, user: string): { code: string, openid: string } {
-    this.rotateSessionKey(appid, user)
+  /**
+   * The mini-program calls wx.login(): a fresh single-use code, and a new
+   * session_key for this user. With `sameSessionKey` the user's session_key
+   * stays as it is (WeChat may keep it while the login state is live).
+   */
+  login (appid: string, user: string, { sameSessionKey = false } = {}): { code: string, openid: string } {
+    if (!sameSessionKey || !this.users.has(`${appid}/${user}`)) this.rotateSessionKey(appid, user)
     const code = randomBytes(24).toString('base64url')
     this.codes.set(code, { appid, user, issuedAt: this.now(), used: false })
     return { code, openid: this.openid(appid, user) }
@@ -203,6 +218,20 @@ export class FakeWechat {
     this.fault = fault
   }
 
+  /**
+   * The next request to this WeChat path waits, unanswered, until `release()`:
+   * a test can act while a caller is known to be inside that call. One request
+   * only; later ones are answered at once.
+   */
+  hold (path: string): Hold {
+    let arrived!: () => void
+    let release!: () => void
+    const reached = new Promise<void>((resolve) => { arrived = resolve })
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    this.holds.set(path, { arrived, gate })
+    return { reached, release }
+  }
+
   callCount (path: string): number {
     return this.calls.get(path) ?? 0
   }
@@ -211,7 +240,13 @@ export class FakeWechat {
     const url = new URL(req.url ?? '/', 'http://fake')
     if (url.pathname.startsWith('/__fake/')) return this.control(url.pathname, await readJson(req), res)
     this.calls.set(url.pathname, this.callCount(url.pathname) + 1)
-    if (await this.applyFault(res)) return
+    const held = this.holds.get(url.pathname)
+    if (held !== undefined) {
+      this.holds.delete(url.pathname)
+      held.arrived()
+      await held.gate
+    }
+    if (await this.applyFault(res, url.pathname)) return
     if (url.pathname === '/sns/jscode2session' && req.method === 'GET') return this.answer(res, 200, this.jscode2session(url.searchParams))
     if (url.pathname === '/cgi-bin/stable_token' && req.method === 'POST') return this.answer(res, 200, this.stableToken(await readJson(req)))
     const tokenApp = this.appOfToken(url.searchParams.get('access_token'))
@@ -222,9 +257,9 @@ export class FakeWechat {
     this.answer(res, 404, { errcode: 404, errmsg: 'not found' })
   }
 
-  private async applyFault (res: ServerResponse): Promise<boolean> {
+  private async applyFault (res: ServerResponse, path: string): Promise<boolean> {
     const fault = this.fault
-    if (fault === undefined) return false
+    if (fault === undefined || (fault.path !== undefined && fault.path !== path)) return false
     if (fault.times !== undefined && --fault.times <= 0) this.fault = undefined
     if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
     if (res.destroyed) return true
