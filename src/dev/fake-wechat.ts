@@ -35,8 +35,8 @@ export interface Fault {
   path?: string
 }
 
-/** A request the fake keeps unanswered until the test says so (see FakeWechat.hold). */
-export interface Hold {
+/** A request the fake keeps unanswered until the test says so (see FakeWechat.holdNext). */
+export interface PathHold {
   /** Resolves when the held request has arrived. */
   reached: Promise<void>
   /** Lets the held request go on to be answered as usual (faults included). */
@@ -97,7 +97,9 @@ export class FakeWechat {
   private readonly blocked = new Set<string>()
   private readonly recentCalls = new Map<string, number[]>()
   private fault?: Fault
-  private readonly holds = new Map<string, { arrived: () => void, gate: Promise<void> }>()
+  private readonly pathHolds = new Map<string, { arrived: () => void, gate: Promise<void> }>()
+  /** Releases of every hold not yet released, so close() lets held requests end. */
+  private readonly pendingReleases = new Set<() => void>()
   /** Requests received per WeChat path (the fake's own /__fake paths are not counted). */
   readonly calls = new Map<string, number>()
   url = ''
@@ -115,6 +117,8 @@ export class FakeWechat {
   }
 
   async close (): Promise<void> {
+    for (const release of this.pendingReleases) release()
+    this.pendingReleases.clear()
     if (this.server === undefined) return
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server!.close(() => resolve()))
@@ -223,13 +227,14 @@ export class FakeWechat {
    * a test can act while a caller is known to be inside that call. One request
    * only; later ones are answered at once.
    */
-  hold (path: string): Hold {
+  holdNext (path: string): PathHold {
     let arrived!: () => void
     let release!: () => void
     const reached = new Promise<void>((resolve) => { arrived = resolve })
     const gate = new Promise<void>((resolve) => { release = resolve })
-    this.holds.set(path, { arrived, gate })
-    return { reached, release }
+    this.pathHolds.set(path, { arrived, gate })
+    this.pendingReleases.add(release)
+    return { reached, release: () => { this.pendingReleases.delete(release); release() } }
   }
 
   callCount (path: string): number {
@@ -240,9 +245,9 @@ export class FakeWechat {
     const url = new URL(req.url ?? '/', 'http://fake')
     if (url.pathname.startsWith('/__fake/')) return this.control(url.pathname, await readJson(req), res)
     this.calls.set(url.pathname, this.callCount(url.pathname) + 1)
-    const held = this.holds.get(url.pathname)
+    const held = this.pathHolds.get(url.pathname)
     if (held !== undefined) {
-      this.holds.delete(url.pathname)
+      this.pathHolds.delete(url.pathname)
       held.arrived()
       await held.gate
     }

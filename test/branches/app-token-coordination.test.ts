@@ -63,7 +63,7 @@ t.test('a waiter whose lock holder fails without storing a token takes the lock 
   const b = watched(new RedisAppTokenCache(await otherConnection(t), prefix))
   const waiter = new WechatAppTokens(wechat, b.cache, { lockTtlMs: 60_000, pollMs: 5 })
 
-  const held = fake.hold(STABLE_TOKEN)
+  const held = fake.holdNext(STABLE_TOKEN)
   const holder = a.get(APP).catch((error: unknown) => error)
   await held.reached
   const waiting = waiter.get(APP)
@@ -104,7 +104,7 @@ t.test('a lock left by a crashed holder carries its TTL; once it runs out the ne
   const waiter = new WechatAppTokens(wechat, b.cache, { pollMs: 5 })
 
   // The holder takes the lock and never comes back (its stable_token call is held).
-  const held = fake.hold(STABLE_TOKEN)
+  const held = fake.holdNext(STABLE_TOKEN)
   const gone = crashed.get(APP)
   await held.reached
   const ttl = await redis.pttl(keys(prefix).lock)
@@ -157,7 +157,7 @@ t.test('Redis cut between taking the lock and storing the token: the call still 
   const alice = await login(app, fake, 'alice')
   const phone = () => app.inject({ method: 'POST', url: '/v1/auth/phone', headers: bearer(alice.accessToken), payload: { code: fake.phoneCode(APP.appid, PHONE) } })
 
-  const held = fake.hold(STABLE_TOKEN)
+  const held = fake.holdNext(STABLE_TOKEN)
   const pending = phone()
   await held.reached
   t.ok(await redis.get(keys(prefix).lock), 'the fetcher holds the lock in Redis')

@@ -82,7 +82,7 @@ t.test('WeChat down while a decrypt failure is being explained: 502 WECHAT_UNAVA
   }
 
   // No answer at all: the request is held at WeChat until the service's own time-out (WECHAT_TIMEOUT_MS) ends it.
-  const held = fake.hold(CHECKSESSION)
+  const held = fake.holdNext(CHECKSESSION)
   const timedOut = await post(app, '/v1/auth/decrypt', alice.accessToken, junk())
   held.release()
   t.match(timedOut.json(), { statusCode: 504, code: 'WECHAT_TIMEOUT' }, 'checksession never answers')

@@ -27,9 +27,9 @@ t.test('a fault with a path hits only that path, and counts only its requests', 
   t.match(await checkSession(fake), { errcode: 40001 }, 'once: times counted only on that path')
 })
 
-t.test('hold keeps the next request to a path unanswered until released, and only that one', async (t) => {
+t.test('holdNext keeps the next request to a path unanswered until released, and only that one', async (t) => {
   const fake = await start(t)
-  const held = fake.hold('/cgi-bin/stable_token')
+  const held = fake.holdNext('/cgi-bin/stable_token')
   let answered = false
   const first = stableToken(fake).then((body) => { answered = true; return body })
   await held.reached
