@@ -31,6 +31,16 @@ export interface Fault {
   body?: unknown
   /** How many requests the fault applies to; unlimited when absent. */
   times?: number
+  /** Only requests to this WeChat path (e.g. '/wxa/checksession'); every path when absent. */
+  path?: string
+}
+
+/** A request the fake keeps unanswered until the test says so (see FakeWechat.holdNext). */
+export interface PathHold {
+  /** Resolves when the held request has arrived. */
+  reached: Promise<void>
+  /** Lets the held request go on to be answered as usual (faults included). */
+  release: () => void
 }
 
 interface IssuedCode {
@@ -98,6 +108,9 @@ export class FakeWechat {
   private readonly recentCalls = new Map<string, number[]>()
   private fault?: Fault
   private readonly holds: Hold[] = []
+  private readonly pathHolds = new Map<string, { arrived: () => void, gate: Promise<void> }>()
+  /** Releases of every hold not yet released, so close() lets held requests end. */
+  private readonly pendingReleases = new Set<() => void>()
   /** Requests received per WeChat path (the fake's own /__fake paths are not counted). */
   readonly calls = new Map<string, number>()
   url = ''
@@ -116,14 +129,20 @@ export class FakeWechat {
 
   async close (): Promise<void> {
     for (const hold of this.holds.splice(0)) hold.release()
+    for (const release of this.pendingReleases) release()
+    this.pendingReleases.clear()
     if (this.server === undefined) return
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server!.close(() => resolve()))
   }
 
-  /** The mini-program calls wx.login(): a fresh single-use code, and a new session_key for this user. */
-  login (appid: string, user: string): { code: string, openid: string } {
-    this.rotateSessionKey(appid, user)
+  /**
+   * The mini-program calls wx.login(): a fresh single-use code, and a new
+   * session_key for this user. With `sameSessionKey` the user's session_key
+   * stays as it is (WeChat may keep it while the login state is live).
+   */
+  login (appid: string, user: string, { sameSessionKey = false } = {}): { code: string, openid: string } {
+    if (!sameSessionKey || !this.users.has(`${appid}/${user}`)) this.rotateSessionKey(appid, user)
     const code = randomBytes(24).toString('base64url')
     this.codes.set(code, { appid, user, issuedAt: this.now(), used: false })
     return { code, openid: this.openid(appid, user) }
@@ -228,6 +247,21 @@ export class FakeWechat {
     return { arrived, release }
   }
 
+  /**
+   * The next request to this WeChat path waits, unanswered, until `release()`:
+   * a test can act while a caller is known to be inside that call. One request
+   * only; later ones are answered at once.
+   */
+  holdNext (path: string): PathHold {
+    let arrived!: () => void
+    let release!: () => void
+    const reached = new Promise<void>((resolve) => { arrived = resolve })
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    this.pathHolds.set(path, { arrived, gate })
+    this.pendingReleases.add(release)
+    return { reached, release: () => { this.pendingReleases.delete(release); release() } }
+  }
+
   callCount (path: string): number {
     return this.calls.get(path) ?? 0
   }
@@ -241,7 +275,13 @@ export class FakeWechat {
       if (++hold.waiting === hold.count) hold.arrive()
       await hold.released
     }
-    if (await this.applyFault(res)) return
+    const held = this.pathHolds.get(url.pathname)
+    if (held !== undefined) {
+      this.pathHolds.delete(url.pathname)
+      held.arrived()
+      await held.gate
+    }
+    if (await this.applyFault(res, url.pathname)) return
     if (url.pathname === '/sns/jscode2session' && req.method === 'GET') return this.answer(res, 200, this.jscode2session(url.searchParams))
     if (url.pathname === '/cgi-bin/stable_token' && req.method === 'POST') return this.answer(res, 200, this.stableToken(await readJson(req)))
     const tokenApp = this.appOfToken(url.searchParams.get('access_token'))
@@ -252,9 +292,9 @@ export class FakeWechat {
     this.answer(res, 404, { errcode: 404, errmsg: 'not found' })
   }
 
-  private async applyFault (res: ServerResponse): Promise<boolean> {
+  private async applyFault (res: ServerResponse, path: string): Promise<boolean> {
     const fault = this.fault
-    if (fault === undefined) return false
+    if (fault === undefined || (fault.path !== undefined && fault.path !== path)) return false
     if (fault.times !== undefined && --fault.times <= 0) this.fault = undefined
     if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
     if (res.destroyed) return true

@@ -39,10 +39,13 @@ function mapVerifyError (error: { code?: string }): Error {
   }
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/
+// The scheme is case-insensitive (RFC 9110 11.1); read as @fastify/jwt reads it on the several-keys path,
+// so both paths answer a header alike (a Bearer header with a bad separator is an invalid token, not a missing one).
+const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i
+const BEARER_SCHEME = /^Bearer\s/i
 
 function bearerToken (header: string | undefined): string {
-  if (header === undefined || !header.startsWith('Bearer ')) throw new AuthTokenMissing()
+  if (header === undefined || !BEARER_SCHEME.test(header)) throw new AuthTokenMissing()
   const match = BEARER.exec(header)
   if (match === null) throw new AccessTokenInvalid()
   return match[1]!

@@ -97,7 +97,11 @@ export function rawDataSignatureMatches (rawData: string, sessionKey: string, si
   return timingSafeEqual(expected, given) && wellFormed
 }
 
-/** wxa/checksession's signature: HMAC-SHA256 keyed with the session_key string (not decoded) over the empty string. */
-export function sessionKeySignature (sessionKey: string): string {
-  return createHmac('sha256', sessionKey).update('').digest('hex')
+/**
+ * The user login-state signature: HMAC-SHA256 keyed with the session_key string
+ * (not decoded) over the request body; wxa/checksession is a GET, whose body is
+ * the empty string.
+ */
+export function sessionKeySignature (sessionKey: string, body = ''): string {
+  return createHmac('sha256', sessionKey).update(body).digest('hex')
 }
