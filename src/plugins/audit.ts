@@ -44,19 +44,22 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     done()
   })
 
-  app.addHook('onResponse', (request, reply, done) => {
+  // onSend, not onResponse: onResponse never runs for a client that hangs up before
+  // the answer is written, and what the request did (a session opened, one ended
+  // for reuse) must be in the trail all the same.
+  app.addHook('onSend', (request, reply, payload, done) => {
     const type = request.routeOptions.config.audit
-    if (type === undefined) { done(); return }
+    if (type === undefined) { done(null, payload); return }
     const failure = reply.statusCode >= 400 ? request.auditError : undefined
     const outcome = reply.statusCode < 400 ? 'ok' : (failure?.code ?? `HTTP_${reply.statusCode}`)
     const claims = (request as { user?: { sub?: string, sid?: string, appid?: string } }).user
     const subject: Subject = request.auditSubject ?? failure?.subject ?? { userId: claims?.sub, sessionId: claims?.sid, appid: claims?.appid }
     app.metrics.authOutcome(type, outcome, subject.appid)
-    if (outcome === 'RATE_LIMITED' && !firstRefusal(`${type}:${request.ip}`)) { done(); return }
+    if (outcome === 'RATE_LIMITED' && !firstRefusal(`${type}:${request.ip}`)) { done(null, payload); return }
     const where = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id }
     log.record({ type, outcome, ...subject, ...where })
     if (failure?.revoked !== undefined) log.record({ type: 'session_revoked', outcome: failure.revoked, ...subject, ...where })
-    done()
+    done(null, payload)
   })
 
   function firstRefusal (key: string): boolean {
