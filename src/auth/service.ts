@@ -110,7 +110,8 @@ export class AuthService {
           record.userId = await users.linkUnionid(identity.id, identity.user_id, login.unionid)
           // The link joined this identity, and the session just opened, to another user: a banned one gets neither.
           if (record.userId !== identity.user_id && await users.isDisabled(record.userId)) {
-            await this.deps.sessions.end(record.sessionId, 'user_disabled')
+            // Every session of the banned user ends: this one, and those the link moved from the identity's old user.
+            await this.deps.sessions.endAllOf(record.sessionId, 'user_disabled')
             const subject = { userId: record.userId, sessionId: record.sessionId, appid: login.appid }
             throw Object.assign(new UserDisabled(), { subject, revoked: 'user_disabled' })
           }

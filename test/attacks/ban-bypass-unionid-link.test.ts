@@ -35,6 +35,8 @@ t.test('attack: a banned user logs in through a unionid link made by that very l
   t.equal(res.json().code, 'USER_DISABLED')
   const [newest] = await prisma.$queryRaw<{ revoked_reason: string | null }[]>`SELECT revoked_reason FROM sessions ORDER BY created_at DESC LIMIT 1`
   t.equal(newest!.revoked_reason, 'user_disabled', 'the session this login opened is ended')
+  const [moved] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM sessions WHERE user_id = ${banned}::uuid AND revoked_at IS NULL`
+  t.equal(moved!.n, 0, 'nor do the sessions the link moved to the banned user stay live (an unban would revive them)')
   if (res.statusCode === 200) {
     const body = res.json()
     t.equal(app.jwt.decode<{ sub: string }>(body.accessToken)!.sub, banned, 'a fresh access token signed for the banned user')
