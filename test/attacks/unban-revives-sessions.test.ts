@@ -23,7 +23,7 @@ t.test('attack: sessions that were quiet during a ban work again once it is lift
   const again = await refresh(app, thief.refreshToken)
   t.not(again.statusCode, 200, "the thief's pre-ban refresh token does not work after the ban is lifted")
   const me = await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(thief.accessToken) })
-  t.not(me.statusCode, 200, "nor its pre-ban access token on the routes that read the database")
+  t.not(me.statusCode, 200, 'nor its pre-ban access token on the routes that read the database')
   const [row] = await prisma.$queryRaw<{ live: number }[]>`SELECT count(*)::int AS live FROM sessions WHERE user_id = ${userId}::uuid AND revoked_at IS NULL`
   t.equal(row!.live, 0, 'the ban ended every session of the user')
 })
