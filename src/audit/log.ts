@@ -34,6 +34,12 @@ export interface AuditOptions {
 
 /** Text as the column takes it: cut to its length, without NUL (which Postgres text refuses, failing the whole batch). */
 const text = (value: string | undefined, max: number): string | null => value === undefined ? null : value.replaceAll('\u0000', '').slice(0, max)
+/**
+ * At most `max` characters, in a string of its own: V8's slice of a long string
+ * is a view that keeps the whole original alive, so a long one is copied out.
+ */
+const cut = (value: string | undefined, max: number): string | undefined =>
+  value === undefined || value.length <= max ? value : Buffer.from(value.slice(0, max), 'utf8').toString('utf8')
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** The columns are uuid: anything else would fail the whole batch. */
 const uuid = (value: string | undefined): string | null => value !== undefined && UUID.test(value) ? value : null
@@ -74,7 +80,19 @@ export class AuditLog {
   }
 
   record (event: AuthEvent): void {
-    this.pending.push({ ...event, createdAt: new Date(this.now()) })
+    // Cut to the columns' sizes now, not when written: while the database refuses
+    // writes, up to maxPending events wait here, and a client's 16 KB User-Agent must not.
+    this.pending.push({
+      type: event.type,
+      outcome: cut(event.outcome, 64)!,
+      userId: event.userId,
+      sessionId: event.sessionId,
+      appid: cut(event.appid, 64),
+      ip: cut(event.ip, 64),
+      userAgent: cut(event.userAgent, 256),
+      requestId: cut(event.requestId, 64),
+      createdAt: new Date(this.now())
+    })
     if (this.pending.length > this.maxPending) {
       this.pending.splice(0, this.pending.length - this.maxPending)
       if (this.dropped++ === 0) this.log.warn('audit: the database has refused events for long: the oldest are dropped')
@@ -93,6 +111,10 @@ export class AuditLog {
       this.writing = this.write(events)
       try {
         await this.writing
+        if (this.dropped > 0) {
+          this.log.warn({ dropped: this.dropped }, 'audit: writing again; events were dropped while the database refused them')
+          this.dropped = 0
+        }
       } catch (error) {
         this.pending.unshift(...events)
         this.log.warn({ err: error, events: events.length }, 'audit: events not written yet, kept for the next attempt')

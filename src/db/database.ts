@@ -49,8 +49,13 @@ export function openDatabase ({ url, poolSize, namedStatements = true }: Databas
     prisma,
     run: (statement, values) => runStatement(pool, statement, values, namedStatements),
     ping: async () => { await pool.query('SELECT 1') },
+    // The lock lives on a connection of its own, outside the pool: `work` queries
+    // through the pool, and with a pool of one (the embedded database,
+    // DATABASE_POOL_SIZE=1) a pooled lock connection would leave it none.
     withAdvisoryLock: async (id, work) => {
-      const client = await pool.connect()
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
+      client.on('error', () => {})
+      await client.connect()
       try {
         const { rows: [row] } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [id])
         if (row?.locked !== true) return undefined
@@ -60,7 +65,7 @@ export function openDatabase ({ url, poolSize, namedStatements = true }: Databas
           await client.query('SELECT pg_advisory_unlock($1)', [id])
         }
       } finally {
-        client.release()
+        await client.end()
       }
     },
     poolStats: () => ({ inUse: pool.totalCount - pool.idleCount, waiting: pool.waitingCount }),

@@ -22,7 +22,7 @@ declare module 'fastify' {
 
 // A flood past a limit is recorded once per client and window, not once per
 // request: the trail must not be what an attacker fills.
-const RATE_LIMITED_MEMORY_MS = 60_000
+const REFUSAL_MEMORY_MS = 60_000
 const MAX_REMEMBERED = 10_000
 
 /**
@@ -36,7 +36,7 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
   app.decorate('audit', log)
   app.decorateRequest('auditSubject', undefined)
   app.decorateRequest('auditError', undefined)
-  const rateLimited = new Map<string, number>()
+  const refused = new Map<string, number>()
 
   app.addHook('onError', (request, _reply, error, done) => {
     const { subject, revoked } = error as { subject?: Subject, revoked?: string }
@@ -44,27 +44,34 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     done()
   })
 
-  app.addHook('onResponse', (request, reply, done) => {
+  // onSend, not onResponse: onResponse never runs for a client that hangs up before
+  // the answer is written, and what the request did (a session opened, one ended
+  // for reuse) must be in the trail all the same.
+  app.addHook('onSend', (request, reply, payload, done) => {
     const type = request.routeOptions.config.audit
-    if (type === undefined) { done(); return }
+    if (type === undefined) { done(null, payload); return }
     const failure = reply.statusCode >= 400 ? request.auditError : undefined
     const outcome = reply.statusCode < 400 ? 'ok' : (failure?.code ?? `HTTP_${reply.statusCode}`)
     const claims = (request as { user?: { sub?: string, sid?: string, appid?: string } }).user
     const subject: Subject = request.auditSubject ?? failure?.subject ?? { userId: claims?.sub, sessionId: claims?.sid, appid: claims?.appid }
     app.metrics.authOutcome(type, outcome, subject.appid)
-    if (outcome === 'RATE_LIMITED' && !firstRefusal(`${type}:${request.ip}`)) { done(); return }
+    // A failure that names no one (no user, no session: a bad code, a forged token, a flood)
+    // is noise an attacker controls: one row per client, route, outcome and minute; the
+    // metrics still count every one.
+    const anonymous = outcome !== 'ok' && subject.userId === undefined && subject.sessionId === undefined
+    if ((anonymous || outcome === 'RATE_LIMITED') && !firstRefusal(`${type}:${outcome}:${request.ip}`)) { done(null, payload); return }
     const where = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id }
     log.record({ type, outcome, ...subject, ...where })
     if (failure?.revoked !== undefined) log.record({ type: 'session_revoked', outcome: failure.revoked, ...subject, ...where })
-    done()
+    done(null, payload)
   })
 
   function firstRefusal (key: string): boolean {
     const now = clock()
-    const until = rateLimited.get(key)
+    const until = refused.get(key)
     if (until !== undefined && until > now) return false
-    if (rateLimited.size >= MAX_REMEMBERED) rateLimited.delete(rateLimited.keys().next().value!)
-    rateLimited.set(key, now + RATE_LIMITED_MEMORY_MS)
+    if (refused.size >= MAX_REMEMBERED) refused.delete(refused.keys().next().value!)
+    refused.set(key, now + REFUSAL_MEMORY_MS)
     return true
   }
 

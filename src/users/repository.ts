@@ -229,6 +229,12 @@ export class UserRepository {
     }
   }
 
+  /** Whether this user is banned now (off the hot path: after a unionid link moved an identity to it). */
+  async isDisabled (userId: string): Promise<boolean> {
+    const user = await this.db.prisma.user.findUnique({ where: { id: userId }, select: { disabledAt: true } })
+    return user?.disabledAt != null
+  }
+
   async profile (sessionId: string): Promise<ProfileView> {
     const [row] = await this.db.run(profile, [sessionId])
     assertLive(row)

@@ -21,7 +21,7 @@ export interface WechatClientOptions {
   maxConnections?: number
   /** Calls admitted at once (on the wire plus queued); more are refused with 503 WECHAT_OVERLOADED. */
   maxPending?: number
-  /** Told of every call: the API, `ok` / `errcode_<n>` / `timeout` / `unavailable` / `overloaded`, and its time on the wire. */
+  /** Told of every call: the API, `ok` / `errcode_<n>` (a known errcode, else `errcode_other`) / `timeout` / `unavailable` / `overloaded`, and its time on the wire. */
   observe?: (api: string, outcome: string, seconds?: number) => void
 }
 
@@ -48,8 +48,13 @@ const WECHAT_ID = /^[A-Za-z0-9_-]{1,128}$/
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
+// The errcodes the service reads (and the access_token ones): each its own metric
+// label. Any other number WeChat sends is `errcode_other`: a label per value
+// would let a lying WeChat mint series without bound.
+const LABELLED_ERRCODES = new Set([-1, 40001, 40013, 40014, 40029, 40125, 40163, 40226, 41002, 41004, 42001, 45011, 87009])
+
 function outcomeOf (error: unknown): string {
-  if (error instanceof WechatApiError) return `errcode_${error.errcode}`
+  if (error instanceof WechatApiError) return LABELLED_ERRCODES.has(error.errcode) ? `errcode_${error.errcode}` : 'errcode_other'
   return error instanceof WechatTimeout ? 'timeout' : 'unavailable'
 }
 
