@@ -106,7 +106,7 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
   await app.register(database, { db: deps.db })
   await app.register(metrics, { port: config.metrics.port, host: config.metrics.host, appids: config.wechat.apps.map((a) => a.appid) })
   await app.register(audit, { clock })
-  await app.register(redis, { url: config.redisUrl })
+  await app.register(redis, { url: config.redisUrl, clock })
   await app.register(rateLimit, { ...rateLimits, redisPrefix: config.redisPrefix })
   await app.register(auth, { keys, issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds })
   await app.register(services, { config, clock })

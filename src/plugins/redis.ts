@@ -82,8 +82,9 @@ export function withFallback<T extends object> (shared: T, local: T, health: Red
   return wrapped as T
 }
 
-export default fp(async function redis (app: FastifyInstance, { url }: { url?: string }) {
-  const health = new RedisHealth(app.log)
+export default fp(async function redis (app: FastifyInstance, { url, clock = Date.now }: { url?: string, clock?: () => number }) {
+  // The service's clock times the breaker's cool-down (tests hold it still).
+  const health = new RedisHealth(app.log, clock)
   app.decorate('redisHealth', health)
   if (url === undefined) return
   // Fail fast instead of queueing commands while Redis is away. Redis answers in
