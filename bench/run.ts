@@ -9,7 +9,7 @@ import { FakeWechat } from '../src/dev/fake-wechat.js'
 import { spawnListening } from '../src/dev/spawn.js'
 import { auditCost, type AuditCost } from './audit-cost.js'
 import { cpuMicros } from './cpu.js'
-import { ED25519_PEM, VAULT_KEYS } from './keys.js'
+import { ED25519_PEM, serviceEnv } from './keys.js'
 import { PgWireCounter } from './pg-wire-counter.js'
 import { scenarios, type Fixture, type Scenario } from './scenarios.js'
 
@@ -63,32 +63,12 @@ async function load (url: string, built: { request: autocannon.Request }, durati
   return autocannon({ url, connections: LOAD.connections, duration: durationSeconds, requests: [built.request] })
 }
 
-function serviceEnv (databaseUrl: string, fake: FakeWechat, dataDir: string): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '',
-    NODE_ENV: 'production',
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: databaseUrl,
-    DATA_DIR: dataDir,
-    WECHAT_APPID: APP.appid,
-    WECHAT_SECRET: APP.secret,
-    WECHAT_API_BASE: fake.url,
-    JWT_PRIVATE_KEY: ED25519_PEM,
-    SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS,
-    // All load comes from one address and a few users: limits would measure themselves.
-    RATE_LIMIT_GLOBAL_MAX: '100000000',
-    RATE_LIMIT_AUTH_MAX: '100000000',
-    RATE_LIMIT_USER_MAX: '100000000'
-  }
-}
-
 /** Sequential requests through the counting relay: database round trips per request, per route. */
 async function countRoundTrips (list: Scenario[], databaseUrl: string, fake: FakeWechat, dataDir: string): Promise<Map<string, number>> {
   const target = new URL(databaseUrl)
   const counter = new PgWireCounter({ host: target.hostname, port: Number(target.port || 5432) })
   target.port = String(await counter.listen())
-  const service = await spawnListening('dist/server.js', serviceEnv(target.toString(), fake, dataDir))
+  const service = await spawnListening('dist/server.js', serviceEnv(APP, target.toString(), fake.url, dataDir))
   const counts = new Map<string, number>()
   try {
     const fixture = await scenarios.fixture(service.url, fake, APP.appid, 40)
@@ -131,7 +111,7 @@ async function main (): Promise<void> {
     children.push(bare.child)
     const floor = await spawnListening('bench/floor-server.mjs', { PATH: process.env.PATH, DATABASE_URL: databaseUrl, JWT_PRIVATE_KEY: ED25519_PEM })
     children.push(floor.child)
-    const service = await spawnListening('dist/server.js', serviceEnv(databaseUrl, fake, dataDir))
+    const service = await spawnListening('dist/server.js', serviceEnv(APP, databaseUrl, fake.url, dataDir))
     children.push(service.child)
     const processes = { bare, floor, service }
     const fixture: Fixture = await scenarios.fixture(service.url, fake, APP.appid, LOAD.connections * 4)

@@ -7,7 +7,7 @@ import { migrate } from '../src/db/migrate.js'
 import { FakeWechat } from '../src/dev/fake-wechat.js'
 import { spawnListening } from '../src/dev/spawn.js'
 import { cpuMicros } from './cpu.js'
-import { ED25519_PEM, VAULT_KEYS } from './keys.js'
+import { serviceEnv } from './keys.js'
 
 // `npm run bench:wechat`: how many logins can wait on a slow WeChat at once.
 // WeChat (the fake) answers every jscode2session after WECHAT_DELAY_MS; bursts
@@ -42,21 +42,7 @@ async function main (): Promise<void> {
   let service: Awaited<ReturnType<typeof spawnListening>> | undefined
   try {
     await migrate(url.toString())
-    service = await spawnListening('dist/server.js', {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'production',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: url.toString(),
-      DATA_DIR: dataDir,
-      WECHAT_APPID: APP.appid,
-      WECHAT_SECRET: APP.secret,
-      WECHAT_API_BASE: fake.url,
-      JWT_PRIVATE_KEY: ED25519_PEM,
-      SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS,
-      RATE_LIMIT_GLOBAL_MAX: '100000000',
-      RATE_LIMIT_AUTH_MAX: '100000000'
-    })
+    service = await spawnListening('dist/server.js', serviceEnv(APP, url.toString(), fake.url, dataDir))
     process.stdout.write(`WeChat answers after ${DELAY_MS} ms; service defaults: WECHAT_TIMEOUT_MS 5000, WECHAT_MAX_CONNECTIONS 256, WECHAT_MAX_PENDING 1024\n\n`)
     process.stdout.write('| burst | 200 | 503 WECHAT_OVERLOADED | other | slowest ms | CPU µs/login | service peak RSS MB |\n| --- | --- | --- | --- | --- | --- | --- |\n')
     fake.setFault({ delayMs: DELAY_MS })

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '../db/database.js'
-import { PRUNE_BATCH, type PruneBatch } from '../db/prune.js'
+import { deleteBatch, type PruneBatch } from '../db/prune.js'
 import { statement } from '../db/statements.js'
 import type { PrismaClient } from '../generated/prisma/client.js'
 
@@ -153,10 +153,8 @@ export class AuditLog {
 export function pruneAuthEvents (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
   return {
     count: () => prisma.authEvent.count({ where: { createdAt: { lt: cutoff() } } }),
-    delete: async () => {
-      const rows = await prisma.authEvent.findMany({ where: { createdAt: { lt: cutoff() } }, select: { id: true }, take: PRUNE_BATCH })
-      if (rows.length === 0) return 0
-      return (await prisma.authEvent.deleteMany({ where: { id: { in: rows.map((r) => r.id) } } })).count
-    }
+    delete: () => deleteBatch(
+      async (take) => (await prisma.authEvent.findMany({ where: { createdAt: { lt: cutoff() } }, select: { id: true }, take })).map((r) => r.id),
+      (ids) => prisma.authEvent.deleteMany({ where: { id: { in: ids } } }))
   }
 }

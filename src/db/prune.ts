@@ -10,3 +10,12 @@ export interface PruneBatch {
 }
 
 export const PRUNE_BATCH = 1000
+
+/**
+ * Deletes the next batch of due rows: at most PRUNE_BATCH ids found by `find`,
+ * then removed by id (a short statement on an index); the number removed.
+ */
+export async function deleteBatch<Id> (find: (take: number) => Promise<Id[]>, remove: (ids: Id[]) => Promise<{ count: number }>): Promise<number> {
+  const ids = await find(PRUNE_BATCH)
+  return ids.length === 0 ? 0 : (await remove(ids)).count
+}

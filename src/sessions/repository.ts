@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
-import { PRUNE_BATCH, type PruneBatch } from '../db/prune.js'
+import { deleteBatch, type PruneBatch } from '../db/prune.js'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
 import { statement } from '../db/statements.js'
 import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked, UserDisabled } from './errors.js'
@@ -256,11 +256,9 @@ export function pruneExpiredRefreshTokens (prisma: PrismaClient, cutoff: () => D
   const due = (): Prisma.RefreshTokenWhereInput => ({ expiresAt: { lt: cutoff() }, retiredAt: { not: null } })
   return {
     count: () => prisma.refreshToken.count({ where: due() }),
-    delete: async () => {
-      const rows = await prisma.refreshToken.findMany({ where: due(), select: { id: true }, take: PRUNE_BATCH })
-      if (rows.length === 0) return 0
-      return (await prisma.refreshToken.deleteMany({ where: { id: { in: rows.map((r) => r.id) } } })).count
-    }
+    delete: () => deleteBatch(
+      async (take) => (await prisma.refreshToken.findMany({ where: due(), select: { id: true }, take })).map((r) => r.id),
+      (ids) => prisma.refreshToken.deleteMany({ where: { id: { in: ids } } }))
   }
 }
 
@@ -272,15 +270,11 @@ export function pruneExpiredRefreshTokens (prisma: PrismaClient, cutoff: () => D
 export function pruneEndedSessions (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
   const ended = (): Prisma.SessionWhereInput => ({ OR: [{ revokedAt: { lt: cutoff() } }, { expiresAt: { lt: cutoff() } }] })
   const idle = (): Prisma.RefreshTokenWhereInput => ({ retiredAt: null, expiresAt: { lt: cutoff() } })
-  const remove = async (ids: string[]): Promise<number> =>
-    ids.length === 0 ? 0 : (await prisma.session.deleteMany({ where: { id: { in: ids } } })).count
+  const remove = (ids: string[]) => prisma.session.deleteMany({ where: { id: { in: ids } } })
   return {
     count: async () => await prisma.session.count({ where: ended() }) + await prisma.refreshToken.count({ where: { ...idle(), session: { NOT: ended() } } }),
-    delete: async () => {
-      const rows = await prisma.session.findMany({ where: ended(), select: { id: true }, take: PRUNE_BATCH })
-      if (rows.length > 0) return remove(rows.map((r) => r.id))
-      const idleTokens = await prisma.refreshToken.findMany({ where: idle(), select: { sessionId: true }, take: PRUNE_BATCH })
-      return remove(idleTokens.map((r) => r.sessionId))
-    }
+    delete: async () =>
+      await deleteBatch(async (take) => (await prisma.session.findMany({ where: ended(), select: { id: true }, take })).map((r) => r.id), remove) ||
+      await deleteBatch(async (take) => (await prisma.refreshToken.findMany({ where: idle(), select: { sessionId: true }, take })).map((r) => r.sessionId), remove)
   }
 }
