@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AuditLog, type AuthEventType } from '../audit/log.js'
 import { clientCode } from './errors.js'
+import { clientKey } from './rate-limit.js'
 import type { Subject } from '../sessions/repository.js'
 
 declare module 'fastify' {
@@ -56,10 +57,10 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     const subject: Subject = request.auditSubject ?? failure?.subject ?? { userId: claims?.sub, sessionId: claims?.sid, appid: claims?.appid }
     app.metrics.authOutcome(type, outcome, subject.appid)
     // A failure that names no one (no user, no session: a bad code, a forged token, a flood)
-    // is noise an attacker controls: one row per client, route, outcome and minute; the
-    // metrics still count every one.
+    // is noise an attacker controls: one row per client (as the limiter counts clients: an
+    // IPv6 /64 is one), route, outcome and minute; the metrics still count every one.
     const anonymous = outcome !== 'ok' && subject.userId === undefined && subject.sessionId === undefined
-    if ((anonymous || outcome === 'RATE_LIMITED') && !firstRefusal(`${type}:${outcome}:${request.ip}`)) { done(null, payload); return }
+    if ((anonymous || outcome === 'RATE_LIMITED') && !firstRefusal(`${type}:${outcome}:${clientKey(request)}`)) { done(null, payload); return }
     const where = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id }
     log.record({ type, outcome, ...subject, ...where })
     if (failure?.revoked !== undefined) log.record({ type: 'session_revoked', outcome: failure.revoked, ...subject, ...where })

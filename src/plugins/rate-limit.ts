@@ -1,5 +1,7 @@
+import { isIPv6 } from 'node:net'
 import rateLimit from '@fastify/rate-limit'
 import createError from '@fastify/error'
+import { Address6 } from 'ip-address'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { RateLimits } from '../config.js'
@@ -23,6 +25,20 @@ export const RateLimited = createError('RATE_LIMITED', 'rate limit exceeded: ret
 const EXEMPT = new Set(['/healthz', '/readyz'])
 
 /**
+ * Who a client is, for every per-client count (the limits, and the audit's
+ * one-row-per-client rule): its address, an IPv6 one cut to its /64 (one
+ * subscriber's network, where any address is theirs to take), an IPv4-mapped
+ * one as IPv4. @fastify/rate-limit's own default, written once here so every count agrees.
+ */
+export function clientKey (request: FastifyRequest): string {
+  const ip = request.ip ?? ''
+  if (!isIPv6(ip)) return ip
+  const address = new Address6(ip)
+  if (address.isMapped4()) return address.to4().correctForm()
+  return new Address6(`${ip}/64`).startAddress().correctForm()
+}
+
+/**
  * Every request is counted per client IP before anything else runs (a root
  * onRequest hook, so a request with a bad token, or to no route at all, counts
  * too); login and refresh are also counted per IP against their own budget,
@@ -36,8 +52,8 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimits 
     store: rateLimitCounters(app.redis, app.redisHealth, opts.redisPrefix) as never
   })
 
-  const limit = (name: string, max: number, keyGenerator?: (request: FastifyRequest) => string): LimitHook => {
-    const check = app.createRateLimit({ max, timeWindow: opts.timeWindowMs, name, ...(keyGenerator !== undefined ? { keyGenerator } : {}) } as never)
+  const limit = (name: string, max: number, keyGenerator: (request: FastifyRequest) => string = clientKey): LimitHook => {
+    const check = app.createRateLimit({ max, timeWindow: opts.timeWindowMs, name, keyGenerator } as never)
     return (request, reply, done) => {
       check(request).then((result) => {
         if (result.isAllowed || !result.isExceeded) { done(); return }

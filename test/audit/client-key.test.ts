@@ -1,0 +1,34 @@
+import t from 'tap'
+import { build } from '../helper.js'
+
+// The audit trail names a client as the rate limiter does (an IPv6 /64 is one
+// client), and records the address and request id the service vouches for,
+// never ones a client wrote in a header.
+
+type Built = Awaited<ReturnType<typeof build>>
+
+async function count (built: Built): Promise<number> {
+  await built.app.audit.flush()
+  const [row] = await built.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM auth_events`
+  return row!.n
+}
+
+t.test('attack: 2000 bad logins from 2000 addresses of one IPv6 /64 write O(1) audit rows', async (t) => {
+  const built = await build(t, { env: { RATE_LIMIT_AUTH_MAX: '20' } })
+  const { app, fake } = built
+  const statuses = new Map<number, number>()
+  for (let batch = 0; batch < 2000; batch += 50) {
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, j) => {
+      const i = batch + j
+      return app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: `nosuchcode${String(i).padStart(22, '0')}` }, remoteAddress: `2001:db8:7:8:${(i >> 8).toString(16)}:${(i & 255).toString(16)}:0:1` })
+    }))
+    for (const answer of answers) statuses.set(answer.statusCode, (statuses.get(answer.statusCode) ?? 0) + 1)
+  }
+  t.same(Object.fromEntries(statuses), { 401: 20, 429: 1980 }, 'one /64 is one client to the limiter')
+  t.equal(fake.callCount('/sns/jscode2session'), 20, 'only the limit reached WeChat')
+  const rows = await count(built)
+  t.ok(rows <= 2, `one row per client, route, outcome and minute: ${rows} rows for 2000 requests`)
+  // Each address of another /64 is another client.
+  await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: 'nosuchcode' + 'x'.repeat(22) }, remoteAddress: '2001:db8:7:9::1' })
+  t.equal(await count(built), rows + 1, 'another /64 is recorded on its own')
+})
