@@ -39,7 +39,7 @@ const hopsTrusted = (hops: number) => (_address: string, hop: number): boolean =
 
 /** Whether the peer of a connection is one of our trusted proxies (TRUST_PROXY), the only one that may name a request. */
 function trustedPeer (trustProxy: Config['trustProxy']): (address: string | undefined) => boolean {
-  if (typeof trustProxy === 'boolean') return () => trustProxy
+  if (trustProxy === false) return () => false
   if (typeof trustProxy === 'number') return () => trustProxy > 0
   const list = new BlockList()
   for (const entry of trustProxy) {
@@ -58,6 +58,7 @@ function trustedPeer (trustProxy: Config['trustProxy']): (address: string | unde
 /** The whole HTTP service, ready to `inject` or `listen`; it never listens itself. */
 export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<FastifyInstance> {
   const trusted = trustedPeer(config.trustProxy)
+  const { requestIdHeader } = config
   // A URL that does not decode is refused by Fastify before any hook runs: it is
   // still counted against the client's per-IP limit (a 429 once past it).
   const frameworkErrors = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
@@ -71,10 +72,11 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
     loggerInstance: deps.logger,
     // Fastify's two lines per request are replaced by one of ours (plugins/request-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
-    // A well-formed X-Request-Id from a trusted proxy is kept, so one id follows a request across
-    // services; from anyone else it is ignored (a client must not name its own log lines).
+    // A well-formed id in the header the operator names (REQUEST_ID_HEADER), from a trusted proxy, is
+    // kept, so one id follows a request across services. Never by default: a proxy passes a client's
+    // X-Request-Id along unless told to set it, and a client must not name its own log lines.
     genReqId: (req) => {
-      const given = req.headers['x-request-id']
+      const given = requestIdHeader === undefined ? undefined : req.headers[requestIdHeader]
       return typeof given === 'string' && REQUEST_ID.test(given) && trusted(req.socket.remoteAddress) ? given : randomUUID()
     },
     // A hop count n trusts the n nearest proxies, as proxy-addr reads a number.

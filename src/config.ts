@@ -14,6 +14,7 @@ const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   TRUST_PROXY: Type.String({ pattern: '^(true|false|[0-9]+|[0-9a-fA-F.:/, ]+)$', default: 'false' }),
+  REQUEST_ID_HEADER: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' })),
   CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1 })),
   RATE_LIMIT_WINDOW: Duration('1m', 'the window every rate limit counts in'),
   RATE_LIMIT_GLOBAL_MAX: Type.Integer({ minimum: 1, default: 300 }),
@@ -71,8 +72,10 @@ export interface Config {
   host: string
   port: number
   logLevel: string
-  /** Fastify's trustProxy: false, true, a hop count, or addresses/CIDRs of the proxies. */
-  trustProxy: boolean | number | string[]
+  /** Fastify's trustProxy: false, a hop count, or addresses/CIDRs of the proxies (never true: every client would choose its address). */
+  trustProxy: false | number | string[]
+  /** The header (lower-case) a trusted proxy sets to the request id; absent: the service makes every id. */
+  requestIdHeader?: string
   /** Browser origins allowed by CORS; none (CORS off) when empty. */
   corsOrigins: string[]
   rateLimits: RateLimits
@@ -156,8 +159,7 @@ export function parseDuration (text: string): number {
   return Number.parseInt(text, 10) * UNIT_SECONDS[unit]!
 }
 
-function parseTrustProxy (text: string): boolean | number | string[] {
-  if (text === 'true') return true
+function parseTrustProxy (text: string): false | number | string[] {
   if (text === 'false') return false
   if (/^[0-9]+$/.test(text)) return Number.parseInt(text, 10)
   return text.split(',').map((entry) => entry.trim()).filter(Boolean)
@@ -248,6 +250,7 @@ function checkCrossField (env: Env, problems: string[]): void {
     if (seconds < min || seconds > max) problems.push(`${name}: must be between ${minText} and ${maxText}`)
   }
   if (env.WECHAT_MAX_PENDING < env.WECHAT_MAX_CONNECTIONS) problems.push('WECHAT_MAX_PENDING: must be at least WECHAT_MAX_CONNECTIONS')
+  checkProxy(env, problems)
   if (problems.length === 0 && parseDuration(env.ACCESS_TOKEN_TTL) > parseDuration(env.SESSION_MAX_AGE)) {
     problems.push('ACCESS_TOKEN_TTL: must not be longer than SESSION_MAX_AGE (an access token would outlive its session)')
   }
@@ -262,6 +265,16 @@ function checkCrossField (env: Env, problems: string[]): void {
   if (env.JWT_PRIVATE_KEY === undefined && env.JWT_SECRET === undefined) problems.push('JWT_PRIVATE_KEY or JWT_SECRET: required when NODE_ENV=production')
   if (env.SESSION_KEY_ENCRYPTION_KEYS === undefined) problems.push('SESSION_KEY_ENCRYPTION_KEYS: required when NODE_ENV=production')
   if (env.DATABASE_URL === undefined) problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded database is for development only)')
+}
+
+// Refused in every environment: a setting that means nothing safe anywhere should not work in development and fail in production.
+function checkProxy (env: Env, problems: string[]): void {
+  if (env.TRUST_PROXY === 'true') {
+    problems.push('TRUST_PROXY: true lets every client choose its address (the left-most X-Forwarded-For entry); set a hop count (e.g. 1 behind one load balancer) or the proxies\' addresses or CIDRs (e.g. 10.0.0.0/8)')
+  }
+  if (env.REQUEST_ID_HEADER !== undefined && /^(false|0+)$/.test(env.TRUST_PROXY)) {
+    problems.push('REQUEST_ID_HEADER: is read only from a trusted proxy; set TRUST_PROXY to a hop count or the proxies\' addresses')
+  }
 }
 
 /** Validates the environment once; throws ConfigError listing every problem. Values are never echoed. */
@@ -284,6 +297,7 @@ export function parseConfig (source: Record<string, string | undefined>): Config
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    requestIdHeader: env.REQUEST_ID_HEADER?.toLowerCase(),
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     rateLimits: {
       timeWindowMs: parseDuration(env.RATE_LIMIT_WINDOW) * 1000,

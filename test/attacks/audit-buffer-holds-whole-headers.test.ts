@@ -13,7 +13,7 @@ const UA = 'Mozilla/5.0 '.padEnd(15_000, 'x')
 
 t.test('attack: oversize User-Agents pile up whole in the audit retry buffer', async (t) => {
   // Many clients (a failure naming no one is one row per client and minute): addresses through a trusted proxy.
-  const { app, prisma } = await build(t, { env: { TRUST_PROXY: 'true' } })
+  const { app, prisma } = await build(t, { env: { TRUST_PROXY: '1' } })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   // The database refuses the audit's INSERTs for a while (a lock, a full disk, a failover...).

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { build } from '../helper.js'
+import { ConfigError } from '../../src/config.js'
+import { APP, build, startFakeWechat, testDatabase } from '../helper.js'
 
 // The audit trail names a client as the rate limiter does (an IPv6 /64 is one
 // client), and records the address and request id the service vouches for,
@@ -31,4 +32,30 @@ t.test('attack: 2000 bad logins from 2000 addresses of one IPv6 /64 write O(1) a
   // Each address of another /64 is another client.
   await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: 'nosuchcode' + 'x'.repeat(22) }, remoteAddress: '2001:db8:7:9::1' })
   t.equal(await count(built), rows + 1, 'another /64 is recorded on its own')
+})
+t.test('attack: an audit row never carries an address or a request id the client invented', async (t) => {
+  const db = await testDatabase(t)
+  const fake = await startFakeWechat(t)
+  // The client reaches the service through a proxy at 10.0.0.1, which appends the address it saw
+  // (203.0.113.5) to the client's X-Forwarded-For and passes the client's X-Request-Id along.
+  const accepted: string[] = []
+  for (const trustProxy of ['true', '1', '10.0.0.1', '10.0.0.0/8']) {
+    let built: Built
+    try {
+      built = await build(t, { db, fake, env: { TRUST_PROXY: trustProxy } })
+    } catch (error) {
+      if (error instanceof ConfigError) continue
+      throw error
+    }
+    accepted.push(trustProxy)
+    await built.prisma.$executeRaw`DELETE FROM auth_events`
+    const { code } = fake.login(APP.appid, `alice-${trustProxy}`)
+    const headers = { 'x-forwarded-for': '198.51.100.66, 203.0.113.5', 'x-request-id': 'invented-by-client' }
+    t.equal((await built.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code }, headers, remoteAddress: '10.0.0.1' })).statusCode, 200)
+    await built.app.audit.flush()
+    const [row] = await built.prisma.$queryRaw<{ ip: string, request_id: string }[]>`SELECT ip, request_id FROM auth_events`
+    t.equal(row!.ip, '203.0.113.5', `TRUST_PROXY=${trustProxy}: the address the proxy saw, not the one the client wrote`)
+    t.not(row!.request_id, 'invented-by-client', `TRUST_PROXY=${trustProxy}: not the client's request id`)
+  }
+  t.same(accepted, ['1', '10.0.0.1', '10.0.0.0/8'], 'TRUST_PROXY=true is refused at start')
 })

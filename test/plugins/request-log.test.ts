@@ -13,8 +13,8 @@ function capture () {
 
 t.test('a full login/refresh/decrypt/verify/phone/logout flow logs one line per request and no secret', async (t) => {
   const { lines, logger } = capture()
-  // The request id a trusted proxy (here: the loopback peer inject uses) passes on is kept.
-  const { app, fake } = await build(t, { logger, env: { TRUST_PROXY: '127.0.0.1' } })
+  // The request id a trusted proxy (here: the loopback peer inject uses) sets in the named header is kept.
+  const { app, fake } = await build(t, { logger, env: { TRUST_PROXY: '127.0.0.1', REQUEST_ID_HEADER: 'x-request-id' } })
   const secrets: string[] = [APP.secret]
   const send = async (options: InjectOptions) => app.inject(options)
 
