@@ -4,6 +4,13 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet from 'helmet'
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by @fastify/cors on a preflight it answers (it declares no type for it). */
+    corsPreflightEnabled?: boolean
+  }
+}
+
 /**
  * The headers OWASP's REST Security Cheat Sheet asks of a JSON API, from
  * helmet, computed once: none of them depends on the request. helmet's other
@@ -44,6 +51,15 @@ export default fp(async function security (app: FastifyInstance, { corsOrigins }
     done()
   })
   if (corsOrigins.length > 0) {
-    await app.register(cors, { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 })
+    // @fastify/cors answers a preflight in its onRequest hook, which runs before the per-IP limit's
+    // (registered later): a flood of preflights went uncounted. Continued, the preflight is answered
+    // by its OPTIONS route, after every onRequest hook, and a malformed one is no 400 of the hook's
+    // own; other answers, a 429 included, still carry the CORS headers the browser needs to read them.
+    await app.register(cors, { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600, preflightContinue: true, strictPreflight: false })
+    app.addHook('preHandler', (request, reply, done) => {
+      // As @fastify/cors answers one itself (Safari waits for a body on a 204 without Content-Length: 0).
+      if (request.corsPreflightEnabled) reply.code(204).header('content-length', '0')
+      done()
+    })
   }
 }, { name: 'security' })
