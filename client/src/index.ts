@@ -490,7 +490,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   function pendingLogouts (): Pending[] {
     try {
       const list = w!.getStorageSync(pendingKey)
-      if (Array.isArray(list)) return list.filter(isTokens)
+      if (Array.isArray(list)) return list.filter((entry) => isTokens(entry) && /^\/v1\/auth\/logout(-all)?$/.test(entry.path))
     } catch (error) {}
     return []
   }
@@ -500,26 +500,29 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     pending = list.length > 0
   }
 
-  /** Sends the logouts the service has not heard, oldest first; stops at the first it still cannot hear. */
+  /**
+   * Sends the logouts the service has not heard, oldest first, refreshing one
+   * whose access token expired meanwhile; stops at the first it still cannot
+   * hear. Storage is read again each time: a logout may be added meanwhile.
+   */
   async function tell (): Promise<void> {
-    const list = pendingLogouts()
-    while (list.length) {
+    for (let list = pendingLogouts(); list.length; list = pendingLogouts()) {
       const entry = list[0]!
       let res = await send(base + entry.path, 'POST', {}, bearer(entry.accessToken))
       if (res.statusCode === 401 && res.data && res.data.code === 'ACCESS_TOKEN_EXPIRED') {
         res = await send(base + '/v1/auth/refresh', 'POST', { refreshToken: entry.refreshToken }, {})
         if (res.statusCode < 300 && isTokenBody(res.data)) {
+          const old = entry.refreshToken
           entry.accessToken = res.data.accessToken
           entry.refreshToken = res.data.refreshToken
-          keepPending(list)
+          keepPending(pendingLogouts().map((kept) => kept.refreshToken === old ? entry : kept))
           res = await send(base + entry.path, 'POST', {}, bearer(entry.accessToken))
         }
       }
       if (res.statusCode === 429 || res.statusCode >= 500) return
-      list.shift()
-      keepPending(list)
+      keepPending(pendingLogouts().filter((kept) => kept.refreshToken !== entry.refreshToken))
     }
-    keepPending(list)
+    pending = false
   }
 
   function flush (): void {

@@ -1,6 +1,7 @@
+import { createServer, type Socket } from 'node:net'
 import t from 'tap'
 import { startAppApi } from '../helpers/app-api.js'
-import { client, device, serve } from '../helpers/client.js'
+import { authError, client, device, HUNG, serve, within } from '../helpers/client.js'
 
 t.test("attack: the Bearer token goes only to baseUrl's origin and apiOrigins, never to a look-alike host", async (t) => {
   const served = await serve(t)
@@ -53,4 +54,17 @@ t.test('attack: wx.request options the client has no use for (timeout, dataType,
   t.match(JSON.parse(text.data as string), { openid: String })
   const binary = await auth.request({ url: '/v1/me', responseType: 'arraybuffer' })
   t.type(binary.data, ArrayBuffer)
+})
+
+t.test('attack: a request timeout reaches wx.request: an API that never answers rejects NETWORK_ERROR instead of waiting', async (t) => {
+  const served = await serve(t)
+  const sockets: Socket[] = []
+  const silent = createServer((socket) => { sockets.push(socket) })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const socket of sockets) socket.destroy(); silent.close() })
+  const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`
+  const auth = client(served, device(served), { apiOrigins: [url] })
+  const result = await within(auth.request({ url: `${url}/orders`, timeout: 300 }).catch((e: unknown) => e))
+  t.not(result, HUNG)
+  t.match(result, { ...authError('NETWORK_ERROR'), message: 'request:fail timeout' })
 })
