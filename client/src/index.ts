@@ -2,7 +2,8 @@
 // tokens in one storage key, one refresh however many requests wait for it
 // (the service treats a second use of a rotated refresh token as theft), one
 // wx.login() at a time (a second one invalidates the first code's session_key),
-// and at most one re-login per request. It logs nothing.
+// at most one re-login per request and reloginLimit a minute, and the Bearer
+// token only to the origins it was given. It logs nothing.
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
