@@ -33,11 +33,27 @@ export interface WxSimulatorOptions {
   onCall?: (call: WxCall) => void
 }
 
+/** What a stand-in for the network answers instead: the status, the body's text, headers. */
+export interface StandInAnswer {
+  statusCode: number
+  body: string
+  header?: Record<string, string>
+}
+
 export class WxSimulator implements WxLike {
   readonly calls = { login: 0, request: 0, checkSession: 0 }
   readonly storage: Map<string, string>
   /** The next this-many wx.login() calls fail, as they do offline. */
   failLogins = 0
+  /** The next this-many wx.login() calls never call back (seen on real devices after a resume). */
+  hangLogins = 0
+  /** The next this-many wx.setStorageSync() calls throw, as they do when storage is full. */
+  failStorageWrites = 0
+  /**
+   * A stand-in between the phone and the network (a captive portal, a gateway):
+   * what it answers is what wx.request reports; undefined lets the request through.
+   */
+  standIn?: (request: { method: string, url: string, header: Record<string, string> }) => StandInAnswer | undefined
   /** Replaces the code wx.login() hands out (a code already used elsewhere, a forged one). */
   codeFilter?: (code: string) => string | Promise<string>
 
@@ -51,6 +67,10 @@ export class WxSimulator implements WxLike {
       this.options.onCall?.(call)
       if (call.code !== undefined) success?.({ code: call.code, errMsg: 'login:ok' })
       else fail?.({ errMsg: call.errMsg! })
+    }
+    if (this.hangLogins > 0) {
+      this.hangLogins--
+      return
     }
     if (this.failLogins > 0) {
       this.failLogins--
@@ -75,13 +95,21 @@ export class WxSimulator implements WxLike {
       body = typeof options.data === 'string' ? options.data : JSON.stringify(options.data)
     }
     const call = { api: 'request' as const, method, url, ...(header.Authorization !== undefined ? { authorization: header.Authorization } : {}) }
-    fetch(url, { method, headers: header, body })
-      .then(async (res) => ({ statusCode: res.status, header: Object.fromEntries(res.headers), text: await res.text() }))
+    const standIn = this.standIn?.({ method, url, header })
+    const answer = standIn !== undefined
+      ? new Promise<StandInAnswer>((resolve) => setImmediate(() => resolve(standIn)))
+      : fetch(url, { method, headers: header, body, ...(options.timeout !== undefined ? { signal: AbortSignal.timeout(options.timeout) } : {}) })
+        .then(async (res) => ({ statusCode: res.status, header: Object.fromEntries(res.headers), body: await res.text() }))
+    answer
       .then((res) => {
         this.options.onCall?.({ ...call, statusCode: res.statusCode })
-        options.success?.({ statusCode: res.statusCode, data: parseJson(res.text), header: res.header, errMsg: 'request:ok' })
+        // dataType 'json' (the default) parses when it parses; any other dataType leaves the text.
+        const data = options.responseType === 'arraybuffer'
+          ? new TextEncoder().encode(res.body).buffer
+          : (options.dataType ?? 'json') === 'json' ? parseJson(res.body) : res.body
+        options.success?.({ statusCode: res.statusCode, data, header: res.header ?? {}, errMsg: 'request:ok' })
       }, (error: Error & { cause?: { code?: string } }) => {
-        const errMsg = `request:fail ${error.cause?.code ?? error.message}`
+        const errMsg = error.name === 'TimeoutError' ? 'request:fail timeout' : `request:fail ${error.cause?.code ?? error.message}`
         this.options.onCall?.({ ...call, errMsg })
         options.fail?.({ errMsg })
       })
@@ -103,6 +131,10 @@ export class WxSimulator implements WxLike {
   }
 
   setStorageSync (key: string, data: unknown): void {
+    if (this.failStorageWrites > 0) {
+      this.failStorageWrites--
+      throw new Error('setStorageSync:fail exceed storage max size 10MB')
+    }
     this.storage.set(key, JSON.stringify(data))
   }
 

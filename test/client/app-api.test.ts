@@ -9,7 +9,7 @@ async function signedIn (t: Test, env: Record<string, string> = {}) {
   const served = await serve(t, { env })
   const api = await startAppApi(t, served.url)
   const wx = device(served)
-  const auth = client(served, wx)
+  const auth = client(served, wx, { apiOrigins: [api.url] })
   await auth.login()
   const expireToken = (): void => {
     const saved = stored(wx)
@@ -18,11 +18,11 @@ async function signedIn (t: Test, env: Record<string, string> = {}) {
   return { served, api, wx, auth, expireToken }
 }
 
-t.test("the app's own API gets the Bearer token on an absolute URL and any status resolves, as wx.request's would", async (t) => {
+t.test("the app's own API (in apiOrigins) gets the Bearer token on an absolute URL and any status resolves, as wx.request's would", async (t) => {
   const served = await serve(t)
   const api = await startAppApi(t, served.url)
   const wx = device(served)
-  const auth = client(served, wx)
+  const auth = client(served, wx, { apiOrigins: [api.url] })
   const orders = await auth.request<{ userId: string }>({ url: `${api.url}/orders` })
   t.equal(orders.statusCode, 200)
   t.same(orders.data, { userId: (await auth.login()).userId }, 'verified by the JWKS: the same user')

@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import vm from 'node:vm'
 import { parse } from 'acorn'
@@ -13,12 +15,14 @@ const clientDir = new URL('../../client/', import.meta.url)
 const source = (file: string): Promise<string> => repoFile(`client/${file}`)
 const loadCommonJs = (code: string, globals: Record<string, unknown>) => runCommonJs(code, 'miniprogram_dist/index.js', globals)
 
-t.test('miniprogram_dist/index.js runs where there is no Node: a wx global, no require, no process', async (t) => {
+t.test('miniprogram_dist/index.js runs where there is no Node: a wx global and timers, no require, no process', async (t) => {
   const served = await serve(t)
   const wx = device(served)
   const logged: unknown[] = []
   const { exports, context } = loadCommonJs(await source('miniprogram_dist/index.js'), {
     wx,
+    setTimeout,
+    clearTimeout,
     console: { log: (...args: unknown[]) => logged.push(args), warn: (...args: unknown[]) => logged.push(args), error: (...args: unknown[]) => logged.push(args) }
   })
   t.equal(vm.runInContext('[typeof require, typeof process, typeof Buffer, typeof atob].join()', context), 'undefined,undefined,undefined,undefined')
@@ -55,6 +59,16 @@ t.test('dist/index.cjs loads with require, dist/index.js with import: the same A
   t.same(Object.keys(cjs).sort(), ['AuthError', 'createAuthClient'])
   t.same(Object.keys(esm).sort(), ['AuthError', 'createAuthClient'])
   t.equal(typeof cjs.createAuthClient, 'function')
+})
+
+t.test("attack: miniprogram_dist/index.js loads with Node's require (CommonJS inside a \"type\": \"module\" package)", async (t) => {
+  // A plain node, from a script file: tap hands its loaders to child processes through their
+  // environment (env -i drops them), and -p's globals would hide the failure.
+  const file = new URL('miniprogram_dist/index.js', clientDir).pathname
+  const script = join(t.testdir(), 'require.cjs')
+  await writeFile(script, `process.stdout.write(Object.keys(require(${JSON.stringify(file)})).sort().join())`)
+  const keys = execFileSync('env', ['-i', process.execPath, script], { encoding: 'utf8' })
+  t.equal(keys.trim(), 'AuthError,createAuthClient')
 })
 
 t.test('client/package.json: no runtime dependencies, and every entry it names exists', async (t) => {

@@ -31,6 +31,9 @@ t.test('the example mini-program: launch and page share one login, the phone but
   }
   const globals = {
     wx,
+    // The base library's timers (the SDK bounds wx.login with one).
+    setTimeout,
+    clearTimeout,
     require,
     console: { warn: (...args: unknown[]) => warned.push(args) },
     App: (definition: Record<string, any>) => { app = definition },

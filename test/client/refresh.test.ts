@@ -158,3 +158,25 @@ t.test('refresh refused by the rate limit: a token still inside its life serves;
   t.equal(wx.calls.login, 1, 'a rate limit is no reason to log in')
   t.equal(auth.isLoggedIn(), true, 'and no reason to drop the session')
 })
+
+t.test('attack: refreshLeewaySeconds at or above the token lifetime is clamped to half of it; NaN or negative is refused at creation', async (t) => {
+  const served = await serve(t)
+  const clock = new Clock()
+  for (const [user, leeway] of [['at', 15 * 60], ['above', 86400]] as const) {
+    const wx = device(served, user)
+    const auth = client(served, wx, { now: clock.now, refreshLeewaySeconds: leeway })
+    await auth.login()
+    const before = served.hits('POST /v1/auth/refresh')
+    for (let i = 0; i < 6; i++) {
+      await auth.request({ url: '/v1/me' })
+      clock.advance(60)
+    }
+    t.equal(served.hits('POST /v1/auth/refresh'), before, `${user} the lifetime: no refresh in the first 6 minutes`)
+    clock.advance(90)
+    await auth.request({ url: '/v1/me' })
+    t.equal(served.hits('POST /v1/auth/refresh'), before + 1, `${user} the lifetime: refreshed at half of it`)
+  }
+  for (const leeway of [NaN, -1, Infinity]) {
+    t.throws(() => client(served, device(served), { refreshLeewaySeconds: leeway }), { name: 'TypeError', message: /refreshLeewaySeconds/ }, String(leeway))
+  }
+})

@@ -66,3 +66,33 @@ export function expiredCopy (app: Served['app'], token: string): string {
 
 /** The codes AuthError carries, for t.rejects/t.match. */
 export const authError = (code: string, statusCode?: number) => ({ name: 'AuthError', code, ...(statusCode !== undefined ? { statusCode } : {}) })
+
+/** Sessions not ended at the service. */
+export async function liveSessions (served: Pick<Served, 'prisma'>): Promise<number> {
+  return (await served.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM sessions WHERE revoked_at IS NULL`)[0]!.n
+}
+
+/** What `check` gives once it equals `expected` (it is what the client does in the background), or its last value after 5 s. */
+export async function eventually<T> (check: () => Promise<T>, expected: T): Promise<T> {
+  const until = Date.now() + 5000
+  let value = await check()
+  while (value !== expected && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    value = await check()
+  }
+  return value
+}
+
+export const HUNG = 'still waiting after 5 s'
+
+/** The promise's value, or HUNG when it has not settled within 5 s (a hang, not a speed check). */
+export function within<T> (promise: Promise<T>): Promise<T | typeof HUNG> {
+  let timer: NodeJS.Timeout | undefined
+  const hung = new Promise<typeof HUNG>((resolve) => { timer = setTimeout(resolve, 5000, HUNG) })
+  return Promise.race([promise, hung]).finally(() => clearTimeout(timer))
+}
+
+/** Bans the user as an admin does (users.disabled_at), or lifts the ban. */
+export async function setBan (served: Pick<Served, 'prisma'>, userId: string, banned: boolean): Promise<void> {
+  await served.prisma.$executeRaw`UPDATE users SET disabled_at = ${banned ? new Date() : null} WHERE id = ${userId}::uuid`
+}
