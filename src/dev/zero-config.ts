@@ -26,7 +26,7 @@ const isLoopback = (host: string): boolean =>
 function defaultsNeeded (config: Config): string[] {
   const needed: string[] = []
   if (config.wechat.apps.length === 0) needed.push('WECHAT_APPID and WECHAT_SECRET (else the bundled fake WeChat mints a login for anyone)')
-  if (config.jwt.keys === undefined) needed.push('JWT_PRIVATE_KEY (else a development signing key)')
+  if (config.jwt.keys === undefined) needed.push('JWT_PRIVATE_KEY or JWT_SECRET (else a development signing key)')
   if (config.vaultKeys === undefined) needed.push('SESSION_KEY_ENCRYPTION_KEYS (else a development encryption key)')
   if (config.databaseUrl === undefined) needed.push('DATABASE_URL (else the embedded database)')
   return needed

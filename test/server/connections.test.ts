@@ -43,9 +43,10 @@ function halfSent (url: string, count: number, localAddress = '127.0.0.1'): Half
   return { sockets, closed: () => closed, settled: Promise.all(each).then(() => {}) }
 }
 
-async function until (condition: () => boolean, what: string): Promise<void> {
+/** Waits for `condition`; the bound only ends a test that would otherwise hang. */
+async function until (condition: () => boolean, what: string, boundMs = 20_000): Promise<void> {
   for (let waited = 0; !condition(); waited += 20) {
-    if (waited > 20_000) throw new Error(`never: ${what}`)
+    if (waited > boundMs) throw new Error(`never: ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
@@ -80,7 +81,8 @@ t.test('attack: 300 half-sent requests from one address under a 256-descriptor l
   child.stderr.on('data', (chunk) => { output += String(chunk) })
   const exited = once(child, 'exit')
   t.teardown(async () => { if (child.exitCode === null) { child.kill('SIGKILL'); await exited } })
-  await until(() => /Server listening at http:\/\/127\.0\.0\.1:\d+/.test(output) || child.exitCode !== null, 'listening')
+  await until(() => /Server listening at http:\/\/127\.0\.0\.1:\d+/.test(output) || child.exitCode !== null, 'listening', 120_000)
+  if (child.exitCode !== null) throw new Error(`the server exited:\n${output}`)
   const url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)![1]!
 
   const flood = halfSent(url, 300)
