@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { isIPv4, isIPv6, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { addressKey } from './rate-limit.js'
 
 /** The soft limit on open descriptors (`ulimit -n`): /proc on Linux, the shell elsewhere, 1024 if neither answers. */
 export function descriptorLimit (): number {
@@ -21,17 +22,6 @@ export function descriptorLimit (): number {
 
 /** Descriptors kept for everything but clients: Node's own, logs, Redis, the metrics listener (the pool and WeChat's sockets are added). */
 const RESERVED = 64
-
-/** An IPv6 client counts by its /64, as one host can hold all of it; IPv4 (mapped too) by its address. */
-export function addressGroup (address: string): string {
-  const plain = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
-  if (!isIPv6(plain)) return plain
-  const halves = plain.split('%')[0]!.split('::')
-  const head = halves[0] === '' ? [] : halves[0]!.split(':')
-  const tail = halves[1] === undefined || halves[1] === '' ? [] : halves[1].split(':')
-  const groups = halves.length === 2 ? [...head, ...Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail] : head
-  return `${groups.slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16)).join(':')}::/64`
-}
 
 export interface ConnectionOptions {
   /** MAX_CONNECTIONS; absent: what the descriptor limit leaves. */
@@ -79,7 +69,8 @@ export default fp(async function connections (app: FastifyInstance, opts: Connec
   app.server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress
     if (address === undefined || opts.exempt(address)) return
-    const group = addressGroup(address)
+    // An IPv6 client counts by its /64, as the rate limits count it.
+    const group = addressKey(address)
     const count = (open.get(group) ?? 0) + 1
     if (count > perIp) {
       socket.destroy()
