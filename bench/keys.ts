@@ -21,6 +21,7 @@ export function serviceEnv (app: { appid: string, secret: string }, databaseUrl:
     // All load comes from one address and a few users: limits would measure themselves.
     RATE_LIMIT_GLOBAL_MAX: '100000000',
     RATE_LIMIT_AUTH_MAX: '100000000',
-    RATE_LIMIT_USER_MAX: '100000000'
+    RATE_LIMIT_USER_MAX: '100000000',
+    MAX_CONNECTIONS_PER_IP: '100000000'
   }
 }

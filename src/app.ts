@@ -11,6 +11,7 @@ import drain from './plugins/drain.js'
 import errors from './plugins/errors.js'
 import metrics from './plugins/metrics.js'
 import audit from './plugins/audit.js'
+import connections from './plugins/connections.js'
 import database from './plugins/database.js'
 import rateLimit from './plugins/rate-limit.js'
 import redis from './plugins/redis.js'
@@ -100,6 +101,7 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
     else parseJson(request, body as string, done)
   })
   app.addSchema(ErrorResponse)
+  await app.register(connections, { ...config.connections, outbound: config.databasePoolSize + config.wechat.maxConnections, exempt: trusted, clock })
   await app.register(errors)
   await app.register(requestLog)
   await app.register(drain)

@@ -47,7 +47,9 @@ const EnvSchema = Type.Object({
   AUDIT_RETENTION: Duration('180d', 'how long an audit event is kept'),
   PRUNE_INTERVAL: Duration('1h', 'how often the service prunes (0: never, leave it to npm run db:prune)'),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
-  METRICS_HOST: Type.String({ minLength: 1, default: '127.0.0.1' })
+  METRICS_HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 1 })),
+  MAX_CONNECTIONS_PER_IP: Type.Integer({ minimum: 1, default: 64 })
 })
 
 type Env = Static<typeof EnvSchema>
@@ -116,6 +118,8 @@ export interface Config {
   }
   /** Prometheus at GET /metrics on host:port; off when port is absent. */
   metrics: { port?: number, host: string }
+  /** Open client connections: overall (absent: what the descriptor limit leaves), and per client address. */
+  connections: { max?: number, perIp: number }
 }
 
 /** What the service runs with: every key parsed and present (development defaults filled in, see dev/zero-config.ts). */
@@ -333,7 +337,8 @@ export function parseConfig (source: Record<string, string | undefined>): Config
       auditSeconds: parseDuration(env.AUDIT_RETENTION),
       pruneIntervalSeconds: parseDuration(env.PRUNE_INTERVAL)
     },
-    metrics: { port: env.METRICS_PORT, host: env.METRICS_HOST }
+    metrics: { port: env.METRICS_PORT, host: env.METRICS_HOST },
+    connections: { max: env.MAX_CONNECTIONS, perIp: env.MAX_CONNECTIONS_PER_IP }
   }
 }
 

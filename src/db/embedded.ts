@@ -1,7 +1,10 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { startPasswordGate } from './password-gate.js'
 import { pinExtendedQueries } from './pglite-session.js'
 
 export interface EmbeddedDatabase {
@@ -13,12 +16,32 @@ export interface EmbeddedDatabase {
 /** Where a running embedded database advertises its URL, so `npm run studio` can reach it. */
 export const embeddedInfoFile = (dataDir: string): string => join(dataDir, 'embedded-db.json')
 
-/** The URL advertised by a live process that has this data open, if any. */
+/** The embedded socket's password, created on the first start, readable by its owner only. */
+export const embeddedPasswordFile = (dataDir: string): string => join(dataDir, 'embedded-db.password')
+
+/** The socket's password: 256 random bits made on the first start, then read from DATA_DIR. */
+export async function embeddedPassword (dataDir: string): Promise<string> {
+  const file = embeddedPasswordFile(dataDir)
+  await mkdir(dataDir, { recursive: true })
+  try {
+    await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EEXIST') throw error
+    await chmod(file, 0o600)
+  }
+  const password = (await readFile(file, 'utf8')).trim()
+  if (!/^[0-9a-f]{64}$/.test(password)) throw new Error(`${file} is not a password this service made: delete it, and it is made again on the next start`)
+  return password
+}
+
+const withPassword = (url: string, password: string): string => url.replace('postgresql://postgres@', `postgresql://postgres:${password}@`)
+
+/** The URL (with the password) of a live process that has this data open, if any. */
 export async function runningEmbeddedUrl (dataDir: string): Promise<{ url: string, pid: number } | undefined> {
   try {
     const { url, pid } = JSON.parse(await readFile(embeddedInfoFile(dataDir), 'utf8')) as { url: string, pid: number }
     process.kill(pid, 0)
-    return { url, pid }
+    return { url: withPassword(url, await embeddedPassword(dataDir)), pid }
   } catch {
     return undefined
   }
@@ -31,7 +54,9 @@ export async function runningEmbeddedUrl (dataDir: string): Promise<{ url: strin
  * pool at one connection, and other clients (Studio's pool of up to 10, the
  * migrator) take turns, each extended-query exchange kept whole.
  * Refuses data that another live process has open: two PGlite instances on
- * one directory would each cache and write its pages.
+ * one directory would each cache and write its pages. The loopback port asks
+ * for the password in DATA_DIR (password-gate.ts); pglite-socket itself
+ * listens on a socket path in a directory only this user can open.
  */
 export async function startEmbeddedDatabase (dataDir: string, port = 0): Promise<EmbeddedDatabase> {
   const dataPath = join(dataDir, 'pglite')
@@ -40,19 +65,25 @@ export async function startEmbeddedDatabase (dataDir: string, port = 0): Promise
     throw new Error(`the embedded database in ${dataPath} is open in process ${holder.pid} (see ${embeddedInfoFile(dataDir)}): stop that npm start or npm run studio first, or set DATABASE_URL`)
   }
   await mkdir(dataPath, { recursive: true })
+  const password = await embeddedPassword(dataDir)
   const db = await PGlite.create(dataPath)
-  const server = new PGLiteSocketServer({ db: pinExtendedQueries(db), host: '127.0.0.1', port, maxConnections: 16 })
+  const socketDir = await mkdtemp(join(tmpdir(), 'weapp-pglite-'))
+  const backendPath = join(socketDir, '.s.PGSQL.5432')
+  const server = new PGLiteSocketServer({ db: pinExtendedQueries(db), path: backendPath, maxConnections: 16 })
   await server.start()
-  const url = `postgresql://postgres@${server.getServerConn()}/postgres?sslmode=disable`
+  const gate = await startPasswordGate({ password, backendPath, host: '127.0.0.1', port, maxConnections: 32 })
+  const url = `postgresql://postgres@127.0.0.1:${gate.port}/postgres?sslmode=disable`
   const infoFile = embeddedInfoFile(dataDir)
   await writeFile(infoFile, JSON.stringify({ url, pid: process.pid }))
   let stopped: Promise<void> | undefined
   return {
-    url,
+    url: withPassword(url, password),
     stop: () => (stopped ??= (async () => {
       await rm(infoFile, { force: true })
+      await gate.close()
       await server.stop()
       await db.close()
+      await rm(socketDir, { recursive: true, force: true })
     })())
   }
 }

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { loadJwtKeys } from '../auth/jwt-keys.js'
-import { runtimeConfig, type Config, type RuntimeConfig } from '../config.js'
+import { ConfigError, runtimeConfig, type Config, type RuntimeConfig } from '../config.js'
 import { parseVaultKeys } from '../users/session-key-vault.js'
 import { loadOrCreateDevKeys } from './dev-keys.js'
 import { FakeWechat } from './fake-wechat.js'
@@ -18,13 +19,41 @@ export interface Development {
 /** Where the bundled fake WeChat advertises itself, for `npm run demo`. */
 export const fakeWechatInfoFile = (dataDir: string): string => join(dataDir, 'fake-wechat.json')
 
+const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+
+/** What a development default would stand in for, as the settings that replace it. */
+function defaultsNeeded (config: Config): string[] {
+  const needed: string[] = []
+  if (config.wechat.apps.length === 0) needed.push('WECHAT_APPID and WECHAT_SECRET (else the bundled fake WeChat mints a login for anyone)')
+  if (config.jwt.keys === undefined) needed.push('JWT_PRIVATE_KEY or JWT_SECRET (else a development signing key)')
+  if (config.vaultKeys === undefined) needed.push('SESSION_KEY_ENCRYPTION_KEYS (else a development encryption key)')
+  if (config.databaseUrl === undefined) needed.push('DATABASE_URL (else the embedded database)')
+  return needed
+}
+
+/**
+ * Development defaults serve this machine only: on another HOST the start is
+ * refused before anything is substituted, naming what to set.
+ */
+function refuseOffLoopback (config: Config): void {
+  const needed = defaultsNeeded(config)
+  if (needed.length === 0 || isLoopback(config.host)) return
+  throw new ConfigError([
+    ...needed.map((setting) => `${setting}: required when HOST is not a loopback address`),
+    `HOST: ${config.host} is not a loopback address; set the above, or HOST=127.0.0.1 to keep the development defaults on this machine`
+  ])
+}
+
 /**
  * Fills what a first run leaves unset, outside production only (server.ts
  * never loads this module in production): signing and encryption keys
  * generated under DATA_DIR, and the bundled fake WeChat when no AppID is
- * configured. Each substitution is logged.
+ * configured (the embedded database is db/open.ts's). Each substitution is
+ * logged; off loopback none is made.
  */
 export async function applyDevelopmentDefaults (config: Config, log: Logger): Promise<Development> {
+  refuseOffLoopback(config)
   const next: Config = { ...config, jwt: { ...config.jwt }, wechat: { ...config.wechat } }
   const closers: (() => Promise<void>)[] = []
 

@@ -31,7 +31,11 @@ const EXEMPT = new Set(['/healthz', '/readyz'])
  * one as IPv4. @fastify/rate-limit's own default, written once here so every count agrees.
  */
 export function clientKey (request: FastifyRequest): string {
-  const ip = request.ip ?? ''
+  return addressKey(request.ip ?? '')
+}
+
+/** clientKey of an address (the connection caps count a socket's peer with it). */
+export function addressKey (ip: string): string {
   if (!isIPv6(ip)) return ip
   const address = new Address6(ip)
   if (address.isMapped4()) return address.to4().correctForm()

@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,7 +7,7 @@ import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
 import { openDatabase } from '../../src/db/database.js'
-import { embeddedInfoFile, startEmbeddedDatabase } from '../../src/db/embedded.js'
+import { embeddedInfoFile, embeddedPasswordFile, runningEmbeddedUrl, startEmbeddedDatabase } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
 import { STATEMENTS } from '../../src/db/statements.js'
 import '../../src/sessions/repository.js'
@@ -17,7 +17,7 @@ t.test('the embedded database migrates, keeps 4-byte UTF-8, and keeps its data a
   t.teardown(() => rm(dir, { recursive: true, force: true }))
 
   const first = await startEmbeddedDatabase(dir)
-  t.same(JSON.parse(await readFile(embeddedInfoFile(dir), 'utf8')).url, first.url, 'advertises its URL for npm run studio')
+  t.same((await runningEmbeddedUrl(dir))?.url, first.url, 'advertises its URL for npm run studio')
   t.ok((await migrate(first.url)).applied.length > 0)
   const client = new pg.Client({ connectionString: first.url })
   await client.connect()
@@ -36,9 +36,9 @@ t.test('the embedded database migrates, keeps 4-byte UTF-8, and keeps its data a
   t.same(rows, [{ nickname: '小明 🐼👨‍👩‍👧' }])
 })
 
-/** A bare wire-protocol client: logs in, then sends what it is told. */
+/** A bare wire-protocol client: logs in with the password, then sends what it is told. */
 async function rawClient (url: string): Promise<{ send: (...messages: Buffer[]) => Promise<Buffer>, destroy: () => void }> {
-  const { hostname, port } = new URL(url)
+  const { hostname, port, password } = new URL(url)
   const socket = connect(Number(port), hostname)
   await once(socket, 'connect')
   const send = async (...messages: Buffer[]): Promise<Buffer> => {
@@ -51,6 +51,10 @@ async function rawClient (url: string): Promise<{ send: (...messages: Buffer[]) 
   startup.writeInt32BE(8 + params.length, 0)
   startup.writeInt32BE(196608, 4)
   await send(startup, params)
+  // Read up to ReadyForQuery, however the answer to the password is split.
+  socket.write(message('p', Buffer.from(`${password}\0`)))
+  let answer = Buffer.alloc(0)
+  while (!answer.subarray(-6).equals(Buffer.from('Z\0\0\0\x05I', 'latin1'))) answer = Buffer.concat([answer, (await once(socket, 'data') as [Buffer])[0]])
   return { send, destroy: () => socket.destroy() }
 }
 
@@ -60,6 +64,52 @@ function message (type: string, body = Buffer.alloc(0)): Buffer {
   header.writeInt32BE(4 + body.length, 1)
   return Buffer.concat([header, body])
 }
+
+t.test('attack: the embedded database socket refuses a client without the password kept in DATA_DIR', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const db = await startEmbeddedDatabase(dir)
+  t.teardown(db.stop)
+  const { hostname, port } = new URL(db.url)
+  const connectWith = async (password: string): Promise<string> => {
+    const client = new pg.Client({ host: hostname, port: Number(port), user: 'postgres', database: 'postgres', password })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      return (await client.query<{ who: string }>('SELECT current_user AS who')).rows[0]!.who
+    } catch (error) {
+      return (error as { code?: string }).code ?? (error as Error).message
+    } finally {
+      await client.end().catch(() => {})
+    }
+  }
+
+  // A client that sends no password is asked for one and never reaches a query.
+  const socket = connect(Number(port), hostname)
+  await once(socket, 'connect')
+  const params = Buffer.from('user\0postgres\0database\0postgres\0\0')
+  const startup = Buffer.alloc(8)
+  startup.writeInt32BE(8 + params.length, 0)
+  startup.writeInt32BE(196608, 4)
+  socket.write(Buffer.concat([startup, params]))
+  const [asked] = await once(socket, 'data') as [Buffer]
+  t.same([String.fromCharCode(asked[0]!), asked.readInt32BE(5)], ['R', 3], 'the startup is answered with a password request, not AuthenticationOk')
+  socket.write(message('Q', Buffer.from('SELECT 1\0')))
+  const [refused] = await once(socket, 'data') as [Buffer]
+  t.equal(String.fromCharCode(refused[0]!), 'E', 'a query instead of the password: an error')
+  t.match(refused.toString('latin1'), /28P01/)
+  socket.destroy()
+
+  t.equal(await connectWith(''), '28P01', 'an empty password: refused')
+  t.equal(await connectWith('postgres'), '28P01', 'the usual default password: refused')
+  const file = embeddedPasswordFile(dir)
+  t.equal((await stat(file)).mode & 0o777, 0o600, 'the password is readable by its owner only')
+  const password = (await readFile(file, 'utf8')).trim()
+  t.match(password, /^[0-9a-f]{64}$/, '256 random bits')
+  t.equal(await connectWith(password.slice(0, -1) + (password.endsWith('0') ? '1' : '0')), '28P01', 'one character off: refused')
+  t.equal(await connectWith(password), 'postgres', 'the right password: connected')
+  t.ok(db.url.includes(password), 'the service\'s own URL carries it')
+})
 
 t.test('concurrent clients on the embedded database each get their extended-query exchanges whole', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))

@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { ConfigError, parseConfig } from '../../src/config.js'
+import { applyDevelopmentDefaults } from '../../src/dev/zero-config.js'
+import { createLogger } from '../../src/logger.js'
+import { ED25519_PEM, VAULT_KEYS } from '../helper.js'
+
+// The built entry point, as `npm start` runs it.
+const SERVER = new URL('../../dist/server.js', import.meta.url).pathname
+
+/** The server with only this environment: its exit code, or 'listening' (then it is stopped), and what it printed. */
+async function start (t: Test, env: Record<string, string>): Promise<{ outcome: number | 'listening', output: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-zero-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const child = spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH, PORT: '0', DATA_DIR: join(dir, '.data'), ...env }, cwd: dir })
+  let output = ''
+  return await new Promise((resolve) => {
+    const read = (chunk: Buffer): void => {
+      output += String(chunk)
+      if (/Server listening at/.test(output)) child.kill('SIGKILL')
+    }
+    child.stdout.on('data', read)
+    child.stderr.on('data', read)
+    child.on('exit', (code) => resolve({ outcome: /Server listening at/.test(output) ? 'listening' : code ?? -1, output }))
+  })
+}
+
+t.test('attack: zero configuration on HOST=0.0.0.0 does not start, naming what to set', async (t) => {
+  const { outcome, output } = await start(t, { HOST: '0.0.0.0' })
+  t.equal(outcome, 1, 'refused, not listening with the fake WeChat, development keys and a passwordless database')
+  for (const name of ['WECHAT_APPID', 'JWT_PRIVATE_KEY', 'SESSION_KEY_ENCRYPTION_KEYS', 'DATABASE_URL', 'HOST=127.0.0.1']) t.match(output, name, `names ${name}`)
+  t.notMatch(output, /fake WeChat at|embedded database listening/, 'nothing was substituted before the refusal')
+  t.notMatch(output, /\n\s+at /, 'no stack trace')
+})
+
+const devConfig = (env: Record<string, string>) => parseConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent', DATA_DIR: join(tmpdir(), 'weapp-zero-config-never-written'), ...env })
+const silent = createLogger('silent')
+
+t.test('attack: any one development default is refused off loopback, and only it is named', async (t) => {
+  const real = { DATABASE_URL: 'postgresql://u:p@db.internal:5432/app', WECHAT_APPID: 'wx1', WECHAT_SECRET: 's', JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS }
+  const { DATABASE_URL: _db, ...noDatabase } = real
+  const { WECHAT_APPID: _a, WECHAT_SECRET: _s, ...noWechat } = real
+  const { SESSION_KEY_ENCRYPTION_KEYS: _k, ...noVault } = real
+  const names = ['DATABASE_URL', 'WECHAT_APPID', 'JWT_PRIVATE_KEY', 'SESSION_KEY_ENCRYPTION_KEYS']
+  for (const [env, named] of [[noDatabase, 'DATABASE_URL'], [noWechat, 'WECHAT_APPID'], [noVault, 'SESSION_KEY_ENCRYPTION_KEYS']] as const) {
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'api.example.com']) {
+      const refused = applyDevelopmentDefaults(devConfig({ ...env, HOST: host }), silent)
+      await t.rejects(refused, ConfigError, `${named} unset on ${host}: refused`)
+      const { message } = await refused.then(() => new Error(), (error: Error) => error)
+      t.same(names.filter((name) => message.includes(name)), [named], 'names what is missing, only that')
+    }
+  }
+  const complete = await applyDevelopmentDefaults(devConfig({ ...real, HOST: '0.0.0.0' }), silent)
+  t.equal(complete.config.host, '0.0.0.0', 'every setting real: any address')
+  await complete.close()
+})
+
+t.test('development defaults still run on every loopback address', async (t) => {
+  for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
+    const dir = await mkdtemp(join(tmpdir(), 'weapp-zero-config-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const development = await applyDevelopmentDefaults(devConfig({ HOST: host, DATA_DIR: dir }), silent)
+    t.equal(development.config.host, host)
+    await development.close()
+  }
+})
