@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { createPartition, dropPartition, listPartitions } from '../src/audit/partitions.js'
+import { auditCost } from './audit-cost.js'
 import { openDatabase } from '../src/db/database.js'
 import { MIGRATIONS_DIR, migrate } from '../src/db/migrate.js'
 
 // The audit trail before and after partitioning, on a scratch database:
 // bytes per event (table and indexes) with N events in one day, the time to
 // drop that day, and what the number of partitions costs a query's planning
-// (daily partitions over 180 days against weekly ones).
+// (daily partitions over 180 days against weekly ones), and what the writer's
+// INSERT costs before and after.
 //   npx tsx bench/audit-partitions.ts [events=1000000]
 // Needs PostgreSQL (ADMIN_URL, default postgresql://postgres@127.0.0.1:5432/postgres).
 
@@ -46,6 +48,8 @@ async function main (): Promise<void> {
   try {
     for (const m of await readdir(MIGRATIONS_DIR)) if (m < PARTITIONED) await cp(join(MIGRATIONS_DIR, m), join(dir, m), { recursive: true })
     await migrate(url, dir)
+    const writer = async () => { const c = await auditCost(url); return `${c.msPerBatch} ms per INSERT of ${c.batch}, ${c.cpuPerEventUs} µs of client CPU per event` }
+    process.stdout.write(`the audit writer, unpartitioned: ${await writer()}\n`)
     const day = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS)
     // Yesterday's events, shaped like the service's: 5% failures, 100 k users, a few apps.
     const started = performance.now()
@@ -80,18 +84,26 @@ async function main (): Promise<void> {
       // Planning a user's history over every partition kept: 188 days (180 d retention, today, 7 ahead) or 28 weeks.
       for (let d = 1; d <= 180; d++) await createPartition(db.prisma, new Date(day.getTime() - d * DAY_MS))
       const count = (await listPartitions(db.prisma)).length
+      const EXPLAIN = `EXPLAIN (ANALYZE, SUMMARY) SELECT created_at, type, outcome FROM auth_events
+        WHERE user_id = md5('u1')::uuid ORDER BY created_at DESC LIMIT 50`
+      const planned = (rows: { 'QUERY PLAN': string }[]) => Number(/Planning Time: ([\d.]+)/.exec(rows.map((r) => r['QUERY PLAN']).join('\n'))![1])
+      const median = (times: number[]) => times.sort((a, b) => a - b)[times.length >> 1]!.toFixed(2)
       const plan = async () => {
-        const times: number[] = []
-        for (let i = 0; i < 20; i++) {
-          const rows = await query<{ 'QUERY PLAN': string }>(url, `EXPLAIN (ANALYZE, SUMMARY) SELECT created_at, type, outcome FROM auth_events
-            WHERE user_id = md5('u1')::uuid ORDER BY created_at DESC LIMIT 50`)
-          times.push(Number(/Planning Time: ([\d.]+)/.exec(rows.map((r) => r['QUERY PLAN']).join('\n'))![1]))
-        }
-        return times.sort((a, b) => a - b)[10]!.toFixed(2)
+        const cold: number[] = []
+        for (let i = 0; i < 10; i++) cold.push(planned(await query(url, EXPLAIN)))
+        const client = new pg.Client({ connectionString: url })
+        await client.connect()
+        const warm: number[] = []
+        try {
+          for (let i = 0; i < 11; i++) warm.push(planned((await client.query<{ 'QUERY PLAN': string }>(EXPLAIN)).rows))
+        } finally { await client.end() }
+        return `${median(cold)} ms on a new connection, ${median(warm.slice(1))} ms on a warm one (medians of 10)`
       }
-      process.stdout.write(`planning "this user's events, newest first" over ${count} day partitions: ${await plan()} ms (median of 20, fresh connection each)\n`)
+      process.stdout.write(`planning "this user's events, newest first" over ${count} day partitions: ${await plan()}\n`)
+      process.stdout.write(`the audit writer, ${count} day partitions: ${await writer()}\n`)
       for (const p of (await listPartitions(db.prisma)).slice(0, count - 28)) await dropPartition(db.prisma, p)
-      process.stdout.write(`... over 28 partitions (weekly over 180 days): ${await plan()} ms\n`)
+      process.stdout.write(`... over 28 partitions (weekly over 180 days): ${await plan()}\n`)
+      process.stdout.write(`the audit writer, 28 partitions: ${await writer()}\n`)
     } finally {
       await db.close()
     }
