@@ -128,3 +128,44 @@ t.test('soak: a month of days passing, events every day, 5 days kept: partitions
   t.ok(late.every((h) => h.rows <= 10 * 7), `rows bounded: ${late.map((h) => h.rows).join(' ')}`)
   t.equal(await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_partitions.auth_events_default`.then(([r]) => r!.n), 0, 'nothing left in the default')
 })
+
+t.test('a partition not named by day is left alone, and only a day partition can be dropped', async (t) => {
+  const { prisma, database } = await build(t)
+  const { dropPartition, listPartitions } = await import('../../src/audit/partitions.js')
+  // An admin's archive attached by hand (README: how a large install migrates), wholly older than the retention.
+  await prisma.$executeRawUnsafe('CREATE TABLE audit_partitions.auth_events_archive (LIKE auth_events_log)')
+  await prisma.$executeRawUnsafe('ALTER TABLE auth_events_log ATTACH PARTITION audit_partitions.auth_events_archive FOR VALUES FROM (\'2000-01-01Z\') TO (\'2000-02-01Z\')')
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) VALUES ('2000-01-15Z', 'login', 'ok')`
+  t.notOk((await listPartitions(prisma)).some((p) => p.name === 'auth_events_archive'), 'not listed as a day')
+  await new Pruner(database, policy).run()
+  t.equal((await partitions(prisma)).get('auth_events_archive'), 1, 'not dropped by a pass')
+  await t.rejects(dropPartition(prisma, { name: 'auth_events_archive', from: new Date(0), to: new Date(0) }), /not an auth_events day partition/)
+})
+
+t.test('a day of more than 100,000 events is reported from the planner\'s estimate, not counted whole', async (t) => {
+  const { prisma, database } = await build(t)
+  const old = midnight(Date.now()) - 200 * DAY_MS
+  await new Pruner(database, policy, () => old).run()
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) SELECT ${new Date(old + 1000)}, 'login', 'ok' FROM generate_series(1, 120000)`
+  await prisma.$executeRawUnsafe(`ANALYZE audit_partitions.${partitionOf(old)}`)
+  const result = await new Pruner(database, policy).run()
+  t.ok(Math.abs(result!.authEvents - 120_000) < 6000, `about 120,000 (${result!.authEvents})`)
+  t.notOk((await partitions(prisma)).has(partitionOf(old)))
+})
+
+t.test('a service that cannot create partitions at start still starts, warns, and records every event (the default partition takes them)', async (t) => {
+  const db = await testDatabase(t)
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  // As if a long report held the default partition past the 5 s lock_timeout: creation fails.
+  await client.query('ALTER FUNCTION auth_events_create_partition(date) RENAME TO auth_events_create_partition_away')
+  await client.end()
+  const lines: string[] = []
+  const { createLogger } = await import('../../src/logger.js')
+  const later = Date.now() + 30 * DAY_MS
+  const { app, fake, prisma } = await build(t, { db, clock: () => later, logger: createLogger('warn', { write: (line: string) => { lines.push(line) } }) })
+  t.match(lines.join(''), /could not create the partitions ahead/)
+  await login(app, fake, 'alice')
+  await app.audit.flush()
+  t.equal((await partitions(prisma)).get('auth_events_default'), 1, 'the event is in the default partition')
+})
