@@ -1,11 +1,14 @@
+import { execFile } from 'node:child_process'
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import pg from 'pg'
 import t from 'tap'
 import { MIGRATIONS_DIR, migrate } from '../../src/db/migrate.js'
 import { Pruner } from '../../src/maintenance/pruner.js'
-import { build, testDatabase } from '../helper.js'
+import { APP, build, ED25519_PEM, testDatabase, VAULT_KEYS } from '../helper.js'
 import { login } from '../helpers/auth.js'
 
 // auth_events is partitioned by UTC day: partitions are made ahead, an insert
@@ -168,4 +171,17 @@ t.test('a service that cannot create partitions at start still starts, warns, an
   await login(app, fake, 'alice')
   await app.audit.flush()
   t.equal((await partitions(prisma)).get('auth_events_default'), 1, 'the event is in the default partition')
+})
+
+t.test('npm run db:prune creates the days ahead too (needs npm run build)', async (t) => {
+  const { prisma, db } = await build(t)
+  const ahead = Array.from({ length: 7 }, (_, i) => partitionOf(Date.now() + (i + 1) * DAY_MS))
+  for (const name of ahead) await prisma.$executeRawUnsafe(`DROP TABLE audit_partitions.${name}`)
+  t.notOk((await partitions(prisma)).has(ahead[0]!), 'tomorrow is gone')
+  const cli = fileURLToPath(new URL('../../dist/cli/prune.js', import.meta.url))
+  await promisify(execFile)(process.execPath, [cli], {
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: db.url, WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS }
+  })
+  const parts = await partitions(prisma)
+  t.same(ahead.filter((name) => !parts.has(name)), [], 'the 7 days after today are back')
 })
