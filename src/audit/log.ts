@@ -1,8 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '../db/database.js'
-import { deleteBatch, type PruneBatch } from '../db/prune.js'
 import { statement } from '../db/statements.js'
-import type { PrismaClient } from '../generated/prisma/client.js'
 
 // The owner of `auth_events`: who logged in, refreshed, logged out, read their
 // data, from where, and what they got. Never a secret: ids, addresses, codes of
@@ -146,15 +144,5 @@ export class AuditLog {
       column((e) => text(e.userAgent, 256)),
       column((e) => text(e.requestId, 64))
     ])
-  }
-}
-
-/** Audit events older than AUDIT_RETENTION. */
-export function pruneAuthEvents (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
-  return {
-    count: () => prisma.authEvent.count({ where: { createdAt: { lt: cutoff() } } }),
-    delete: () => deleteBatch(
-      async (take) => (await prisma.authEvent.findMany({ where: { createdAt: { lt: cutoff() } }, select: { id: true }, take })).map((r) => r.id),
-      (ids) => prisma.authEvent.deleteMany({ where: { id: { in: ids } } }))
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { pruneAuthEvents } from '../audit/log.js'
+import { rollAuditPartitions } from '../audit/partitions.js'
 import type { PruneBatch } from '../db/prune.js'
 import type { Database } from '../db/database.js'
 import { pruneEndedSessions, pruneExpiredRefreshTokens } from '../sessions/repository.js'
@@ -39,7 +39,7 @@ export class Pruner {
     this.steps = [
       { name: 'refreshTokens', batch: pruneExpiredRefreshTokens(db.prisma, before(0)) },
       { name: 'sessions', batch: pruneEndedSessions(db.prisma, before(policy.sessionRetentionSeconds)) },
-      { name: 'authEvents', batch: pruneAuthEvents(db.prisma, before(policy.auditRetentionSeconds)) }
+      { name: 'authEvents', batch: rollAuditPartitions(db.prisma, this.now, policy.auditRetentionSeconds) }
     ]
   }
 
