@@ -67,11 +67,19 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     done(null, payload)
   })
 
+  // Entries are kept in the order they expire (a renewed key moves to the end), so the
+  // expired ones are the oldest. Full of live keys, a new one is not recorded: forgetting
+  // a live one instead let 10,001 /64s of one /48 write a row with every request.
   function firstRefusal (key: string): boolean {
     const now = clock()
     const until = refused.get(key)
     if (until !== undefined && until > now) return false
-    if (refused.size >= MAX_REMEMBERED) refused.delete(refused.keys().next().value!)
+    refused.delete(key)
+    for (const [oldest, expiry] of refused) {
+      if (refused.size < MAX_REMEMBERED || expiry > now) break
+      refused.delete(oldest)
+    }
+    if (refused.size >= MAX_REMEMBERED) return false
     refused.set(key, now + REFUSAL_MEMORY_MS)
     return true
   }
