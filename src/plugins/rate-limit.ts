@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net'
+import { isIP, isIPv6 } from 'node:net'
 import rateLimit from '@fastify/rate-limit'
 import createError from '@fastify/error'
 import { Address6 } from 'ip-address'
@@ -24,6 +24,19 @@ export const RateLimited = createError('RATE_LIMITED', 'rate limit exceeded: ret
 
 const EXEMPT = new Set(['/healthz', '/readyz'])
 
+const WITH_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9]{1,3}(?:\.[0-9]{1,3}){3})):[0-9]{1,5}$/
+
+/**
+ * The address without the port some proxies append to X-Forwarded-For (Azure
+ * Application Gateway: `203.0.113.5:40001`, `[2001:db8::1]:40001`): the port is
+ * the client's to choose, and with it every connection was a client of its own.
+ */
+function withoutPort (ip: string): string {
+  if (isIP(ip) !== 0) return ip
+  const match = WITH_PORT.exec(ip)
+  return match === null ? ip : (match[1] ?? match[2])!
+}
+
 /**
  * Who a client is, for every per-client count (the limits, and the audit's
  * one-row-per-client rule): its address, an IPv6 one cut to its /64 (one
@@ -31,7 +44,7 @@ const EXEMPT = new Set(['/healthz', '/readyz'])
  * one as IPv4. @fastify/rate-limit's own default, written once here so every count agrees.
  */
 export function clientKey (request: FastifyRequest): string {
-  const ip = request.ip ?? ''
+  const ip = withoutPort(request.ip ?? '')
   if (!isIPv6(ip)) return ip
   const address = new Address6(ip)
   if (address.isMapped4()) return address.to4().correctForm()
