@@ -82,7 +82,8 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimits 
 
   const perIp = limit('ip', opts.globalMax)
   app.addHook('onRequest', (request, reply, done) => {
-    if (EXEMPT.has(request.url)) done()
+    // The URL alone exempted a preflight, a POST, a DELETE to /healthz too: no health check, all uncounted.
+    if ((request.method === 'GET' || request.method === 'HEAD') && EXEMPT.has(request.url)) done()
     else perIp(request, reply, done)
   })
   app.decorate('rateLimits', {

@@ -154,3 +154,15 @@ t.test('Redis lost mid-run: limits fall back to local counters, then shared agai
   t.equal((await loginFrom(app, fake, '203.0.113.8')).statusCode, 429, 'and limits at its max')
   t.equal(await counter(), 3)
 })
+
+t.test('attack: requests to the health checks\' URLs that are no health check count against the per-IP limit', async (t) => {
+  const { app } = await build(t, { env: { RATE_LIMIT_GLOBAL_MAX: '5' } })
+  for (const [i, method] of (['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const).entries()) {
+    const statuses = []
+    for (let j = 0; j < 20; j++) statuses.push((await app.inject({ method, url: j % 2 === 0 ? '/healthz' : '/readyz', remoteAddress: `203.0.113.${60 + i}` })).statusCode)
+    t.same(statuses, [...Array(5).fill(404), ...Array(15).fill(429)], `${method} /healthz and /readyz`)
+  }
+  for (const method of ['GET', 'HEAD'] as const) {
+    for (let j = 0; j < 10; j++) t.equal((await app.inject({ method, url: '/healthz', remoteAddress: '203.0.113.70' })).statusCode, 200, `${method} /healthz stays exempt`)
+  }
+})
