@@ -59,8 +59,12 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     // A failure that names no one (no user, no session: a bad code, a forged token, a flood)
     // is noise an attacker controls: one row per client (as the limiter counts clients: an
     // IPv6 /64 is one), route, outcome and minute; the metrics still count every one.
+    // So is a 401 that ends nothing: the tokens of a session that has ended stay in the client's
+    // hands, and each replay wrote a row (600 for 600). One row per client, route, outcome, minute
+    // and session; a failure that ends a session is always written.
     const anonymous = outcome !== 'ok' && subject.userId === undefined && subject.sessionId === undefined
-    if ((anonymous || outcome === 'RATE_LIMITED') && !firstRefusal(`${type}:${outcome}:${clientKey(request)}`)) { done(null, payload); return }
+    const deduplicated = anonymous || outcome === 'RATE_LIMITED' || (reply.statusCode === 401 && failure?.revoked === undefined)
+    if (deduplicated && !firstRefusal(`${type}:${outcome}:${clientKey(request)}:${subject.sessionId ?? subject.userId ?? ''}`)) { done(null, payload); return }
     const where = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id }
     log.record({ type, outcome, ...subject, ...where })
     if (failure?.revoked !== undefined) log.record({ type: 'session_revoked', outcome: failure.revoked, ...subject, ...where })
