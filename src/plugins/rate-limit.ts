@@ -24,6 +24,10 @@ export const RateLimited = createError('RATE_LIMITED', 'rate limit exceeded: ret
 
 const EXEMPT = new Set(['/healthz', '/readyz'])
 
+// A translator (NAT64, SIIT-DC) shows each IPv4 client as 64:ff9b::<its address>: cut to the /64,
+// every IPv4 client was one, and one of them spent every other's budget.
+const NAT64 = new Address6('64:ff9b::/96')
+
 const WITH_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9]{1,3}(?:\.[0-9]{1,3}){3})):[0-9]{1,5}$/
 
 /**
@@ -41,13 +45,13 @@ function withoutPort (ip: string): string {
  * Who a client is, for every per-client count (the limits, and the audit's
  * one-row-per-client rule): its address, an IPv6 one cut to its /64 (one
  * subscriber's network, where any address is theirs to take), an IPv4-mapped
- * one as IPv4. @fastify/rate-limit's own default, written once here so every count agrees.
+ * or NAT64 one as IPv4. @fastify/rate-limit's own default and more, written once here so every count agrees.
  */
 export function clientKey (request: FastifyRequest): string {
   const ip = withoutPort(request.ip ?? '')
   if (!isIPv6(ip)) return ip
   const address = new Address6(ip)
-  if (address.isMapped4()) return address.to4().correctForm()
+  if (address.isMapped4() || address.isInSubnet(NAT64)) return address.to4().correctForm()
   return new Address6(`${ip}/64`).startAddress().correctForm()
 }
 

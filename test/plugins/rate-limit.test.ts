@@ -166,3 +166,15 @@ t.test('attack: requests to the health checks\' URLs that are no health check co
     for (let j = 0; j < 10; j++) t.equal((await app.inject({ method, url: '/healthz', remoteAddress: '203.0.113.70' })).statusCode, 200, `${method} /healthz stays exempt`)
   }
 })
+
+t.test('attack: one IPv4 client reaching an IPv6-only service through NAT64 (64:ff9b::/96) does not spend every IPv4 client\'s budget', async (t) => {
+  // A translator (SIIT-DC, RFC 7755) shows each IPv4 client as 64:ff9b::<its address>: one /64 holds them all.
+  const { app, fake } = await build(t, { env: { RATE_LIMIT_AUTH_MAX: '3' } })
+  const attacker = []
+  for (let i = 0; i < 6; i++) attacker.push((await loginFrom(app, fake, '64:ff9b::203.0.113.66')).statusCode)
+  t.same(attacker, [200, 200, 200, 429, 429, 429], 'the attacker is limited')
+  const others = []
+  for (let i = 0; i < 3; i++) others.push((await loginFrom(app, fake, `64:ff9b::198.51.100.${i + 1}`)).statusCode)
+  t.same(others, [200, 200, 200], 'other IPv4 clients behind the translator keep their own budgets')
+  t.equal((await loginFrom(app, fake, '203.0.113.66')).statusCode, 429, 'the attacker is the same client by its IPv4 address')
+})
