@@ -64,7 +64,10 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     // and session; a failure that ends a session is always written.
     const anonymous = outcome !== 'ok' && subject.userId === undefined && subject.sessionId === undefined
     const deduplicated = anonymous || outcome === 'RATE_LIMITED' || (reply.statusCode === 401 && failure?.revoked === undefined)
-    if (deduplicated && !firstRefusal(`${type}:${outcome}:${clientKey(request)}:${subject.sessionId ?? subject.userId ?? ''}`)) { done(null, payload); return }
+    // A 429 naming a session is the per-user limit's (the others refuse before the token is read):
+    // one row per session, from however many /64s.
+    const client = outcome === 'RATE_LIMITED' && subject.sessionId !== undefined ? '' : clientKey(request)
+    if (deduplicated && !firstRefusal(`${type}:${outcome}:${client}:${subject.sessionId ?? subject.userId ?? ''}`)) { done(null, payload); return }
     const where = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id }
     log.record({ type, outcome, ...subject, ...where })
     if (failure?.revoked !== undefined) log.record({ type: 'session_revoked', outcome: failure.revoked, ...subject, ...where })

@@ -178,3 +178,29 @@ t.test('attack: one IPv4 client reaching an IPv6-only service through NAT64 (64:
   t.same(others, [200, 200, 200], 'other IPv4 clients behind the translator keep their own budgets')
   t.equal((await loginFrom(app, fake, '203.0.113.66')).statusCode, 429, 'the attacker is the same client by its IPv4 address')
 })
+
+t.test('attack: bodies that fail validation or parsing do not pass the per-user limit, nor write a row each', async (t) => {
+  const built = await build(t, { env: { RATE_LIMIT_USER_MAX: '3' }, clock: () => Date.parse('2026-11-22T00:00:00Z') })
+  const { app, fake, prisma } = built
+  const mallory = await login(app, fake, 'mallory')
+  await app.audit.flush()
+  const before = (await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM auth_events`)[0]!.n
+  const bodies = [
+    { payload: {} },
+    { payload: '{"rawData":', headers: { 'content-type': 'application/json' } },
+    { payload: 'x', headers: { 'content-type': 'text/plain' } }
+  ]
+  const answered = new Map<string, number>()
+  for (const url of ['/v1/auth/decrypt', '/v1/auth/verify', '/v1/auth/phone']) {
+    for (let i = 0; i < 30; i++) {
+      const { payload, headers } = bodies[i % bodies.length]!
+      const res = await app.inject({ method: 'POST', url, payload, headers: { ...bearer(mallory.accessToken), ...headers }, remoteAddress: `2001:db8:42:${i}::1` })
+      const status = String(res.statusCode)
+      answered.set(status, (answered.get(status) ?? 0) + 1)
+    }
+  }
+  t.equal(answered.get('429'), 87, `3 of 90 malformed calls answered, then refused: ${JSON.stringify(Object.fromEntries(answered))}`)
+  await app.audit.flush()
+  const rows = (await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM auth_events`)[0]!.n - before
+  t.ok(rows <= 3 + 3, `${rows} rows for 90 malformed calls of one user from 30 /64s`)
+})
