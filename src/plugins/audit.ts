@@ -60,19 +60,34 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     // A failure that names no one (no user, no session: a bad code, a forged token, a flood)
     // is noise an attacker controls: one row per client (as the limiter counts clients: an
     // IPv6 /64 is one), route, outcome and minute; the metrics still count every one.
+    // So is a 401 that ends nothing: the tokens of a session that has ended stay in the client's
+    // hands, and each replay wrote a row (600 for 600). One row per client, route, outcome, minute
+    // and session; a failure that ends a session is always written.
     const anonymous = outcome !== 'ok' && subject.userId === undefined && subject.sessionId === undefined
-    if ((anonymous || outcome === 'RATE_LIMITED') && !firstRefusal(`${type}:${outcome}:${clientKey(request)}`)) { done(null, payload); return }
+    const deduplicated = anonymous || outcome === 'RATE_LIMITED' || (reply.statusCode === 401 && failure?.revoked === undefined)
+    // A 429 naming a session is the per-user limit's (the others refuse before the token is read):
+    // one row per session, from however many /64s.
+    const client = outcome === 'RATE_LIMITED' && subject.sessionId !== undefined ? '' : clientKey(request)
+    if (deduplicated && !firstRefusal(`${type}:${outcome}:${client}:${subject.sessionId ?? subject.userId ?? ''}`)) { done(null, payload); return }
     const where = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id }
     log.record({ type, outcome, ...subject, ...where })
     if (failure?.revoked !== undefined) log.record({ type: 'session_revoked', outcome: failure.revoked, ...subject, ...where })
     done(null, payload)
   })
 
+  // Entries are kept in the order they expire (a renewed key moves to the end), so the
+  // expired ones are the oldest. Full of live keys, a new one is not recorded: forgetting
+  // a live one instead let 10,001 /64s of one /48 write a row with every request.
   function firstRefusal (key: string): boolean {
     const now = clock()
     const until = refused.get(key)
     if (until !== undefined && until > now) return false
-    if (refused.size >= MAX_REMEMBERED) refused.delete(refused.keys().next().value!)
+    refused.delete(key)
+    for (const [oldest, expiry] of refused) {
+      if (refused.size < MAX_REMEMBERED || expiry > now) break
+      refused.delete(oldest)
+    }
+    if (refused.size >= MAX_REMEMBERED) return false
     refused.set(key, now + REFUSAL_MEMORY_MS)
     return true
   }

@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net'
+import { isIP, isIPv6 } from 'node:net'
 import rateLimit from '@fastify/rate-limit'
 import createError from '@fastify/error'
 import { Address6 } from 'ip-address'
@@ -24,21 +24,39 @@ export const RateLimited = createError('RATE_LIMITED', 'rate limit exceeded: ret
 
 const EXEMPT = new Set(['/healthz', '/readyz'])
 
+// A translator (NAT64, SIIT-DC) shows each IPv4 client as 64:ff9b::<its address>: cut to the /64,
+// every IPv4 client was one, and one of them spent every other's budget.
+const NAT64 = new Address6('64:ff9b::/96')
+
+const WITH_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9]{1,3}(?:\.[0-9]{1,3}){3})):[0-9]{1,5}$/
+
+/**
+ * The address without the port some proxies append to X-Forwarded-For (Azure
+ * Application Gateway: `203.0.113.5:40001`, `[2001:db8::1]:40001`): the port is
+ * the client's to choose, and with it every connection was a client of its own.
+ */
+function withoutPort (ip: string): string {
+  if (isIP(ip) !== 0) return ip
+  const match = WITH_PORT.exec(ip)
+  return match === null ? ip : (match[1] ?? match[2])!
+}
+
 /**
  * Who a client is, for every per-client count (the limits, and the audit's
  * one-row-per-client rule): its address, an IPv6 one cut to its /64 (one
  * subscriber's network, where any address is theirs to take), an IPv4-mapped
- * one as IPv4. @fastify/rate-limit's own default, written once here so every count agrees.
+ * or NAT64 one as IPv4. @fastify/rate-limit's own default and more, written once here so every count agrees.
  */
 export function clientKey (request: FastifyRequest): string {
   return addressKey(request.ip ?? '')
 }
 
 /** clientKey of an address (the connection caps count a socket's peer with it). */
-export function addressKey (ip: string): string {
+export function addressKey (peer: string): string {
+  const ip = withoutPort(peer)
   if (!isIPv6(ip)) return ip
   const address = new Address6(ip)
-  if (address.isMapped4()) return address.to4().correctForm()
+  if (address.isMapped4() || address.isInSubnet(NAT64)) return address.to4().correctForm()
   return new Address6(`${ip}/64`).startAddress().correctForm()
 }
 
@@ -73,7 +91,8 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimits 
 
   const perIp = limit('ip', opts.globalMax)
   app.addHook('onRequest', (request, reply, done) => {
-    if (EXEMPT.has(request.url)) done()
+    // The URL alone exempted a preflight, a POST, a DELETE to /healthz too: no health check, all uncounted.
+    if ((request.method === 'GET' || request.method === 'HEAD') && EXEMPT.has(request.url)) done()
     else perIp(request, reply, done)
   })
   app.decorate('rateLimits', {

@@ -59,3 +59,24 @@ t.test('attack: an audit row never carries an address or a request id the client
   }
   t.same(accepted, ['1', '10.0.0.1', '10.0.0.0/8'], 'TRUST_PROXY=true is refused at start')
 })
+
+t.test('attack: 10,001 /64s of one /48 replaying bad logins do not evict the audit\'s memory of who was recorded', async (t) => {
+  // A /48 holds 65,536 /64s, each a client. Past the 10,000 the memory holds, forgetting the oldest
+  // let every request of a round through them write a row again: one row per request.
+  let now = Date.UTC(2026, 11, 6, 12)
+  const built = await build(t, { clock: () => now })
+  const clients = 10_001
+  for (let round = 0; round < 2; round++) {
+    for (let batch = 0; batch < clients; batch += 500) {
+      await Promise.all(Array.from({ length: Math.min(500, clients - batch) }, (_, j) => {
+        const i = batch + j
+        return built.app.inject({ method: 'POST', url: '/v1/auth/login', payload: {}, remoteAddress: `2001:db8:77:${i.toString(16)}::1` })
+      }))
+    }
+  }
+  const rows = await count(built)
+  t.ok(rows <= clients, `${rows} rows for ${2 * clients} requests from ${clients} clients in one minute`)
+  now += 61_000
+  await built.app.inject({ method: 'POST', url: '/v1/auth/login', payload: {}, remoteAddress: '2001:db8:78::1' })
+  t.equal(await count(built), rows + 1, 'a minute later the memory has room again')
+})

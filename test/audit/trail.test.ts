@@ -113,6 +113,29 @@ t.test('a flood past a rate limit, and failures naming no one, are recorded once
   t.equal(rows.filter((r) => r.outcome === 'RATE_LIMITED').length, 3, 'a minute later the flood is recorded again')
 })
 
+t.test('attack: an ended session\'s tokens, replayed, write one row per client, route, outcome and minute', async (t) => {
+  // A client that ended its own session keeps its tokens: the access token verifies by signature
+  // until it expires (15 min), the refresh token is found by its hash. Each replay was a row.
+  const built = await build(t, { env: { REFRESH_REUSE_GRACE: '0' }, clock: () => Date.parse('2026-11-22T00:00:00Z') })
+  const { app, fake } = built
+  const mallory = await login(app, fake, 'mallory')
+  t.equal((await refresh(app, mallory.refreshToken)).statusCode, 200)
+  t.equal((await refresh(app, mallory.refreshToken)).json().code, 'REFRESH_TOKEN_REUSED', 'the session is ended, and recorded so')
+  const before = (await events(built)).length
+  const replays = { logout: 0, logout_all: 0, refresh: 0 }
+  for (let i = 0; i < 200; i++) {
+    const from = { remoteAddress: '203.0.113.66', headers: bearer(mallory.accessToken) }
+    if ((await app.inject({ method: 'POST', url: '/v1/auth/logout', ...from })).statusCode === 401) replays.logout++
+    if ((await app.inject({ method: 'POST', url: '/v1/auth/logout-all', ...from })).statusCode === 401) replays.logout_all++
+    if ((await app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: mallory.refreshToken }, remoteAddress: '203.0.113.66' })).statusCode === 401) replays.refresh++
+  }
+  t.same(replays, { logout: 200, logout_all: 200, refresh: 200 }, 'every replay refused')
+  const rows = (await events(built)).slice(before)
+  t.same(rows.map((r) => `${r.type}:${r.outcome}`).sort(), ['logout:SESSION_REVOKED', 'logout_all:SESSION_REVOKED', 'refresh:SESSION_REVOKED'],
+    `${rows.length} rows for 600 replays of one session's tokens from one client`)
+  t.equal(rows[0]!.user_id, mallory.user.id, 'the row names whose tokens they were')
+})
+
 t.test('no secret reaches auth_events: the whole table dumped holds no code, token, session_key, encrypted data, phone code or AppSecret', async (t) => {
   const built = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
   const { app, fake, prisma } = built

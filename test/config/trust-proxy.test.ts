@@ -34,3 +34,11 @@ t.test('REQUEST_ID_HEADER: off by default; a header name, kept only from a trust
   t.match(problemsOf({ REQUEST_ID_HEADER: 'x-request-id' }), [/^REQUEST_ID_HEADER: .*TRUST_PROXY/])
   t.match(problemsOf({ TRUST_PROXY: '1', REQUEST_ID_HEADER: 'x request id' }), [/^REQUEST_ID_HEADER: /])
 })
+
+t.test('attack: TRUST_PROXY ranges that trust every client (true by another name) or are no address are refused at config parse', async (t) => {
+  for (const trustProxy of ['0.0.0.0/0', '::/0', '0.0.0.0/1, 128.0.0.0/1', '::/1, 8000::/1', '10.0.0.0/33', 'dead', '10.0.0.1, 10.0.0']) {
+    const problem = problemsOf({ TRUST_PROXY: trustProxy }).find((p) => p.startsWith('TRUST_PROXY:'))
+    t.ok(problem, `TRUST_PROXY=${trustProxy}: refused, listed with the other problems`)
+  }
+  t.same(problemsOf({ TRUST_PROXY: '10.0.0.0/8, 172.16.0.0/12, fc00::/7, 2001:db8::1, 203.0.113.7' }), [], 'proxies\' networks and addresses are accepted')
+})

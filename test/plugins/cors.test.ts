@@ -25,3 +25,14 @@ t.test('attack: a flood of malformed preflights (no Origin, no method) is refuse
   for (let i = 0; i < 10; i++) statuses.push((await app.inject({ method: 'OPTIONS', url: '/v1/auth/refresh', remoteAddress: '203.0.113.11' })).statusCode)
   t.same(statuses.slice(5), Array(5).fill(429), `counted: ${statuses.join(', ')}`)
 })
+
+t.test('attack: preflights to the health checks\' URLs count against the per-IP limit', async (t) => {
+  const { app } = await build(t, { env: { CORS_ORIGINS: 'https://admin.example.com', RATE_LIMIT_GLOBAL_MAX: '5' } })
+  for (const url of ['/healthz', '/readyz']) {
+    const statuses = []
+    for (let i = 0; i < 20; i++) {
+      statuses.push((await app.inject({ method: 'OPTIONS', url, remoteAddress: `203.0.113.${url.length}`, headers: { origin: 'https://admin.example.com', 'access-control-request-method': 'GET' } })).statusCode)
+    }
+    t.same(statuses, [...Array(5).fill(204), ...Array(15).fill(429)], `OPTIONS ${url}`)
+  }
+})

@@ -154,3 +154,53 @@ t.test('Redis lost mid-run: limits fall back to local counters, then shared agai
   t.equal((await loginFrom(app, fake, '203.0.113.8')).statusCode, 429, 'and limits at its max')
   t.equal(await counter(), 3)
 })
+
+t.test('attack: requests to the health checks\' URLs that are no health check count against the per-IP limit', async (t) => {
+  const { app } = await build(t, { env: { RATE_LIMIT_GLOBAL_MAX: '5' } })
+  for (const [i, method] of (['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const).entries()) {
+    const statuses = []
+    for (let j = 0; j < 20; j++) statuses.push((await app.inject({ method, url: j % 2 === 0 ? '/healthz' : '/readyz', remoteAddress: `203.0.113.${60 + i}` })).statusCode)
+    t.same(statuses, [...Array(5).fill(404), ...Array(15).fill(429)], `${method} /healthz and /readyz`)
+  }
+  for (const method of ['GET', 'HEAD'] as const) {
+    for (let j = 0; j < 10; j++) t.equal((await app.inject({ method, url: '/healthz', remoteAddress: '203.0.113.70' })).statusCode, 200, `${method} /healthz stays exempt`)
+  }
+})
+
+t.test('attack: one IPv4 client reaching an IPv6-only service through NAT64 (64:ff9b::/96) does not spend every IPv4 client\'s budget', async (t) => {
+  // A translator (SIIT-DC, RFC 7755) shows each IPv4 client as 64:ff9b::<its address>: one /64 holds them all.
+  const { app, fake } = await build(t, { env: { RATE_LIMIT_AUTH_MAX: '3' } })
+  const attacker = []
+  for (let i = 0; i < 6; i++) attacker.push((await loginFrom(app, fake, '64:ff9b::203.0.113.66')).statusCode)
+  t.same(attacker, [200, 200, 200, 429, 429, 429], 'the attacker is limited')
+  const others = []
+  for (let i = 0; i < 3; i++) others.push((await loginFrom(app, fake, `64:ff9b::198.51.100.${i + 1}`)).statusCode)
+  t.same(others, [200, 200, 200], 'other IPv4 clients behind the translator keep their own budgets')
+  t.equal((await loginFrom(app, fake, '203.0.113.66')).statusCode, 429, 'the attacker is the same client by its IPv4 address')
+})
+
+t.test('attack: bodies that fail validation or parsing do not pass the per-user limit, nor write a row each', async (t) => {
+  const built = await build(t, { env: { RATE_LIMIT_USER_MAX: '3' }, clock: () => Date.parse('2026-11-22T00:00:00Z') })
+  const { app, fake, prisma } = built
+  const mallory = await login(app, fake, 'mallory')
+  await app.audit.flush()
+  const before = (await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM auth_events`)[0]!.n
+  const bodies = [
+    { payload: {} },
+    { payload: '{"rawData":', headers: { 'content-type': 'application/json' } },
+    { payload: 'x', headers: { 'content-type': 'text/plain' } }
+  ]
+  const answered = new Map<string, number>()
+  for (const url of ['/v1/auth/decrypt', '/v1/auth/verify', '/v1/auth/phone']) {
+    for (let i = 0; i < 30; i++) {
+      const { payload, headers } = bodies[i % bodies.length]!
+      const res = await app.inject({ method: 'POST', url, payload, headers: { ...bearer(mallory.accessToken), ...headers }, remoteAddress: `2001:db8:42:${i}::1` })
+      const status = String(res.statusCode)
+      answered.set(status, (answered.get(status) ?? 0) + 1)
+    }
+  }
+  t.equal(answered.get('429'), 87, `3 of 90 malformed calls answered, then refused: ${JSON.stringify(Object.fromEntries(answered))}`)
+  await app.audit.flush()
+  const rows = (await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM auth_events`)[0]!.n - before
+  t.ok(rows <= 3 + 3, `${rows} rows for 90 malformed calls of one user from 30 /64s`)
+})

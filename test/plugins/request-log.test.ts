@@ -61,3 +61,17 @@ t.test('request ids: generated when absent or malformed', async (t) => {
   const hostile = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'bad id\n{"level":60}' } })
   t.match(hostile.headers['x-request-id'], /^[0-9a-f-]{36}$/)
 })
+
+t.test('attack: a client\'s 15 KB path does not make 15 KB log lines', async (t) => {
+  const { lines, logger } = capture()
+  const { app } = await build(t, { logger })
+  // Node takes a request line up to its 16 KB header limit; every request logs its path.
+  for (const url of ['/' + 'A'.repeat(15_000), '/v1/auth/login/' + 'B'.repeat(15_000) + '?x=1', '/%E4%BD%A0' + 'C'.repeat(15_000)]) {
+    await app.inject({ method: 'GET', url })
+  }
+  const longest = Math.max(...lines.map((line) => line.length))
+  t.ok(longest <= 1024, `longest log line: ${longest} characters`)
+  const logged = lines.map((line) => JSON.parse(line) as { msg: string, path?: string }).filter((line) => line.msg === 'request')
+  t.equal(logged.length, 3, 'each request still logged')
+  t.match(logged[0]!.path, /^\/A+…$/, 'the path, cut, and marked as cut')
+})

@@ -30,6 +30,24 @@ t.test('attack: 60 logins with forged X-Forwarded-For do not pass a limit of 20,
   t.same(accepted, ['1', '10.0.0.1', '10.0.0.0/8'], 'TRUST_PROXY=true is refused at start')
 })
 
+t.test('attack: 60 logins through a proxy that writes the client\'s port (Azure Application Gateway) do not pass a limit of 20', async (t) => {
+  const db = await testDatabase(t)
+  const fake = await startFakeWechat(t)
+  // The proxy at 10.0.0.1 appends `address:port` of each connection it took; the client opens a new one each time.
+  for (const trustProxy of ['1', '10.0.0.0/8']) {
+    for (const seen of [(port: number) => `203.0.113.7:${port}`, (port: number) => `[2001:db8:5:6::7]:${port}`]) {
+      const built = await build(t, { db, fake, env: { TRUST_PROXY: trustProxy, RATE_LIMIT_AUTH_MAX: '20' } })
+      let passed = 0
+      for (let i = 0; i < 60; i++) {
+        const { code } = fake.login(APP.appid, `user-${randomBytes(4).toString('hex')}`)
+        const res = await built.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code }, remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': seen(40_000 + i) } })
+        if (res.statusCode === 200) passed++
+      }
+      t.equal(passed, 20, `TRUST_PROXY=${trustProxy}, ${seen(40_000)}: ${passed} of 60 logins passed a limit of 20`)
+    }
+  }
+})
+
 t.test('the request id is taken from REQUEST_ID_HEADER, when the operator names it, and only from a trusted proxy', async (t) => {
   const db = await testDatabase(t)
   const fake = await startFakeWechat(t)
