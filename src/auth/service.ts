@@ -107,11 +107,10 @@ export class AuthService {
         const record = await users.recordReturningLogin(identity, login)
         // The app was bound to the Open Platform after this identity's first login.
         if (login.unionid !== undefined && identity.unionid === null) {
-          record.userId = await users.linkUnionid(identity.id, identity.user_id, login.unionid)
-          // The link joined this identity, and the session just opened, to another user: a banned one gets neither.
-          if (record.userId !== identity.user_id && await users.isDisabled(record.userId)) {
-            // Every session of the banned user ends: this one, and those the link moved from the identity's old user.
-            await this.deps.sessions.endAllOf(record.sessionId, 'user_disabled')
+          const link = await users.linkUnionid(identity.id, identity.user_id, login.unionid)
+          record.userId = link.userId
+          // The link joined this identity, and the session just opened, to a banned user: the link ended them.
+          if (link.banned) {
             const subject = { userId: record.userId, sessionId: record.sessionId, appid: login.appid }
             throw Object.assign(new UserDisabled(), { subject, revoked: 'user_disabled' })
           }

@@ -221,6 +221,17 @@ export class SessionRepository {
     await tx.session.updateMany({ where: { userId: fromUserId }, data: { userId: toUserId } })
   }
 
+  /** Ends every session of a user inside the caller's transaction (a merge into a banned user). */
+  async endAllOfUser (tx: Prisma.TransactionClient, userId: string, reason: string): Promise<void> {
+    await tx.$executeRaw`
+      WITH ended AS (
+        UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = ${reason}, updated_at = now()
+        WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
+        RETURNING id
+      )
+      UPDATE refresh_tokens SET retired_at = now(), updated_at = now() WHERE session_id IN (SELECT id FROM ended) AND retired_at IS NULL`
+  }
+
   /** The user who owns a live session now; a 401 for an ended one. */
   async live (sessionId: string): Promise<{ userId: string }> {
     const [row] = await this.db.run(live, [sessionId])
