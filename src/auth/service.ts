@@ -1,6 +1,7 @@
 import type { WechatApp } from '../config.js'
 import { AppRequired, AppUnknown, wechatRefusal } from '../errors.js'
 import type { LoginResult, TokenPair } from '../schemas/auth.js'
+import type { TokenLifetime } from '../plugins/auth.js'
 import type { AccessClaims } from '../sessions/claims.js'
 import { UserDisabled } from '../sessions/errors.js'
 import type { SessionGrant, SessionRepository, Subject } from '../sessions/repository.js'
@@ -17,7 +18,7 @@ export interface AuthServiceDeps {
   users: UserRepository
   sessions: SessionRepository
   grants: LoginGrants
-  signAccessToken: (claims: AccessClaims) => string
+  signAccessToken: (claims: AccessClaims, lifetime: TokenLifetime) => string
   accessTtlSeconds: number
 }
 
@@ -135,11 +136,14 @@ export class AuthService {
     await this.deps.sessions.endAllOf(sessionId, 'logout_all')
   }
 
+  /** An access token lives ACCESS_TOKEN_TTL, never past its session's end: signature-only verifiers have only exp. */
   private tokens (grant: SessionGrant): TokenPair {
+    const iat = Math.floor(Date.now() / 1000)
+    const exp = Math.max(iat, Math.min(iat + this.deps.accessTtlSeconds, Math.floor(grant.sessionExpiresAt.getTime() / 1000)))
     return {
-      accessToken: this.deps.signAccessToken({ sub: grant.userId, sid: grant.sessionId, appid: grant.appid }),
+      accessToken: this.deps.signAccessToken({ sub: grant.userId, sid: grant.sessionId, appid: grant.appid }, { iat, exp }),
       tokenType: 'Bearer',
-      expiresIn: this.deps.accessTtlSeconds,
+      expiresIn: exp - iat,
       refreshToken: grant.refreshToken,
       refreshExpiresIn: Math.max(0, Math.floor((grant.refreshExpiresAt.getTime() - Date.now()) / 1000))
     }

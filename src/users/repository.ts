@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
 import { FOREIGN_KEY_VIOLATION, isTransient, isUniqueViolation, sqlState } from '../db/errors.js'
-import { statement } from '../db/statements.js'
+import { statement, type RowOf } from '../db/statements.js'
 import type { ProfileView } from '../schemas/users.js'
 import { UserDisabled } from '../sessions/errors.js'
 import { SESSION_STATE, SESSION_STATE_COLUMNS, assertLive, openSessionSql, type SessionRepository } from '../sessions/repository.js'
@@ -33,6 +33,7 @@ export interface LoginRecord {
   sessionId: string
   refreshToken: string
   refreshExpiresAt: Date
+  sessionExpiresAt: Date
 }
 
 /** Another request created this identity (or its user) first: read it again and take the returning path. */
@@ -56,7 +57,7 @@ const findIdentity = statement('users_find_identity', { id: 'string', user_id: '
  * has its session ended by the ban's trigger, whose statement starts after it.
  * FOR KEY SHARE, what the session's foreign key takes, would not conflict.
  */
-const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: 'date?', user_inserted: 'boolean', user_disabled: 'boolean' } as const
+const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: 'date?', session_expires_at: 'date?', user_inserted: 'boolean', user_disabled: 'boolean' } as const
 
 /**
  * A first login: identity, user (unless one already has this unionid), session
@@ -80,9 +81,9 @@ const loginFirst = statement('users_login_first', loginColumns, `
     ON CONFLICT DO NOTHING
     RETURNING id
   ), ${openSessionSql({ sessionId: 7, appid: 3, maxAge: 8, tokenHash: 9, refreshTtl: 10 })}
-  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, EXISTS (SELECT 1 FROM u) AS user_inserted,
-         EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
-  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN t ON true`)
+  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, s.expires_at AS session_expires_at,
+         EXISTS (SELECT 1 FROM u) AS user_inserted, EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
+  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN s ON true LEFT JOIN t ON true`)
 
 /**
  * A known identity: the new session_key (the previous one kept for data
@@ -103,9 +104,9 @@ const loginReturning = statement('users_login_returning', loginColumns, `
     WHERE id = $1::uuid AND user_id IN (SELECT id FROM owner WHERE NOT disabled)
     RETURNING id, user_id
   ), ${openSessionSql({ sessionId: 4, appid: 5, maxAge: 6, tokenHash: 7, refreshTtl: 8 })}
-  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, false AS user_inserted,
-         EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
-  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN t ON true`)
+  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, s.expires_at AS session_expires_at,
+         false AS user_inserted, EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
+  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN s ON true LEFT JOIN t ON true`)
 
 /** The user who owns a session now (found by its signed id), checked live in the same round trip. */
 const profile = statement('users_profile', {
@@ -277,10 +278,17 @@ export class UserRepository {
     }
   }
 
-  private loginRecord (row: { user_id: string | null, identity_id: string | null, expires_at: Date | null, user_inserted: boolean, user_disabled: boolean } | undefined,
-    session: { sessionId: string, refreshToken: string }): LoginRecord {
+  private loginRecord (row: RowOf<typeof loginColumns> | undefined, session: { sessionId: string, refreshToken: string }): LoginRecord {
     if (row?.user_disabled === true) throw new UserDisabled()
-    if (row === undefined || row.user_id === null || row.identity_id === null || row.expires_at === null) throw new LostInsertRace()
-    return { identityId: row.identity_id, userId: row.user_id, isNewUser: row.user_inserted, sessionId: session.sessionId, refreshToken: session.refreshToken, refreshExpiresAt: row.expires_at }
+    if (row === undefined || row.user_id === null || row.identity_id === null || row.expires_at === null || row.session_expires_at === null) throw new LostInsertRace()
+    return {
+      identityId: row.identity_id,
+      userId: row.user_id,
+      isNewUser: row.user_inserted,
+      sessionId: session.sessionId,
+      refreshToken: session.refreshToken,
+      refreshExpiresAt: row.expires_at,
+      sessionExpiresAt: row.session_expires_at
+    }
   }
 }
