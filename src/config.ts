@@ -274,8 +274,8 @@ function checkCrossField (env: Env, problems: string[]): void {
   if (problems.length === 0 && parseDuration(env.ACCESS_TOKEN_TTL) > parseDuration(env.SESSION_MAX_AGE)) {
     problems.push('ACCESS_TOKEN_TTL: must not be longer than SESSION_MAX_AGE (an access token would outlive its session)')
   }
-  // A guessable HS256 secret signs tokens for anyone: ask for some variety, not only length.
-  // Development takes any 32 characters with some variety; production only what a generator writes.
+  // A guessable HS256 secret signs tokens for anyone. Development takes 32 characters with some
+  // variety (the tests' and examples' secrets); production only what a generator writes.
   if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length >= 32) {
     if (env.NODE_ENV === 'production' && !isRandomSecret(env.JWT_SECRET)) {
       problems.push('JWT_SECRET: in production must be 32 or more random bytes, base64 or hex encoded: generate one with openssl rand -base64 32 (or better, sign with an Ed25519 JWT_PRIVATE_KEY)')
