@@ -240,6 +240,29 @@ function parseApps (env: Env, problems: string[]): WechatApp[] {
   return apps
 }
 
+/** The bytes of a hex or base64 (standard or url-safe) text, only when it is their canonical encoding. */
+function decodeSecret (text: string): Buffer | undefined {
+  if (/^([0-9a-fA-F]{2})+$/.test(text)) return Buffer.from(text, 'hex')
+  if (!/^([A-Za-z0-9+/]+|[A-Za-z0-9_-]+)={0,2}$/.test(text)) return undefined
+  const bytes = Buffer.from(text, 'base64')
+  const unpadded = text.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
+  return bytes.toString('base64url') === unpadded ? bytes : undefined
+}
+
+/**
+ * What a generator (openssl rand -base64 32 / -hex 32) writes, not a phrase
+ * someone typed: 32+ bytes behind the encoding, at least 16 different ones
+ * (32 random bytes have about 30), and a text that mixes letters as a random
+ * one does (base64: both cases; hex: letters and digits). A random secret
+ * fails the text test with a chance below 1e-9.
+ */
+export function isRandomSecret (text: string): boolean {
+  const bytes = decodeSecret(text)
+  if (bytes === undefined || bytes.length < 32 || new Set(bytes).size < 16) return false
+  if (/^[0-9a-fA-F]+$/.test(text)) return /[0-9]/.test(text) && /[a-fA-F]/.test(text)
+  return /[a-z]/.test(text) && /[A-Z]/.test(text)
+}
+
 function checkCrossField (env: Env, problems: string[]): void {
   checkDatabaseUrl(env.DATABASE_URL, problems)
   if ((env.WECHAT_APPID === undefined) !== (env.WECHAT_SECRET === undefined)) {
@@ -259,8 +282,13 @@ function checkCrossField (env: Env, problems: string[]): void {
   if (problems.length === 0 && parseDuration(env.ACCESS_TOKEN_TTL) > parseDuration(env.SESSION_MAX_AGE)) {
     problems.push('ACCESS_TOKEN_TTL: must not be longer than SESSION_MAX_AGE (an access token would outlive its session)')
   }
-  // A guessable HS256 secret signs tokens for anyone: ask for some variety, not only length.
-  if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length >= 32 && new Set(env.JWT_SECRET).size < 10) problems.push('JWT_SECRET: must be random (at least 10 different characters); e.g. openssl rand -base64 32')
+  // A guessable HS256 secret signs tokens for anyone. Development takes 32 characters with some
+  // variety (the tests' and examples' secrets); production only what a generator writes.
+  if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length >= 32) {
+    if (env.NODE_ENV === 'production' && !isRandomSecret(env.JWT_SECRET)) {
+      problems.push('JWT_SECRET: in production must be 32 or more random bytes, base64 or hex encoded: generate one with openssl rand -base64 32 (or better, sign with an Ed25519 JWT_PRIVATE_KEY)')
+    } else if (new Set(env.JWT_SECRET).size < 10) problems.push('JWT_SECRET: must be random (at least 10 different characters); e.g. openssl rand -base64 32')
+  }
   if (env.NODE_ENV !== 'production') return
   // The AppSecret, login codes and session_keys travel on this connection: TLS, unless it never leaves the machine.
   if (!/^(https:\/\/|http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/])/.test(env.WECHAT_API_BASE)) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
@@ -150,7 +151,7 @@ t.test('SIGTERM drains in-flight requests before exiting; their answers say Conn
 })
 
 t.test('the demo refuses production', async (t) => {
-  const demo = run(t, { NODE_ENV: 'production', DATABASE_URL: 'postgresql://x@127.0.0.1:1/x', WECHAT_APPID: 'wx1', WECHAT_SECRET: 's', JWT_SECRET: 'k9Qf2Lx7Zp4Wm8Rt1Vb6Nc3Hy5Jd0Gs2', SESSION_KEY_ENCRYPTION_KEYS: Buffer.alloc(32).toString('base64') }, DEMO)
+  const demo = run(t, { NODE_ENV: 'production', DATABASE_URL: 'postgresql://x@127.0.0.1:1/x', WECHAT_APPID: 'wx1', WECHAT_SECRET: 's', JWT_SECRET: randomBytes(32).toString('base64'), SESSION_KEY_ENCRYPTION_KEYS: Buffer.alloc(32).toString('base64') }, DEMO)
   t.equal(await demo.exited, 1)
   t.match(demo.output(), /refuses to run with NODE_ENV=production/)
 })

@@ -1,6 +1,7 @@
 import type { WechatApp } from '../config.js'
 import { AppRequired, AppUnknown, wechatRefusal } from '../errors.js'
 import type { LoginResult, TokenPair } from '../schemas/auth.js'
+import type { TokenLifetime } from '../plugins/auth.js'
 import type { AccessClaims } from '../sessions/claims.js'
 import { UserDisabled } from '../sessions/errors.js'
 import type { SessionGrant, SessionRepository, Subject } from '../sessions/repository.js'
@@ -17,7 +18,7 @@ export interface AuthServiceDeps {
   users: UserRepository
   sessions: SessionRepository
   grants: LoginGrants
-  signAccessToken: (claims: AccessClaims) => string
+  signAccessToken: (claims: AccessClaims, lifetime: TokenLifetime) => string
   accessTtlSeconds: number
 }
 
@@ -107,11 +108,10 @@ export class AuthService {
         const record = await users.recordReturningLogin(identity, login)
         // The app was bound to the Open Platform after this identity's first login.
         if (login.unionid !== undefined && identity.unionid === null) {
-          record.userId = await users.linkUnionid(identity.id, identity.user_id, login.unionid)
-          // The link joined this identity, and the session just opened, to another user: a banned one gets neither.
-          if (record.userId !== identity.user_id && await users.isDisabled(record.userId)) {
-            // Every session of the banned user ends: this one, and those the link moved from the identity's old user.
-            await this.deps.sessions.endAllOf(record.sessionId, 'user_disabled')
+          const link = await users.linkUnionid(identity.id, identity.user_id, login.unionid)
+          record.userId = link.userId
+          // The link joined this identity, and the session just opened, to a banned user: the link ended them.
+          if (link.banned) {
             const subject = { userId: record.userId, sessionId: record.sessionId, appid: login.appid }
             throw Object.assign(new UserDisabled(), { subject, revoked: 'user_disabled' })
           }
@@ -136,11 +136,14 @@ export class AuthService {
     await this.deps.sessions.endAllOf(sessionId, 'logout_all')
   }
 
+  /** An access token lives ACCESS_TOKEN_TTL, never past its session's end: signature-only verifiers have only exp. */
   private tokens (grant: SessionGrant): TokenPair {
+    const iat = Math.floor(Date.now() / 1000)
+    const exp = Math.max(iat, Math.min(iat + this.deps.accessTtlSeconds, Math.floor(grant.sessionExpiresAt.getTime() / 1000)))
     return {
-      accessToken: this.deps.signAccessToken({ sub: grant.userId, sid: grant.sessionId, appid: grant.appid }),
+      accessToken: this.deps.signAccessToken({ sub: grant.userId, sid: grant.sessionId, appid: grant.appid }, { iat, exp }),
       tokenType: 'Bearer',
-      expiresIn: this.deps.accessTtlSeconds,
+      expiresIn: exp - iat,
       refreshToken: grant.refreshToken,
       refreshExpiresIn: Math.max(0, Math.floor((grant.refreshExpiresAt.getTime() - Date.now()) / 1000))
     }

@@ -8,7 +8,7 @@ import type { AccessClaims } from '../sessions/claims.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: AccessClaims & { jti: string }
+    payload: AccessClaims & { jti: string, iat: number, exp: number }
     user: AccessClaims & { jti: string, iat: number, exp: number }
   }
 }
@@ -17,9 +17,12 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: trusts the Bearer token by its signature and claims alone, no database. */
     authenticate: (request: FastifyRequest) => Promise<void>
-    signAccessToken: (claims: AccessClaims) => string
+    /** Signs a token valid from `iat` to `exp` (seconds since the epoch); by default for ACCESS_TOKEN_TTL from now. */
+    signAccessToken: (claims: AccessClaims, lifetime?: TokenLifetime) => string
   }
 }
+
+export interface TokenLifetime { iat: number, exp: number }
 
 export interface AuthPluginOptions {
   keys: JwtKeys
@@ -68,9 +71,8 @@ export default fp(async function auth (app: FastifyInstance, opts: AuthPluginOpt
       algorithm: keys.algorithm,
       ...(keys.kid !== undefined ? { kid: keys.kid } : {}),
       iss: opts.issuer,
-      aud: opts.audience,
-      // @fastify/jwt reads a number as seconds.
-      expiresIn: opts.accessTtlSeconds
+      aud: opts.audience
+      // No expiresIn: it would override the exp signAccessToken sets (capped at the session's end).
     },
     verify: {
       algorithms: [keys.algorithm],
@@ -82,7 +84,10 @@ export default fp(async function auth (app: FastifyInstance, opts: AuthPluginOpt
     }
   })
 
-  app.decorate('signAccessToken', (claims: AccessClaims) => app.jwt.sign({ ...claims, jti: randomUUID() }))
+  app.decorate('signAccessToken', (claims: AccessClaims, lifetime?: TokenLifetime) => {
+    const iat = lifetime?.iat ?? Math.floor(Date.now() / 1000)
+    return app.jwt.sign({ ...claims, jti: randomUUID(), iat, exp: lifetime?.exp ?? iat + opts.accessTtlSeconds })
+  })
   // One key: the plugin's prebuilt verifier, called directly (request.jwtVerify
   // would decode every token a second time to look up a key it already has).
   // Several keys: the request path, which picks the key by kid.

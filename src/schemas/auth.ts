@@ -12,7 +12,7 @@ export const RefreshBody = Type.Object({
 export const TokenPair = Type.Object({
   accessToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
-  expiresIn: Type.Integer({ description: 'seconds until the access token expires' }),
+  expiresIn: Type.Integer({ description: 'seconds until the access token expires: ACCESS_TOKEN_TTL, less near the end of the session (SESSION_MAX_AGE)' }),
   refreshToken: Type.String(),
   refreshExpiresIn: Type.Integer({ description: 'seconds until the refresh token expires' })
 }, { additionalProperties: false })

@@ -22,6 +22,8 @@ export interface SessionGrant {
   appid: string
   refreshToken: string
   refreshExpiresAt: Date
+  /** The session's end (SESSION_MAX_AGE after its login): no token it issues outlives it. */
+  sessionExpiresAt: Date
 }
 
 /** What every read of a session selects (from `sessions s`) to tell a live session from an ended one. */
@@ -80,7 +82,7 @@ export function openSessionSql (p: OpenSessionParams): string {
  * updates that row) and a rotation of the same session are thereby ordered, so
  * no refresh succeeds once a logout has committed, nor while one is under way.
  */
-const rotate = statement('sessions_rotate', { session_id: 'string', user_id: 'string', appid: 'string', expires_at: 'date' }, `
+const rotate = statement('sessions_rotate', { session_id: 'string', user_id: 'string', appid: 'string', expires_at: 'date', session_expires_at: 'date' }, `
   WITH s AS (
     SELECT s.id, s.user_id, s.appid, s.expires_at FROM sessions s
     WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND s.revoked_at IS NULL AND s.expires_at > now()
@@ -96,12 +98,13 @@ const rotate = statement('sessions_rotate', { session_id: 'string', user_id: 'st
     SELECT session_id, $3, ${refreshExpiry(4, 'session_expires_at')} FROM old
     RETURNING expires_at
   )
-  SELECT old.session_id::text, old.user_id::text, old.appid, fresh.expires_at FROM old, fresh`)
+  SELECT old.session_id::text, old.user_id::text, old.appid, fresh.expires_at, old.session_expires_at FROM old, fresh`)
 
 const tokenState = statement('sessions_token_state', {
   session_id: 'string',
   user_id: 'string',
   appid: 'string',
+  session_expires_at: 'date',
   ...SESSION_STATE_COLUMNS,
   retired: 'boolean',
   in_grace: 'boolean?',
@@ -110,7 +113,7 @@ const tokenState = statement('sessions_token_state', {
   live_hash: 'bytes?',
   live_expires_at: 'date?'
 }, `
-  SELECT rt.session_id::text, s.user_id::text, s.appid, ${SESSION_STATE},
+  SELECT rt.session_id::text, s.user_id::text, s.appid, s.expires_at AS session_expires_at, ${SESSION_STATE},
          rt.retired_at IS NOT NULL AS retired,
          rt.retired_at > now() - make_interval(secs => $2::int) AS in_grace,
          rt.expires_at <= now() AS token_expired,
@@ -181,7 +184,7 @@ export class SessionRepository {
     const presented: RefreshSecret = { token, hash: hashRefreshToken(token) }
     const next = newRefreshToken()
     const [row] = await this.db.run(rotate, [presented.hash, sealSuccessor(presented, next.token), next.hash, this.policy.refreshTtlSeconds])
-    if (row !== undefined) return { sessionId: row.session_id, userId: row.user_id, appid: row.appid, refreshToken: next.token, refreshExpiresAt: row.expires_at }
+    if (row !== undefined) return { sessionId: row.session_id, userId: row.user_id, appid: row.appid, refreshToken: next.token, refreshExpiresAt: row.expires_at, sessionExpiresAt: row.session_expires_at }
     return this.rotateRetired(presented)
   }
 
@@ -208,7 +211,7 @@ export class SessionRepository {
     if (state.in_grace === true && state.successor_enc !== null && state.live_hash !== null) {
       const successor = openSuccessor(presented, state.successor_enc)
       if (successor !== undefined && hashRefreshToken(successor).equals(state.live_hash)) {
-        return { sessionId: state.session_id, userId: state.user_id, appid: state.appid, refreshToken: successor, refreshExpiresAt: state.live_expires_at! }
+        return { sessionId: state.session_id, userId: state.user_id, appid: state.appid, refreshToken: successor, refreshExpiresAt: state.live_expires_at!, sessionExpiresAt: state.session_expires_at }
       }
     }
     // After the grace window, or a token whose successor was itself rotated: one of two holders is a thief.
@@ -219,6 +222,17 @@ export class SessionRepository {
   /** A merge of two users (a unionid move): the sessions follow their identities, inside the merge's transaction. */
   async moveToUser (tx: Prisma.TransactionClient, fromUserId: string, toUserId: string): Promise<void> {
     await tx.session.updateMany({ where: { userId: fromUserId }, data: { userId: toUserId } })
+  }
+
+  /** Ends every session of a user inside the caller's transaction (a merge into a banned user). */
+  async endAllOfUser (tx: Prisma.TransactionClient, userId: string, reason: string): Promise<void> {
+    await tx.$executeRaw`
+      WITH ended AS (
+        UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = ${reason}, updated_at = now()
+        WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
+        RETURNING id
+      )
+      UPDATE refresh_tokens SET retired_at = now(), updated_at = now() WHERE session_id IN (SELECT id FROM ended) AND retired_at IS NULL`
   }
 
   /** The user who owns a live session now; a 401 for an ended one. */

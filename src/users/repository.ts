@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
 import { FOREIGN_KEY_VIOLATION, isTransient, isUniqueViolation, sqlState } from '../db/errors.js'
-import { statement } from '../db/statements.js'
+import { statement, type RowOf } from '../db/statements.js'
 import type { ProfileView } from '../schemas/users.js'
 import { UserDisabled } from '../sessions/errors.js'
 import { SESSION_STATE, SESSION_STATE_COLUMNS, assertLive, openSessionSql, type SessionRepository } from '../sessions/repository.js'
@@ -33,6 +33,7 @@ export interface LoginRecord {
   sessionId: string
   refreshToken: string
   refreshExpiresAt: Date
+  sessionExpiresAt: Date
 }
 
 /** Another request created this identity (or its user) first: read it again and take the returning path. */
@@ -48,8 +49,15 @@ const findIdentity = statement('users_find_identity', { id: 'string', user_id: '
  * A login statement always answers one row: the identity and session it wrote
  * (NULL when it wrote none), and whether the user is banned. A banned user gets
  * no session and no new session_key.
+ *
+ * A login and a ban are ordered by the user row: the login share-locks it
+ * (FOR SHARE, which a ban's UPDATE of disabled_at waits for, and which waits
+ * for an uncommitted ban) and reads disabled_at from the row it locked, the
+ * newest. A ban committed first refuses the login; a login committed first
+ * has its session ended by the ban's trigger, whose statement starts after it.
+ * FOR KEY SHARE, what the session's foreign key takes, would not conflict.
  */
-const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: 'date?', user_inserted: 'boolean', user_disabled: 'boolean' } as const
+const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: 'date?', session_expires_at: 'date?', user_inserted: 'boolean', user_disabled: 'boolean' } as const
 
 /**
  * A first login: identity, user (unless one already has this unionid), session
@@ -61,7 +69,7 @@ const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: '
  */
 const loginFirst = statement('users_login_first', loginColumns, `
   WITH owner AS (
-    SELECT id, disabled_at IS NOT NULL AS disabled FROM users WHERE unionid = $5
+    SELECT id, disabled_at IS NOT NULL AS disabled FROM users WHERE unionid = $5 FOR SHARE
   ), i AS (
     INSERT INTO wechat_identities (id, user_id, appid, openid, unionid, session_key_enc)
     SELECT $1::uuid, COALESCE((SELECT id FROM owner), $2::uuid), $3, $4, $5, $6
@@ -73,9 +81,9 @@ const loginFirst = statement('users_login_first', loginColumns, `
     ON CONFLICT DO NOTHING
     RETURNING id
   ), ${openSessionSql({ sessionId: 7, appid: 3, maxAge: 8, tokenHash: 9, refreshTtl: 10 })}
-  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, EXISTS (SELECT 1 FROM u) AS user_inserted,
-         EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
-  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN t ON true`)
+  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, s.expires_at AS session_expires_at,
+         EXISTS (SELECT 1 FROM u) AS user_inserted, EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
+  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN s ON true LEFT JOIN t ON true`)
 
 /**
  * A known identity: the new session_key (the previous one kept for data
@@ -84,18 +92,21 @@ const loginFirst = statement('users_login_first', loginColumns, `
  * a link that fails leaves the identity without it, and the next login links.
  */
 const loginReturning = statement('users_login_returning', loginColumns, `
-  WITH i AS (
+  WITH owner AS (
+    SELECT id, disabled_at IS NOT NULL AS disabled FROM users
+    WHERE id = (SELECT user_id FROM wechat_identities WHERE id = $1::uuid) FOR SHARE
+  ), i AS (
     UPDATE wechat_identities SET
       previous_session_key_enc = CASE WHEN $2 THEN previous_session_key_enc ELSE session_key_enc END,
       session_key_enc = $3,
       session_key_updated_at = now(),
       updated_at = now()
-    WHERE id = $1::uuid AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = wechat_identities.user_id AND u.disabled_at IS NOT NULL)
+    WHERE id = $1::uuid AND user_id IN (SELECT id FROM owner WHERE NOT disabled)
     RETURNING id, user_id
   ), ${openSessionSql({ sessionId: 4, appid: 5, maxAge: 6, tokenHash: 7, refreshTtl: 8 })}
-  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, false AS user_inserted,
-         EXISTS (SELECT 1 FROM wechat_identities wi JOIN users u ON u.id = wi.user_id WHERE wi.id = $1::uuid AND u.disabled_at IS NOT NULL) AS user_disabled
-  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN t ON true`)
+  SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, s.expires_at AS session_expires_at,
+         false AS user_inserted, EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
+  FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN s ON true LEFT JOIN t ON true`)
 
 /** The user who owns a session now (found by its signed id), checked live in the same round trip. */
 const profile = statement('users_profile', {
@@ -202,37 +213,39 @@ export class UserRepository {
    * unionid: the loser retries and finds the winner, which makes it a move; a
    * deadlock or serialization failure is retried too.
    * Off the hot path (once per identity): Prisma's model API.
-   * Returns the user the identity now belongs to.
+   * Returns the user the identity now belongs to, and whether that user is
+   * banned (the sessions moved to it then ended in the same transaction).
    */
-  async linkUnionid (identityId: string, userId: string, unionid: string): Promise<string> {
+  async linkUnionid (identityId: string, userId: string, unionid: string): Promise<{ userId: string, banned: boolean }> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.prisma.$transaction(async (tx) => {
+          // Users before identities, as a login locks them: a login of this identity waits instead of deadlocking.
+          await tx.$queryRaw`SELECT 1 FROM users WHERE id = ${userId}::uuid FOR UPDATE`
           await tx.wechatIdentity.update({ where: { id: identityId }, data: { unionid } })
-          const owner = await tx.user.findUnique({ where: { unionid }, select: { id: true } })
-          if (owner === null) {
+          // Share-locked and read from the newest row, as a login reads its user: a ban of the owner
+          // committed first is seen here, one committed after ends the moved sessions by its trigger.
+          const [owner] = await tx.$queryRaw<{ id: string, disabled: boolean }[]>`
+            SELECT id::text, disabled_at IS NOT NULL AS disabled FROM users WHERE unionid = ${unionid} FOR SHARE`
+          if (owner === undefined) {
             await tx.user.updateMany({ where: { id: userId, unionid: null }, data: { unionid } })
-            return userId
+            return { userId, banned: false }
           }
-          if (owner.id === userId) return userId
+          if (owner.id === userId) return { userId, banned: owner.disabled }
           const mine = await tx.user.findUnique({ where: { id: userId }, select: { unionid: true } })
           // A user with another unionid is another person: never merge across that.
-          if (mine?.unionid != null) return userId
+          if (mine?.unionid != null) return { userId, banned: false }
+          // A banned user gets no session, moved ones included.
+          if (owner.disabled) await this.sessions.endAllOfUser(tx, userId, 'user_disabled')
           await tx.wechatIdentity.updateMany({ where: { userId }, data: { userId: owner.id } })
           await this.sessions.moveToUser(tx, userId, owner.id)
           await tx.user.delete({ where: { id: userId } })
-          return owner.id
+          return { userId: owner.id, banned: owner.disabled }
         })
       } catch (error) {
         if (!(isUniqueViolation(error) || isTransient(error)) || attempt >= 3) throw error
       }
     }
-  }
-
-  /** Whether this user is banned now (off the hot path: after a unionid link moved an identity to it). */
-  async isDisabled (userId: string): Promise<boolean> {
-    const user = await this.db.prisma.user.findUnique({ where: { id: userId }, select: { disabledAt: true } })
-    return user?.disabledAt != null
   }
 
   async profile (sessionId: string): Promise<ProfileView> {
@@ -265,10 +278,17 @@ export class UserRepository {
     }
   }
 
-  private loginRecord (row: { user_id: string | null, identity_id: string | null, expires_at: Date | null, user_inserted: boolean, user_disabled: boolean } | undefined,
-    session: { sessionId: string, refreshToken: string }): LoginRecord {
+  private loginRecord (row: RowOf<typeof loginColumns> | undefined, session: { sessionId: string, refreshToken: string }): LoginRecord {
     if (row?.user_disabled === true) throw new UserDisabled()
-    if (row === undefined || row.user_id === null || row.identity_id === null || row.expires_at === null) throw new LostInsertRace()
-    return { identityId: row.identity_id, userId: row.user_id, isNewUser: row.user_inserted, sessionId: session.sessionId, refreshToken: session.refreshToken, refreshExpiresAt: row.expires_at }
+    if (row === undefined || row.user_id === null || row.identity_id === null || row.expires_at === null || row.session_expires_at === null) throw new LostInsertRace()
+    return {
+      identityId: row.identity_id,
+      userId: row.user_id,
+      isNewUser: row.user_inserted,
+      sessionId: session.sessionId,
+      refreshToken: session.refreshToken,
+      refreshExpiresAt: row.expires_at,
+      sessionExpiresAt: row.session_expires_at
+    }
   }
 }

@@ -1,0 +1,134 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { FakeWechat } from '../../src/dev/fake-wechat.js'
+import { APP, build } from '../helper.js'
+import { bearer, login, refresh } from '../helpers/auth.js'
+
+// A ban (users.disabled_at set in Studio or SQL) ends every session of the user
+// through a trigger that runs at UPDATE. A login made while the ban is being
+// written must not open a session that outlives it: lifting the ban later must
+// revive nothing, so a session created while a ban was in force is never live.
+
+type Built = Awaited<ReturnType<typeof build>>
+
+const loginRequest = (app: Built['app'], code: string) =>
+  app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code, appid: APP.appid } })
+
+async function unrevokedSessions (prisma: Built['prisma'], userId: string): Promise<number> {
+  const [row] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM sessions WHERE user_id = ${userId}::uuid AND revoked_at IS NULL`
+  return row!.n
+}
+
+/** Until `pending` settles or a backend of this database waits on a lock (the login queued behind the ban). */
+async function settledOrWaiting (pending: Promise<unknown>, observer: pg.Client): Promise<void> {
+  let settled = false
+  pending.finally(() => { settled = true }).catch(() => {})
+  for (;;) {
+    const { rows } = await observer.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    if (settled || rows[0]!.n > 0) return
+    await sleep(10)
+  }
+}
+
+async function connect (t: Test, url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(() => client.end())
+  return client
+}
+
+t.test('attack: a login made while a ban is uncommitted is not live once the ban is lifted', async (t) => {
+  const { app, fake, prisma, db } = await build(t)
+  const alice = await login(app, fake, 'alice')
+  const userId = alice.user.id
+  const admin = await connect(t, db.url)
+  const observer = await connect(t, db.url)
+
+  await admin.query('BEGIN')
+  await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [userId])
+  const pending = loginRequest(app, fake.login(APP.appid, 'alice').code)
+  await settledOrWaiting(pending, observer)
+  await admin.query('COMMIT')
+  await admin.query('UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1::uuid', [userId])
+
+  // Failed on 347a147: the login answered 200 at once, and after the lift /v1/me and refresh answered 200.
+  const res = await pending
+  t.equal(res.statusCode, 403, 'the login made during the ban is refused')
+  t.equal(res.json().code, 'USER_DISABLED')
+  if (res.statusCode === 200) {
+    const body = res.json<{ accessToken: string, refreshToken: string }>()
+    t.not((await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(body.accessToken) })).statusCode, 200, '/v1/me refuses its session')
+    t.not((await refresh(app, body.refreshToken)).statusCode, 200, 'refresh refuses its session')
+  }
+  t.equal(await unrevokedSessions(prisma, userId), 0, 'no session of the user outlived the ban')
+  t.equal((await refresh(app, alice.refreshToken)).json().code, 'SESSION_REVOKED', 'the one from before the ban stays ended')
+  t.equal((await loginRequest(app, fake.login(APP.appid, 'alice').code)).statusCode, 200, 'once lifted, a new login works')
+})
+
+t.test('attack: autocommit bans racing bursts of logins and refreshes leave no session alive', async (t) => {
+  // The fake WeChat answers 100 logins of one user a minute: each round is a minute later on its clock.
+  let minutes = 0
+  const fake = new FakeWechat([APP], () => Date.now() + minutes * 61_000)
+  await fake.listen()
+  t.teardown(() => fake.close())
+  const { app, prisma, db } = await build(t, { fake })
+  const admin = await connect(t, db.url)
+  const userId = (await login(app, fake, 'bob')).user.id
+  const rounds = 8
+  const burst = 24
+  let survivors = 0
+  let refused = 0
+  for (let round = 0; round < rounds; round++, minutes++) {
+    const before = await login(app, fake, 'bob')
+    const codes = Array.from({ length: burst }, () => fake.login(APP.appid, 'bob').code)
+    const requests = codes.map((code, i) => i % 6 === 0 ? refresh(app, before.refreshToken) : loginRequest(app, code))
+    // The ban lands once the logins reach the database: when the first of them has answered.
+    await Promise.race(requests.filter((_, i) => i % 6 !== 0))
+    await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'spam' WHERE id = $1::uuid", [userId])
+    const answers = await Promise.all(requests)
+    refused += answers.filter((res) => res.statusCode === 403).length
+    await prisma.$executeRaw`UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = ${userId}::uuid`
+    survivors += await unrevokedSessions(prisma, userId)
+    await prisma.$executeRaw`UPDATE sessions SET revoked_at = now(), revoked_reason = 'test' WHERE user_id = ${userId}::uuid AND revoked_at IS NULL`
+  }
+  // Failed on 347a147: 35 to 41 sessions survived the 8 bans (3 runs).
+  t.equal(survivors, 0, `sessions alive after ${rounds} bans were lifted`)
+  t.ok(refused > 0, `the bans landed inside the bursts (${refused} requests refused)`)
+})
+
+const SECOND = { appid: 'wxtest0000000002', secret: 'test-secret-0002' }
+const twoApps = { apps: [{ ...APP, bound: false }, SECOND], env: { WECHAT_APPS: JSON.stringify([APP, SECOND]) } }
+
+t.test('logins of one identity that all link its unionid at once succeed: user row, then identity, in both', async (t) => {
+  const { app, fake } = await build(t, twoApps)
+  await login(app, fake, 'dora', APP.appid)
+  fake.bind(APP.appid)
+  const answers = await Promise.all(Array.from({ length: 12 }, () => loginRequest(app, fake.login(APP.appid, 'dora').code)))
+  t.same(answers.map((res) => res.statusCode), answers.map(() => 200), answers.filter((res) => res.statusCode !== 200).map((res) => res.body).join('\n'))
+})
+
+t.test('attack: a link that moves a login onto a user whose ban is uncommitted leaves nothing live', async (t) => {
+  const { app, fake, prisma, db } = await build(t, twoApps)
+  await login(app, fake, 'erin', APP.appid) // an identity without unionid: its app is not bound yet
+  const owner = (await login(app, fake, 'erin', SECOND.appid)).user.id // the user that has erin's unionid
+  fake.bind(APP.appid)
+  const admin = await connect(t, db.url)
+  const observer = await connect(t, db.url)
+
+  await admin.query('BEGIN')
+  await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [owner])
+  const pending = loginRequest(app, fake.login(APP.appid, 'erin').code)
+  await settledOrWaiting(pending, observer)
+  await admin.query('COMMIT')
+  await admin.query('UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1::uuid', [owner])
+
+  // Failed with only the login statement locking: 200, /v1/me 200 (the link re-read the ban after it was lifted).
+  const res = await pending
+  t.equal(res.statusCode, 403, 'the login that joined the banned user is refused')
+  if (res.statusCode === 200) {
+    t.not((await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(res.json<{ accessToken: string }>().accessToken) })).statusCode, 200, '/v1/me refuses its session')
+  }
+  t.equal(await unrevokedSessions(prisma, owner), 0, 'no session of the user outlived the ban')
+})
