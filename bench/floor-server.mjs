@@ -3,7 +3,8 @@ import { createSigner, createVerifier } from 'fast-jwt'
 import Fastify from 'fastify'
 import pg from 'pg'
 import { STATEMENTS } from '../dist/db/statements.js'
-import { hashRefreshToken, isRefreshTokenShape, newRefreshToken, sealSuccessor } from '../dist/sessions/refresh-token.js'
+import { RefreshTokens, sealSuccessor } from '../dist/sessions/refresh-token.js'
+import { parseVaultKeys } from '../dist/users/session-key-vault.js'
 import '../dist/sessions/repository.js'
 import '../dist/users/repository.js'
 
@@ -16,7 +17,8 @@ import '../dist/users/repository.js'
 const statement = (name) => STATEMENTS.find((s) => s.name === name)
 const profile = statement('users_profile')
 const rotate = statement('sessions_rotate')
-const { JWT_PRIVATE_KEY: pem, DATABASE_URL: url } = process.env
+const { JWT_PRIVATE_KEY: pem, DATABASE_URL: url, SESSION_KEY_ENCRYPTION_KEYS: vaultKeys } = process.env
+const tokens = new RefreshTokens(parseVaultKeys(vaultKeys))
 const claims = { allowedIss: 'weapp-auth', allowedAud: 'weapp', requiredClaims: ['sub', 'sid', 'appid', 'jti', 'iat', 'exp', 'iss', 'aud'] }
 const verify = createVerifier({ key: createPublicKey(pem).export({ type: 'spki', format: 'pem' }), algorithms: ['EdDSA'], cache: true, clockTolerance: 5000, ...claims })
 const sign = createSigner({ key: pem, algorithm: 'EdDSA', iss: 'weapp-auth', aud: 'weapp', expiresIn: 900_000 })
@@ -38,10 +40,10 @@ app.get('/v1/me', async (request, reply) => {
 })
 app.post('/v1/auth/refresh', async (request, reply) => {
   const token = request.body.refreshToken
-  if (!isRefreshTokenShape(token)) return reply.code(401).send({ code: 'REFRESH_TOKEN_INVALID' })
-  const presented = { token, hash: hashRefreshToken(token) }
-  const next = newRefreshToken()
-  const { rows: [row] } = await pool.query({ name: rotate.name, text: rotate.text, values: [presented.hash, sealSuccessor(presented, next.token), next.hash, 2_592_000] })
+  const presented = tokens.verify(token)
+  if (presented === undefined) return reply.code(401).send({ code: 'REFRESH_TOKEN_INVALID' })
+  const next = tokens.issue(presented.sessionId, presented.generation + 1)
+  const { rows: [row] } = await pool.query({ name: rotate.name, text: rotate.text, values: [presented.sessionId, presented.hash, sealSuccessor(presented, next.token), next.hash, 2_592_000] })
   if (row === undefined) return reply.code(401).send({ code: 'REFRESH_TOKEN_INVALID' })
   return {
     accessToken: sign({ sub: row.user_id, sid: row.session_id, appid: row.appid, jti: randomUUID() }),

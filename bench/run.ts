@@ -9,7 +9,7 @@ import { FakeWechat } from '../src/dev/fake-wechat.js'
 import { spawnListening } from '../src/dev/spawn.js'
 import { auditCost, type AuditCost } from './audit-cost.js'
 import { cpuMicros } from './cpu.js'
-import { ED25519_PEM, serviceEnv } from './keys.js'
+import { ED25519_PEM, VAULT_KEYS, serviceEnv } from './keys.js'
 import { PgWireCounter } from './pg-wire-counter.js'
 import { scenarios, type Fixture, type Scenario } from './scenarios.js'
 
@@ -109,7 +109,7 @@ async function main (): Promise<void> {
 
     const bare = await spawnListening('bench/bare-server.mjs', { PATH: process.env.PATH })
     children.push(bare.child)
-    const floor = await spawnListening('bench/floor-server.mjs', { PATH: process.env.PATH, DATABASE_URL: databaseUrl, JWT_PRIVATE_KEY: ED25519_PEM })
+    const floor = await spawnListening('bench/floor-server.mjs', { PATH: process.env.PATH, DATABASE_URL: databaseUrl, JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS })
     children.push(floor.child)
     const service = await spawnListening('dist/server.js', serviceEnv(APP, databaseUrl, fake.url, dataDir))
     children.push(service.child)

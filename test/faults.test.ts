@@ -65,12 +65,12 @@ t.test('the connection lost in the middle of a login\'s write: nothing half-writ
   const admin = new pg.Client({ connectionString: db.url })
   await admin.connect()
   t.teardown(() => admin.end())
-  // The login is one statement writing identity, user, session, then the refresh token (whose rows
-  // come from the session's): a trigger on that last insert waits for a lock this test holds, so the
-  // statement is stopped with its first rows already inserted, until this test kills its backend.
+  // The login is one statement writing identity, user, then the session holding the refresh token
+  // (whose row comes from the identity's): a trigger on that last insert waits for a lock this test holds,
+  // so the statement is stopped with its first rows already inserted, until this test kills its backend.
   await admin.query(`CREATE FUNCTION hold_token_insert() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$`)
-  await admin.query('CREATE TRIGGER hold_token_insert BEFORE INSERT ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION hold_token_insert()')
+  await admin.query('CREATE TRIGGER hold_token_insert BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION hold_token_insert()')
 
   const alice = await login(app, fake, 'alice')
   const identity = async () => (await admin.query<{ session_key_enc: string, previous_session_key_enc: string | null }>('SELECT session_key_enc, previous_session_key_enc FROM wechat_identities')).rows
@@ -80,7 +80,7 @@ t.test('the connection lost in the middle of a login\'s write: nothing half-writ
     const before = await rowCounts(built.prisma)
     await admin.query('SELECT pg_advisory_lock(4242)')
     const pending = app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: fake.login(APP.appid, user).code } })
-    // The backend waiting on the lock is inside the login statement, past its identity and session inserts.
+    // The backend waiting on the lock is inside the login statement, past its identity insert (or update).
     const pid = await eventually(async () => {
       const { rows } = await admin.query<{ pid: number, query: string }>(`SELECT a.pid, a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.objid = 4242 AND NOT l.granted`)
@@ -94,7 +94,7 @@ t.test('the connection lost in the middle of a login\'s write: nothing half-writ
     t.same(await rowCounts(built.prisma), before, `${user}: nothing half-written (no identity, user, session or token of it)`)
   }
   t.same(await identity(), keysBefore, "alice's stored session_key is the one before the failed login")
-  await admin.query('DROP TRIGGER hold_token_insert ON refresh_tokens')
+  await admin.query('DROP TRIGGER hold_token_insert ON sessions')
   t.equal((await app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: alice.refreshToken } })).statusCode, 200, 'the pool recovers and her session is intact')
   t.equal((await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: fake.login(APP.appid, 'bob').code } })).statusCode, 200, 'bob can log in afterwards')
 })

@@ -5,6 +5,7 @@ import { AuthService } from '../auth/service.js'
 import type { RuntimeConfig } from '../config.js'
 import { Readiness } from '../db/readiness.js'
 import { Pruner } from '../maintenance/pruner.js'
+import { RefreshTokens } from '../sessions/refresh-token.js'
 import { SessionRepository } from '../sessions/repository.js'
 import { UserRepository } from '../users/repository.js'
 import { UserService } from '../users/service.js'
@@ -40,7 +41,7 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const shared = <T extends object>(redis: (client: NonNullable<FastifyInstance['redis']>) => T, local: T): T =>
     app.redis === undefined ? local : withFallback(redis(app.redis), local, app.redisHealth)
   const vault = new SessionKeyVault(config.vaultKeys)
-  const sessions = new SessionRepository(app.db, config.jwt)
+  const sessions = new SessionRepository(app.db, config.jwt, new RefreshTokens(config.vaultKeys))
   const users = new UserRepository(app.db, vault, sessions)
   const appTokens = new WechatAppTokens(wechat, shared<AppTokenCache>((redis) => new RedisAppTokenCache(redis, config.redisPrefix), new MemoryAppTokenCache()))
   const grantCache = shared<GrantCache>((redis) => new RedisGrantCache(redis, config.redisPrefix), new MemoryGrantCache(clock))

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
 import { deleteBatch, type PruneBatch } from '../db/prune.js'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
-import { statement } from '../db/statements.js'
+import { statement, type RowOf } from '../db/statements.js'
 import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked, UserDisabled } from './errors.js'
-import { hashRefreshToken, isRefreshTokenShape, newRefreshToken, openSuccessor, sealSuccessor, type RefreshSecret } from './refresh-token.js'
+import { hashRefreshToken, isLegacyRefreshToken, openSuccessor, sealSuccessor, type RefreshSecret, type RefreshTokens } from './refresh-token.js'
 
 // The owner of `sessions` and `refresh_tokens`. A session is one login and one
-// chain of refresh tokens: at most one live token at a time (a partial unique
-// index holds it), and every write is one statement.
+// chain of refresh tokens, held on its own row (scheme: refresh-token.ts): one
+// current token at a time, and every write is one statement. refresh_tokens
+// holds only tokens of the previous scheme, until they expire.
 
 export interface SessionPolicy {
   refreshTtlSeconds: number
@@ -60,69 +61,116 @@ const refreshExpiry = (ttlParam: number, sessionExpiresAt: string): string =>
 export interface OpenSessionParams { sessionId: number, appid: number, maxAge: number, tokenHash: number, refreshTtl: number }
 
 /**
- * The CTEs that open a session and its first refresh token for the identity a
- * preceding CTE `i` (columns id, user_id) wrote: a login is one statement.
- * They end in CTE `t` with the token's expires_at.
+ * The CTEs that open a session, holding its first refresh token (generation 0),
+ * for the identity a preceding CTE `i` (columns id, user_id) wrote: a login is
+ * one statement. They end in CTE `t` with the token's expires_at.
  */
 export function openSessionSql (p: OpenSessionParams): string {
   return `
     s AS (
-      INSERT INTO sessions (id, user_id, identity_id, appid, expires_at)
-      SELECT $${p.sessionId}::uuid, i.user_id, i.id, $${p.appid}, now() + make_interval(secs => $${p.maxAge}::int) FROM i
-      RETURNING id, expires_at
+      INSERT INTO sessions (id, user_id, identity_id, appid, expires_at, refresh_hash, refresh_expires_at)
+      SELECT $${p.sessionId}::uuid, i.user_id, i.id, $${p.appid}, now() + make_interval(secs => $${p.maxAge}::int),
+             $${p.tokenHash}, ${refreshExpiry(p.refreshTtl, `now() + make_interval(secs => $${p.maxAge}::int)`)} FROM i
+      RETURNING id, refresh_expires_at
     ), t AS (
-      INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
-      SELECT s.id, $${p.tokenHash}, ${refreshExpiry(p.refreshTtl, 's.expires_at')} FROM s
-      RETURNING expires_at
+      SELECT refresh_expires_at AS expires_at FROM s
     )`
 }
 
+const rotated = { session_id: 'string', user_id: 'string', appid: 'string', expires_at: 'date', session_expires_at: 'date' } as const
+
+// refresh_retired_at is the moment the row is written (clock_timestamp), after any logout it waited for.
 /**
- * The session row is share-locked before the token is retired: a logout (which
- * updates that row) and a rotation of the same session are thereby ordered, so
- * no refresh succeeds once a logout has committed, nor while one is under way.
+ * One UPDATE of the session row, matched by the current token's hash: it
+ * retires that token (kept as the previous one, with its successor sealed for
+ * the grace window) and makes the successor current. Concurrent uses of one
+ * token queue on the row lock and then no longer match; so does a rotation
+ * queued behind a logout, a ban or a reuse revocation, which update this row too.
  */
-const rotate = statement('sessions_rotate', { session_id: 'string', user_id: 'string', appid: 'string', expires_at: 'date', session_expires_at: 'date' }, `
+const rotate = statement('sessions_rotate', rotated, `
+  UPDATE sessions s SET refresh_generation = s.refresh_generation + 1, previous_refresh_hash = s.refresh_hash,
+    refresh_retired_at = clock_timestamp(), refresh_successor_enc = $3, refresh_hash = $4,
+    refresh_expires_at = ${refreshExpiry(5, 's.expires_at')}, updated_at = now()
+  WHERE s.id = $1::uuid AND s.refresh_hash = $2 AND s.refresh_expires_at > now() AND s.revoked_at IS NULL AND s.expires_at > now()
+    AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL)
+  RETURNING s.id::text AS session_id, s.user_id::text, s.appid, s.refresh_expires_at AS expires_at, s.expires_at AS session_expires_at`)
+
+/**
+ * A token of the previous scheme (a refresh_tokens row) rotates once more, into
+ * this scheme: its row is retired, the session row takes the successor as it
+ * would from a token of its own. The session row is locked first, as above.
+ */
+const rotateLegacy = statement('sessions_rotate_legacy', rotated, `
   WITH s AS (
-    SELECT s.id, s.user_id, s.appid, s.expires_at FROM sessions s
-    WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND s.revoked_at IS NULL AND s.expires_at > now()
+    SELECT s.id FROM sessions s
+    WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND s.refresh_hash IS NULL
+      AND s.revoked_at IS NULL AND s.expires_at > now()
       AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL)
-    FOR SHARE OF s
+    FOR UPDATE OF s
   ), old AS (
-    UPDATE refresh_tokens rt SET retired_at = now(), successor_enc = $2, updated_at = now()
+    UPDATE refresh_tokens rt SET retired_at = now(), updated_at = now()
     FROM s
     WHERE rt.token_hash = $1 AND rt.session_id = s.id AND rt.retired_at IS NULL AND rt.expires_at > now()
-    RETURNING rt.session_id, s.user_id, s.appid, s.expires_at AS session_expires_at
-  ), fresh AS (
-    INSERT INTO refresh_tokens (session_id, token_hash, expires_at)
-    SELECT session_id, $3, ${refreshExpiry(4, 'session_expires_at')} FROM old
-    RETURNING expires_at
+    RETURNING rt.session_id
   )
-  SELECT old.session_id::text, old.user_id::text, old.appid, fresh.expires_at, old.session_expires_at FROM old, fresh`)
+  UPDATE sessions s SET refresh_generation = 1, previous_refresh_hash = $1, refresh_retired_at = clock_timestamp(),
+    refresh_successor_enc = $2, refresh_hash = $3, refresh_expires_at = ${refreshExpiry(4, 's.expires_at')}, updated_at = now()
+  FROM old WHERE s.id = old.session_id
+  RETURNING s.id::text AS session_id, s.user_id::text, s.appid, s.refresh_expires_at AS expires_at, s.expires_at AS session_expires_at`)
 
-const tokenState = statement('sessions_token_state', {
+/**
+ * What a token that did not rotate is to its session: `live` (the current
+ * token: expired, or its session changed under the rotation), `retired` (an
+ * earlier token of this session: reuse), `in_grace` (the previous token,
+ * retired within REFRESH_REUSE_GRACE), with the sealed successor and the
+ * current token it must hash to.
+ */
+const presentedColumns = {
   session_id: 'string',
   user_id: 'string',
   appid: 'string',
   session_expires_at: 'date',
   ...SESSION_STATE_COLUMNS,
+  live: 'boolean',
   retired: 'boolean',
-  in_grace: 'boolean?',
   token_expired: 'boolean',
+  in_grace: 'boolean',
   successor_enc: 'string?',
   live_hash: 'bytes?',
-  live_expires_at: 'date?'
-}, `
-  SELECT rt.session_id::text, s.user_id::text, s.appid, s.expires_at AS session_expires_at, ${SESSION_STATE},
-         rt.retired_at IS NOT NULL AS retired,
-         rt.retired_at > now() - make_interval(secs => $2::int) AS in_grace,
-         rt.expires_at <= now() AS token_expired,
-         rt.successor_enc, live.token_hash AS live_hash, live.expires_at AS live_expires_at
+  live_expires_at: 'date'
+} as const
+
+type PresentedState = RowOf<typeof presentedColumns>
+
+const grant = (row: RowOf<typeof rotated>, refreshToken: string): SessionGrant =>
+  ({ sessionId: row.session_id, userId: row.user_id, appid: row.appid, refreshToken, refreshExpiresAt: row.expires_at, sessionExpiresAt: row.session_expires_at })
+
+/** $1 session id, $2 token hash, $3 the token's generation, $4 grace seconds. */
+const tokenState = statement('sessions_token_state', presentedColumns, `
+  SELECT s.id::text AS session_id, s.user_id::text, s.appid, s.expires_at AS session_expires_at, ${SESSION_STATE},
+         COALESCE(s.refresh_hash = $2, false) AS live,
+         $3::int < s.refresh_generation AND ($3::int < s.refresh_generation - 1 OR COALESCE(s.previous_refresh_hash = $2, false)) AS retired,
+         s.refresh_expires_at <= now() AS token_expired,
+         COALESCE(s.previous_refresh_hash = $2 AND s.refresh_retired_at > now() - make_interval(secs => $4::int), false) AS in_grace,
+         s.refresh_successor_enc AS successor_enc, s.refresh_hash AS live_hash, s.refresh_expires_at AS live_expires_at
+  FROM sessions s WHERE s.id = $1::uuid`)
+
+/**
+ * The same for a token of the previous scheme. Its successor is on the session
+ * row when this scheme rotated it, on its own row when the previous code did
+ * (moments before the deploy), with the live legacy row it must hash to.
+ */
+const legacyTokenState = statement('sessions_legacy_token_state', presentedColumns, `
+  SELECT s.id::text AS session_id, s.user_id::text, s.appid, s.expires_at AS session_expires_at, ${SESSION_STATE},
+         rt.retired_at IS NULL AS live, rt.retired_at IS NOT NULL AS retired, rt.expires_at <= now() AS token_expired,
+         COALESCE(rt.retired_at > now() - make_interval(secs => $2::int), false) AS in_grace,
+         COALESCE(CASE WHEN s.previous_refresh_hash = rt.token_hash THEN s.refresh_successor_enc END, rt.successor_enc) AS successor_enc,
+         COALESCE(live.token_hash, s.refresh_hash) AS live_hash, COALESCE(live.expires_at, s.refresh_expires_at) AS live_expires_at
   FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
   LEFT JOIN refresh_tokens live ON live.session_id = rt.session_id AND live.retired_at IS NULL
   WHERE rt.token_hash = $1`)
 
-/** Ending a session also retires its live refresh token: an ended session holds no live token. */
+/** Ending a session also retires its live token of the previous scheme (one of this scheme ends with its row). */
 const retireLive = (ended: string): string => `
   retired AS (
     UPDATE refresh_tokens SET retired_at = now(), updated_at = now()
@@ -160,12 +208,12 @@ const endAllOf = statement('sessions_end_all_of', { ended: 'number', ...SESSION_
   SELECT (SELECT count(*) FROM ended)::int AS ended, ${SESSION_STATE} FROM sessions s WHERE s.id = $1::uuid`)
 
 export class SessionRepository {
-  constructor (private readonly db: Database, private readonly policy: SessionPolicy) {}
+  constructor (private readonly db: Database, private readonly policy: SessionPolicy, private readonly tokens: RefreshTokens) {}
 
   /** Values for `openSessionSql`'s parameters, and what the login hands out: the session id and its first refresh token. */
   newSession (appid: string): { sessionId: string, refreshToken: string, values: { sessionId: string, appid: string, maxAge: number, tokenHash: Buffer, refreshTtl: number } } {
     const sessionId = randomUUID()
-    const { token, hash } = newRefreshToken()
+    const { token, hash } = this.tokens.issue(sessionId, 0)
     return {
       sessionId,
       refreshToken: token,
@@ -174,22 +222,34 @@ export class SessionRepository {
   }
 
   /**
-   * Retires the presented token and issues its successor in one statement; the
-   * row lock makes concurrent uses of one token see it retired. The retired row
-   * keeps the successor sealed under a key derived from the presented token, so
-   * a use again within the grace window gets that same successor: one chain.
+   * Rotates the presented token into its successor in one statement; a use
+   * again within the grace window gets that same successor (one chain), an
+   * earlier token otherwise ends the session. A token that does not verify is
+   * refused before any database access.
    */
   async rotate (token: string): Promise<SessionGrant> {
-    if (!isRefreshTokenShape(token)) throw new RefreshTokenInvalid()
-    const presented: RefreshSecret = { token, hash: hashRefreshToken(token) }
-    const next = newRefreshToken()
-    const [row] = await this.db.run(rotate, [presented.hash, sealSuccessor(presented, next.token), next.hash, this.policy.refreshTtlSeconds])
-    if (row !== undefined) return { sessionId: row.session_id, userId: row.user_id, appid: row.appid, refreshToken: next.token, refreshExpiresAt: row.expires_at, sessionExpiresAt: row.session_expires_at }
-    return this.rotateRetired(presented)
+    if (isLegacyRefreshToken(token)) return this.rotateLegacy({ token, hash: hashRefreshToken(token) })
+    const presented = this.tokens.verify(token)
+    if (presented === undefined) throw new RefreshTokenInvalid()
+    const next = this.tokens.issue(presented.sessionId, presented.generation + 1)
+    const [row] = await this.db.run(rotate, [presented.sessionId, presented.hash, sealSuccessor(presented, next.token), next.hash, this.policy.refreshTtlSeconds])
+    if (row !== undefined) return grant(row, next.token)
+    const [state] = await this.db.run(tokenState, [presented.sessionId, presented.hash, presented.generation, this.policy.reuseGraceSeconds])
+    return this.notRotated(presented, state)
   }
 
-  private async rotateRetired (presented: RefreshSecret): Promise<SessionGrant> {
-    const [state] = await this.db.run(tokenState, [presented.hash, this.policy.reuseGraceSeconds])
+  /** A token of the previous scheme: its session is found by its row, then it rotates as above. */
+  private async rotateLegacy (presented: RefreshSecret): Promise<SessionGrant> {
+    const [before] = await this.db.run(legacyTokenState, [presented.hash, this.policy.reuseGraceSeconds])
+    if (before?.live !== true || before.token_expired) return this.notRotated(presented, before)
+    const next = this.tokens.issue(before.session_id, 1)
+    const [row] = await this.db.run(rotateLegacy, [presented.hash, sealSuccessor(presented, next.token), next.hash, this.policy.refreshTtlSeconds])
+    if (row !== undefined) return grant(row, next.token)
+    const [state] = await this.db.run(legacyTokenState, [presented.hash, this.policy.reuseGraceSeconds])
+    return this.notRotated(presented, state)
+  }
+
+  private async notRotated (presented: RefreshSecret, state: PresentedState | undefined): Promise<SessionGrant> {
     if (state === undefined) throw new RefreshTokenInvalid()
     const subject: Subject = { userId: state.user_id, sessionId: state.session_id, appid: state.appid }
     if (state.user_disabled) {
@@ -203,15 +263,17 @@ export class SessionRepository {
     } catch (error) {
       throw about(error as Error, subject)
     }
-    if (!state.retired) {
+    if (state.live) {
       if (state.token_expired) throw about(new RefreshTokenExpired(), subject)
-      // Neither retired nor expired, yet the update missed it: the session changed under us.
+      // Current and unexpired, yet the update missed it: the session changed under us.
       throw about(new RefreshTokenInvalid(), subject)
     }
-    if (state.in_grace === true && state.successor_enc !== null && state.live_hash !== null) {
+    // A valid MAC on a generation never issued (or a previous one that was not this): not this session's token.
+    if (!state.retired) throw about(new RefreshTokenInvalid(), subject)
+    if (state.in_grace && state.successor_enc !== null && state.live_hash !== null) {
       const successor = openSuccessor(presented, state.successor_enc)
       if (successor !== undefined && hashRefreshToken(successor).equals(state.live_hash)) {
-        return { sessionId: state.session_id, userId: state.user_id, appid: state.appid, refreshToken: successor, refreshExpiresAt: state.live_expires_at!, sessionExpiresAt: state.session_expires_at }
+        return { sessionId: state.session_id, userId: state.user_id, appid: state.appid, refreshToken: successor, refreshExpiresAt: state.live_expires_at, sessionExpiresAt: state.session_expires_at }
       }
     }
     // After the grace window, or a token whose successor was itself rotated: one of two holders is a thief.
@@ -278,17 +340,17 @@ export function pruneExpiredRefreshTokens (prisma: PrismaClient, cutoff: () => D
 
 /**
  * Sessions that ended before the cutoff, with their refresh tokens (ON DELETE
- * CASCADE): revoked, past SESSION_MAX_AGE, or idle (their live refresh token
- * expired unused: nothing can refresh them any more).
+ * CASCADE): revoked, past SESSION_MAX_AGE, or idle (their current refresh
+ * token expired unused: nothing can refresh them any more).
  */
 export function pruneEndedSessions (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
   const ended = (): Prisma.SessionWhereInput => ({ OR: [{ revokedAt: { lt: cutoff() } }, { expiresAt: { lt: cutoff() } }] })
-  const idle = (): Prisma.RefreshTokenWhereInput => ({ retiredAt: null, expiresAt: { lt: cutoff() } })
+  const idle = (): Prisma.SessionWhereInput => ({ refreshExpiresAt: { lt: cutoff() } })
   const remove = (ids: string[]) => prisma.session.deleteMany({ where: { id: { in: ids } } })
   return {
-    count: async () => await prisma.session.count({ where: ended() }) + await prisma.refreshToken.count({ where: { ...idle(), session: { NOT: ended() } } }),
+    count: async () => await prisma.session.count({ where: ended() }) + await prisma.session.count({ where: { ...idle(), NOT: ended() } }),
     delete: async () =>
       await deleteBatch(async (take) => (await prisma.session.findMany({ where: ended(), select: { id: true }, take })).map((r) => r.id), remove) ||
-      await deleteBatch(async (take) => (await prisma.refreshToken.findMany({ where: idle(), select: { sessionId: true }, take })).map((r) => r.sessionId), remove)
+      await deleteBatch(async (take) => (await prisma.session.findMany({ where: idle(), select: { id: true }, take })).map((r) => r.id), remove)
   }
 }

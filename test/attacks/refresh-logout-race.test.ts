@@ -26,7 +26,8 @@ t.test('attack: a refresh racing a logout returns a fresh pair for the session b
     }
     t.match((await refresh(app, a.refreshToken)).json(), { statusCode: 401 }, 'grace reuse after logout is refused')
   }
-  const [{ n }] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE s.revoked_at IS NOT NULL AND rt.retired_at IS NULL AND rt.created_at > s.revoked_at` as [{ n: number }]
+  // Both write clock_timestamp() when they write the row: a rotation after the revocation has the later one.
+  const [{ n }] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM sessions WHERE revoked_at IS NOT NULL AND refresh_retired_at > revoked_at` as [{ n: number }]
   t.comment(`refresh answered 200 in ${raced200}/30 races; tokens minted after their session's revocation: ${n}`)
   // Failed on cd7c1d9 (typically a third of the races). The refresh token minted is dead (held),
   // but the access token in that 200 is fresh: 15 min on every signature-only check (JWKS consumers).

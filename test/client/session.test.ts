@@ -16,7 +16,7 @@ t.test('a request with no tokens logs in first: one wx.login, one login, then th
   t.equal(served.hits('GET /v1/me'), 1)
   t.equal(auth.isLoggedIn(), true)
   const saved = stored(wx)
-  t.ok(saved !== '' && saved.accessToken.length > 0 && saved.refreshToken.startsWith('rt_'), 'both tokens in one storage key')
+  t.ok(saved !== '' && saved.accessToken.length > 0 && saved.refreshToken.startsWith('rt2.'), 'both tokens in one storage key')
   t.same([...wx.storage.keys()], ['weapp-auth'])
 })
 

@@ -30,10 +30,17 @@ t.test('each statement answers exactly the columns it declares', async (t) => {
   const rotated = (await refresh(app, alice.refreshToken)).json()
   const { sid, sub } = app.jwt.decode<{ sid: string, sub: string }>(rotated.accessToken)!
   const identity = await prisma.wechatIdentity.findFirstOrThrow({ select: { id: true, openid: true } })
+  // A session of the previous scheme: its live token a refresh_tokens row.
+  const { sid: legacySid } = app.jwt.decode<{ sid: string }>((await login(app, fake, 'bob')).accessToken)!
+  const legacy = sha256(`rt_${randomUUID()}`)
+  await prisma.$executeRaw`UPDATE sessions SET refresh_hash = NULL WHERE id = ${legacySid}::uuid`
+  await prisma.$executeRaw`INSERT INTO refresh_tokens (session_id, token_hash, expires_at) VALUES (${legacySid}::uuid, ${legacy}, now() + interval '1 hour')`
 
   const values: Record<string, unknown[]> = {
-    sessions_rotate: [sha256(rotated.refreshToken), 'sealed', sha256(`rt_${randomUUID()}`), 3600],
-    sessions_token_state: [sha256(alice.refreshToken), 10],
+    sessions_rotate: [sid, sha256(rotated.refreshToken), 'sealed', sha256(`rt2_${randomUUID()}`), 3600],
+    sessions_token_state: [sid, sha256(alice.refreshToken), 0, 10],
+    sessions_rotate_legacy: [legacy, 'sealed', sha256(`rt2_${randomUUID()}`), 3600],
+    sessions_legacy_token_state: [legacy, 10],
     sessions_revoke: [sid, 'test'],
     sessions_live: [sid],
     sessions_end: [sid, 'test'],

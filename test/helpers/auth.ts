@@ -25,9 +25,22 @@ export async function refresh (app: FastifyInstance, refreshToken: string) {
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
+/**
+ * Live refresh tokens: one per session that holds one (not revoked, not past
+ * its end), and rows of the previous scheme not yet retired.
+ */
+export async function liveRefreshTokens (prisma: PrismaClient): Promise<number> {
+  const [row] = await prisma.$queryRaw<{ live: number }[]>`
+    SELECT (SELECT count(*)::int FROM sessions WHERE refresh_hash IS NOT NULL AND revoked_at IS NULL AND expires_at > now())
+         + (SELECT count(*)::int FROM refresh_tokens WHERE retired_at IS NULL) AS live`
+  return row!.live
+}
+
+/** Rows written by logins; `tokens`: refresh tokens stored (on their session's row, or rows of the previous scheme). */
 export async function rowCounts (prisma: PrismaClient): Promise<{ users: number, identities: number, sessions: number, tokens: number }> {
   const [row] = await prisma.$queryRaw<{ users: number, identities: number, sessions: number, tokens: number }[]>`
     SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM wechat_identities) AS identities,
-           (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM refresh_tokens) AS tokens`
+           (SELECT count(*)::int FROM sessions) AS sessions,
+           (SELECT count(*)::int FROM sessions WHERE refresh_hash IS NOT NULL) + (SELECT count(*)::int FROM refresh_tokens) AS tokens`
   return row!
 }

@@ -6,6 +6,7 @@ import { Progress } from '../../src/maintenance/progress.js'
 import { Pruner } from '../../src/maintenance/pruner.js'
 import { APP, build, ED25519_PEM, VAULT_KEYS } from '../helper.js'
 import { login, refresh } from '../helpers/auth.js'
+import { newLegacyRefreshToken } from '../helpers/legacy-tokens.js'
 
 // Nothing grows forever: refresh tokens go once they could no longer be
 // presented, ended sessions after SESSION_RETENTION, audit events after
@@ -15,28 +16,42 @@ type Built = Awaited<ReturnType<typeof build>>
 const DAY = 86_400
 const policy = { sessionRetentionSeconds: 30 * DAY, auditRetentionSeconds: 180 * DAY }
 
+/** Refresh tokens stored: rows of the previous scheme, and the one each session row holds. */
 async function counts (prisma: Built['prisma']) {
   const [row] = await prisma.$queryRaw<{ tokens: number, sessions: number, events: number }[]>`
-    SELECT (SELECT count(*)::int FROM refresh_tokens) AS tokens, (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM auth_events) AS events`
+    SELECT (SELECT count(*)::int FROM refresh_tokens) + (SELECT count(*)::int FROM sessions WHERE refresh_hash IS NOT NULL) AS tokens, (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM auth_events) AS events`
   return row!
 }
 
-t.test('expired refresh tokens go; a retired one inside its life stays and is still caught as reuse; the live one still works', async (t) => {
+t.test('expired refresh tokens of the previous scheme go; a retired one inside its life stays and is still caught as reuse; the live one still works', async (t) => {
   const { app, fake, prisma, database } = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
+  const alice = await login(app, fake, 'alice')
+  const sid = app.jwt.decode<{ sid: string }>(alice.accessToken)!.sid
+  // alice's session as the previous scheme left it: two retired rows expired an hour ago, one retired
+  // inside its life, one live (rotated below into the session row).
+  const [old1, old2, inLife, live] = [newLegacyRefreshToken(), newLegacyRefreshToken(), newLegacyRefreshToken(), newLegacyRefreshToken()]
+  await prisma.$executeRaw`UPDATE sessions SET refresh_hash = NULL WHERE id = ${sid}::uuid`
+  await prisma.$executeRaw`INSERT INTO refresh_tokens (session_id, token_hash, expires_at, retired_at) VALUES
+    (${sid}::uuid, ${old1.hash}, now() - interval '1 hour', now() - interval '2 days'), (${sid}::uuid, ${old2.hash}, now() - interval '1 hour', now() - interval '1 day'),
+    (${sid}::uuid, ${inLife.hash}, now() + interval '1 day', now() - interval '1 hour'), (${sid}::uuid, ${live.hash}, now() + interval '30 days', NULL)`
+  const r1 = (await refresh(app, live.token)).json()
+  const r2 = (await refresh(app, r1.refreshToken)).json()
+  t.same(await new Pruner(database, policy).run(), { refreshTokens: 2, sessions: 0, authEvents: 0 })
+  t.equal((await counts(prisma)).tokens, 3, 'the retired-in-life row and the last one remain, and the session row\'s token')
+  t.equal((await refresh(app, old1.token)).json().code, 'REFRESH_TOKEN_INVALID', 'a pruned token is unknown')
+  t.equal((await refresh(app, r2.refreshToken)).statusCode, 200, 'the live token still rotates')
+  const reuse = await refresh(app, inLife.token)
+  t.equal(reuse.json().code, 'REFRESH_TOKEN_REUSED', 'the retired token inside its life is still detected as reuse')
+})
+
+t.test('a pass keeps every earlier token of a live session recognised as reuse', async (t) => {
+  const { app, fake, database } = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
   const alice = await login(app, fake, 'alice')
   const r1 = (await refresh(app, alice.refreshToken)).json()
   const r2 = (await refresh(app, r1.refreshToken)).json()
-  const r3 = (await refresh(app, r2.refreshToken)).json()
-  // alice's first two tokens expired an hour ago; r2 is retired but could still be presented.
-  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = now() - interval '1 hour'
-    WHERE id IN (SELECT id FROM refresh_tokens ORDER BY created_at, id LIMIT 2)`
-  t.same(await new Pruner(database, policy).run(), { refreshTokens: 2, sessions: 0, authEvents: 0 })
-  t.equal((await counts(prisma)).tokens, 2, 'the retired-in-life token and the live one remain')
-  t.equal((await refresh(app, alice.refreshToken)).json().code, 'REFRESH_TOKEN_INVALID', 'a pruned token is unknown')
-  const live = await refresh(app, r3.refreshToken)
-  t.equal(live.statusCode, 200, 'the live token still rotates')
-  const reuse = await refresh(app, r2.refreshToken)
-  t.equal(reuse.json().code, 'REFRESH_TOKEN_REUSED', 'the retired token inside its life is still detected as reuse')
+  t.same(await new Pruner(database, policy).run(), { refreshTokens: 0, sessions: 0, authEvents: 0 })
+  t.equal((await refresh(app, r2.refreshToken)).statusCode, 200, 'the live token still rotates')
+  t.equal((await refresh(app, alice.refreshToken)).json().code, 'REFRESH_TOKEN_REUSED', 'the first token is still detected as reuse')
 })
 
 t.test('ended sessions go after SESSION_RETENTION with their tokens; recent ones and live ones stay', async (t) => {
@@ -49,7 +64,7 @@ t.test('ended sessions go after SESSION_RETENTION with their tokens; recent ones
   await prisma.$executeRaw`UPDATE sessions SET revoked_at = now() - interval '31 days', revoked_reason = 'logout' WHERE id = ${sid(old.accessToken)}::uuid`
   await prisma.$executeRaw`UPDATE sessions SET revoked_at = now() - interval '29 days', revoked_reason = 'logout' WHERE id = ${sid(recent.accessToken)}::uuid`
   await prisma.$executeRaw`UPDATE sessions SET expires_at = now() - interval '31 days' WHERE id = ${sid(expired.accessToken)}::uuid`
-  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = LEAST(refresh_tokens.expires_at, s.expires_at) FROM sessions s WHERE s.id = refresh_tokens.session_id`
+  await prisma.$executeRaw`UPDATE sessions SET refresh_expires_at = LEAST(refresh_expires_at, expires_at)`
   const result = await new Pruner(database, policy).run()
   t.same(result, { refreshTokens: 0, sessions: 2, authEvents: 0 }, 'bob\'s and dave\'s sessions, their tokens with them')
   const left = await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM sessions ORDER BY id`
@@ -65,10 +80,10 @@ t.test('an idle session (its live refresh token expired unused) goes SESSION_RET
   const idle = await login(app, fake, 'bob')
   const recent = await login(app, fake, 'carol')
   const sid = (token: string) => app.jwt.decode<{ sid: string }>(token)!.sid
-  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = now() - interval '31 days' WHERE session_id = ${sid(idle.accessToken)}::uuid`
-  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = now() - interval '1 day' WHERE session_id = ${sid(recent.accessToken)}::uuid`
+  await prisma.$executeRaw`UPDATE sessions SET refresh_expires_at = now() - interval '31 days' WHERE id = ${sid(idle.accessToken)}::uuid`
+  await prisma.$executeRaw`UPDATE sessions SET refresh_expires_at = now() - interval '1 day' WHERE id = ${sid(recent.accessToken)}::uuid`
   t.same(await new Pruner(database, policy).run(), { refreshTokens: 0, sessions: 1, authEvents: 0 })
-  const left = await prisma.$queryRaw<{ id: string, tokens: number }[]>`SELECT s.id::text, (SELECT count(*)::int FROM refresh_tokens WHERE session_id = s.id) AS tokens FROM sessions s`
+  const left = await prisma.$queryRaw<{ id: string, tokens: number }[]>`SELECT s.id::text, (s.refresh_hash IS NOT NULL)::int AS tokens FROM sessions s`
   t.same(left.map((r) => r.id).sort(), [sid(active.accessToken), sid(recent.accessToken)].sort(), 'the session idle for 31 days went')
   t.same(left.map((r) => r.tokens), [1, 1], 'an expired live token is kept while its session is: it dates the idleness')
   t.equal((await refresh(app, recent.refreshToken)).json().code, 'REFRESH_TOKEN_EXPIRED', 'the idle session\'s client is told to log in again')
@@ -130,7 +145,7 @@ t.test('soak: under steady logins and refreshes, with time passing, the row coun
     }
     await app.audit.flush()
     await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = expires_at - interval '1 hour', created_at = created_at - interval '1 hour'`
-    await prisma.$executeRaw`UPDATE sessions SET expires_at = expires_at - interval '1 hour', revoked_at = revoked_at - interval '1 hour'`
+    await prisma.$executeRaw`UPDATE sessions SET expires_at = expires_at - interval '1 hour', revoked_at = revoked_at - interval '1 hour', refresh_expires_at = refresh_expires_at - interval '1 hour'`
     await pruner.run()
     history.push(await counts(prisma))
   }

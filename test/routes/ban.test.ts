@@ -36,7 +36,7 @@ t.test('a banned user\'s refresh answers 403 USER_DISABLED and ends the session;
   t.equal(res.statusCode, 403)
   t.equal(res.json().code, 'USER_DISABLED')
   const [session] = await prisma.$queryRaw<{ revoked_reason: string | null, live_tokens: number }[]>`
-    SELECT revoked_reason, (SELECT count(*)::int FROM refresh_tokens WHERE retired_at IS NULL) AS live_tokens FROM sessions`
+    SELECT revoked_reason, (SELECT count(*)::int FROM sessions WHERE revoked_at IS NULL) AS live_tokens FROM sessions`
   t.same(session, { revoked_reason: 'user_disabled', live_tokens: 0 })
   t.equal((await refresh(app, alice.refreshToken)).json().code, 'USER_DISABLED', 'again: still 403 while banned')
   await unban(prisma, alice.user.id)

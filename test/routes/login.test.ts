@@ -14,7 +14,7 @@ t.test('login: a wx.login code becomes an access token, a refresh token and a us
   t.equal(body.tokenType, 'Bearer')
   t.equal(body.expiresIn, 900)
   t.ok(body.refreshExpiresIn > 30 * 86400 - 5 && body.refreshExpiresIn <= 30 * 86400)
-  t.match(body.refreshToken, /^rt_[A-Za-z0-9_-]{43}$/)
+  t.match(body.refreshToken, /^rt2\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{91}$/)
   t.same(body.user, { id: body.user.id, isNew: true })
 
   const claims = app.jwt.decode<Record<string, unknown>>(body.accessToken)!
@@ -36,8 +36,8 @@ t.test('login: a wx.login code becomes an access token, a refresh token and a us
   const [session] = await prisma.$queryRaw<{ id: string, user_id: string }[]>`SELECT id::text, user_id::text FROM sessions`
   t.equal(session!.id, claims.sid)
   t.equal(session!.user_id, body.user.id)
-  const [token] = await prisma.$queryRaw<{ token_hash: Buffer }[]>`SELECT token_hash FROM refresh_tokens`
-  t.same(token!.token_hash, createHash('sha256').update(body.refreshToken).digest(), 'only the hash is stored')
+  const [token] = await prisma.$queryRaw<{ refresh_hash: Buffer }[]>`SELECT refresh_hash FROM sessions`
+  t.same(token!.refresh_hash, createHash('sha256').update(body.refreshToken).digest(), 'only the hash is stored')
   t.notMatch(JSON.stringify(body), sessionKey, 'session_key never reaches the client')
 
   const again = await login(app, fake, 'alice')

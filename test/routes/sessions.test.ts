@@ -12,9 +12,9 @@ t.test('refresh rotates: a new pair for the same session, the old refresh token 
   t.not(next.refreshToken, first.refreshToken)
   t.not(next.accessToken, first.accessToken)
   t.equal(app.jwt.decode<{ sid: string }>(next.accessToken)!.sid, app.jwt.decode<{ sid: string }>(first.accessToken)!.sid, 'same session')
-  const [row] = await prisma.$queryRaw<{ retired: number, live: number }[]>`
-    SELECT count(*) FILTER (WHERE retired_at IS NOT NULL)::int AS retired, count(*) FILTER (WHERE retired_at IS NULL)::int AS live FROM refresh_tokens`
-  t.same(row, { retired: 1, live: 1 })
+  const [row] = await prisma.$queryRaw<{ generation: number, retired: boolean, rows: number }[]>`
+    SELECT refresh_generation AS generation, previous_refresh_hash IS NOT NULL AS retired, (SELECT count(*)::int FROM refresh_tokens) AS rows FROM sessions`
+  t.same(row, { generation: 1, retired: true, rows: 0 }, 'the session row rotated; no token row')
   t.equal((await refresh(app, next.refreshToken)).statusCode, 200, 'the successor works')
 })
 
@@ -53,10 +53,10 @@ t.test('20 concurrent refreshes of one token: all succeed with one successor, on
   t.equal(new Set(results.map((r) => r.json().refreshToken)).size, 1, 'every caller got the one successor')
   const sids = new Set(results.map((r) => app.jwt.decode<{ sid: string }>(r.json().accessToken)!.sid))
   t.equal(sids.size, 1)
-  const [row] = await prisma.$queryRaw<{ sessions: number, retired: number, live: number }[]>`
-    SELECT (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM refresh_tokens WHERE retired_at IS NOT NULL) AS retired,
-           (SELECT count(*)::int FROM refresh_tokens WHERE retired_at IS NULL) AS live`
-  t.same(row, { sessions: 1, retired: 1, live: 1 }, 'the presented token was retired once, one successor minted')
+  const [row] = await prisma.$queryRaw<{ sessions: number, generation: number, rows: number }[]>`
+    SELECT (SELECT count(*)::int FROM sessions) AS sessions, (SELECT max(refresh_generation) FROM sessions) AS generation,
+           (SELECT count(*)::int FROM refresh_tokens) AS rows`
+  t.same(row, { sessions: 1, generation: 1, rows: 0 }, 'the presented token was retired once, one successor minted')
 })
 
 t.test('20 concurrent refreshes without a grace window: one wins, the rest revoke the session, no 500', async (t) => {
@@ -72,7 +72,7 @@ t.test('20 concurrent refreshes without a grace window: one wins, the rest revok
 t.test('expired refresh tokens and sessions past their maximum age', async (t) => {
   const { app, fake, prisma } = await build(t)
   const a = await login(app, fake, 'alice')
-  await prisma.$executeRaw`UPDATE refresh_tokens SET expires_at = now() - interval '1 second'`
+  await prisma.$executeRaw`UPDATE sessions SET refresh_expires_at = now() - interval '1 second'`
   t.match((await refresh(app, a.refreshToken)).json(), { statusCode: 401, code: 'REFRESH_TOKEN_EXPIRED' })
   const b = await login(app, fake, 'alice')
   await prisma.$executeRaw`UPDATE sessions SET expires_at = now() - interval '1 second'`
@@ -98,8 +98,8 @@ t.test('SESSION_MAX_AGE ends the session on every route that takes its refresh t
   t.ok(b.accessToken)
 
   // An hour and a second pass for both sessions (every timestamp moved back; the access tokens, 15 min long, are still valid).
-  await prisma.$executeRaw`UPDATE sessions SET created_at = created_at - interval '3601 seconds', expires_at = expires_at - interval '3601 seconds'`
-  await prisma.$executeRaw`UPDATE refresh_tokens SET created_at = created_at - interval '3601 seconds', expires_at = expires_at - interval '3601 seconds'`
+  await prisma.$executeRaw`UPDATE sessions SET created_at = created_at - interval '3601 seconds', expires_at = expires_at - interval '3601 seconds',
+    refresh_expires_at = refresh_expires_at - interval '3601 seconds'`
   const phoneCalls = fake.callCount('/wxa/business/getuserphonenumber')
   const auth = bearer(a.accessToken)
   const routes: [string, () => Promise<{ statusCode: number, body: string }>][] = [
