@@ -258,6 +258,8 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   let refreshingFrom: Tokens | undefined
   let disabledUntil = 0
   let relogins: number[] = []
+  // Refresh tokens whose logout the service heard (or that were rotated): a storage that refuses writes still holds them.
+  const heard: string[] = []
   let pending = pendingLogouts().length > 0
   let flushing = false
 
@@ -491,7 +493,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   function pendingLogouts (): Pending[] {
     try {
       const list = w!.getStorageSync(pendingKey)
-      if (Array.isArray(list)) return list.filter((entry) => isTokens(entry) && /^\/v1\/auth\/logout(-all)?$/.test(entry.path))
+      if (Array.isArray(list)) return list.filter((entry) => isTokens(entry) && /^\/v1\/auth\/logout(-all)?$/.test(entry.path) && heard.indexOf(entry.refreshToken) < 0)
     } catch (error) {}
     return []
   }
@@ -513,15 +515,16 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       if (res.statusCode === 401 && res.data && res.data.code === 'ACCESS_TOKEN_EXPIRED') {
         res = await send(base + '/v1/auth/refresh', 'POST', { refreshToken: entry.refreshToken }, {})
         if (res.statusCode < 300 && isTokenBody(res.data)) {
-          const old = entry.refreshToken
+          heard.push(entry.refreshToken)
           entry.accessToken = res.data.accessToken
           entry.refreshToken = res.data.refreshToken
-          keepPending(pendingLogouts().map((kept) => kept.refreshToken === old ? entry : kept))
+          keepPending(pendingLogouts().concat(entry))
           res = await send(base + entry.path, 'POST', {}, bearer(entry.accessToken))
         }
       }
       if (res.statusCode === 429 || res.statusCode >= 500) return
-      keepPending(pendingLogouts().filter((kept) => kept.refreshToken !== entry.refreshToken))
+      heard.push(entry.refreshToken)
+      keepPending(pendingLogouts())
     }
     pending = false
   }
