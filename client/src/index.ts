@@ -245,7 +245,8 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   const key = options.storageKey || 'weapp-auth'
   const pendingKey = key + ':logout'
   const leeway = option('refreshLeewaySeconds', options.refreshLeewaySeconds, 30) * 1000
-  const loginTimeout = option('loginTimeoutMs', options.loginTimeoutMs, 10000)
+  // setTimeout fires at once past 2^31 - 1 ms.
+  const loginTimeout = Math.min(option('loginTimeoutMs', options.loginTimeoutMs, 10000), 2147483647)
   const cooldown = option('disabledCooldownSeconds', options.disabledCooldownSeconds, 60) * 1000
   const reloginLimit = option('reloginLimit', options.reloginLimit, 3)
   const reloginWindow = option('reloginWindowSeconds', options.reloginWindowSeconds, 60) * 1000

@@ -88,3 +88,12 @@ t.test('attack: an API answering 401 to every fresh token costs at most reloginL
   t.equal(wx.calls.login, 5)
   t.equal((await auth.request({ url: '/v1/me' })).statusCode, 200, 'the service itself still serves')
 })
+
+t.test('attack: a loginTimeoutMs past what setTimeout holds (2^31 ms) does not make every wx.login time out at once', async (t) => {
+  const served = await serve(t)
+  for (const loginTimeoutMs of [2 ** 31, Number.MAX_SAFE_INTEGER]) {
+    const wx = device(served)
+    const result = await client(served, wx, { loginTimeoutMs }).login().then(() => 'signed in', (error: { code: string }) => error.code)
+    t.equal(result, 'signed in', `loginTimeoutMs ${loginTimeoutMs}`)
+  }
+})
