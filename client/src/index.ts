@@ -468,8 +468,8 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       }
       if (res.statusCode !== 401) return res
       if (code === 'SESSION_KEY_STALE') {
-        // The data was sealed with a session_key the service no longer has: no replay can open it.
-        await signIn().catch(noop)
+        // The data was sealed with a session_key the service no longer has: no replay can open it. A login, within reloginLimit.
+        await relogin(held.tokens, mayLogin).catch(noop)
         throw new AuthError(code, 'the session_key that sealed this data is outdated: logged in again, fetch the encrypted data again and retry', 401)
       }
       if (code === 'ACCESS_TOKEN_EXPIRED' && !refreshed) {

@@ -97,3 +97,18 @@ t.test('attack: a loginTimeoutMs past what setTimeout holds (2^31 ms) does not m
     t.equal(result, 'signed in', `loginTimeoutMs ${loginTimeoutMs}`)
   }
 })
+
+t.test('attack: an API answering 401 SESSION_KEY_STALE to every token costs at most reloginLimit logins a window', async (t) => {
+  const served = await serve(t)
+  const clock = new Clock()
+  const wx = device(served)
+  const api = 'https://api.example.test'
+  const auth = client(served, wx, { now: clock.now, apiOrigins: [api] })
+  wx.standIn = ({ url }) => url.startsWith(api) ? { statusCode: 401, body: '{"code":"SESSION_KEY_STALE"}' } : undefined
+  await auth.login()
+  const codes: string[] = []
+  for (let i = 0; i < 10; i++) codes.push(await auth.request({ url: `${api}/orders` }).then(() => 'resolved', (error: { code: string }) => error.code))
+  t.same(codes, Array(10).fill('SESSION_KEY_STALE'))
+  t.ok(wx.calls.login <= 4, `the first login and at most three re-logins (${wx.calls.login})`)
+  t.equal(await eventually(() => liveSessions(served), 1), 1, 'the replaced sessions were ended')
+})
