@@ -253,7 +253,9 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   const now = options.now || Date.now
   const listeners: ((change: AuthChange) => void)[] = []
 
-  let tokens = read()
+  let tokens = read() || undefined
+  /** The pair this client holds whose write failed: it is not in storage, and only this client has it. */
+  let unsaved: Tokens | undefined
   let signing: Promise<SignedIn> | undefined
   let refreshing: Promise<Tokens | undefined> | undefined
   let refreshingFrom: Tokens | undefined
@@ -270,12 +272,14 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     }
   }
 
-  function read (): Tokens | undefined {
+  /** Undefined: no session stored; null: storage could not be read. */
+  function read (): Tokens | undefined | null {
     try {
       const stored = w!.getStorageSync(key)
-      if (isTokens(stored) && typeof stored.expiresAt === 'number' && isFinite(stored.expiresAt)) return stored
-    } catch (error) {}
-    return undefined
+      return isTokens(stored) && typeof stored.expiresAt === 'number' && isFinite(stored.expiresAt) ? stored : undefined
+    } catch (error) {
+      return null
+    }
   }
 
   /**
@@ -291,6 +295,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       w!.setStorageSync(key, next)
     } catch (error) {
       try { w!.removeStorageSync(key) } catch (ignored) {}
+      unsaved = next
       emit({ type: 'storageError', error: new AuthError('STORAGE_FAILED', 'wx.setStorageSync failed: the session is kept in memory only') })
     }
     return (tokens = next)
@@ -400,8 +405,10 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
    * revoked, reused, expired) means one login.
    */
   async function renew (from: Tokens, mayLogin: boolean): Promise<Held> {
-    const stored = tokens === from ? read() : undefined
+    const stored = tokens === from ? read() : null
     if (stored && stored.refreshToken !== from.refreshToken && stored.expiresAt > from.expiresAt) tokens = stored
+    // Taken out of storage by another client (its write failed after a refresh, or a logout): `from` may be rotated already.
+    else if (stored === undefined && from !== unsaved) clear()
     if (tokens === from) {
       if (refreshingFrom !== from) {
         const done = () => { if (refreshingFrom === from) refreshingFrom = refreshing = undefined }
