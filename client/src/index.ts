@@ -464,10 +464,13 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   /** Sends with the Bearer token; an expired token costs one refresh, any other 401 one login, then a 401 rejects. */
   async function authed (url: string, method: Method, data: unknown, header: Record<string, string> | undefined, extra: object | undefined, mayLogin: boolean): Promise<Response<any>> {
     let held = await ready(mayLogin)
+    // The client's Authorization replaces the app's in any case ('authorization'): both would be one invalid value.
+    const own: Record<string, string> = {}
+    for (const name in header) if (!/^authorization$/i.test(name)) own[name] = header[name]!
     let refreshed = false
     let relogged = held.login
     for (;;) {
-      const res = await send(url, method, data, Object.assign({}, header, bearer(held.tokens.accessToken)), extra)
+      const res = await send(url, method, data, Object.assign({}, own, bearer(held.tokens.accessToken)), extra)
       const code = res.data && res.data.code
       if (res.statusCode === 403 && code === 'USER_DISABLED' && url.indexOf(base + '/') === 0) {
         disable()
