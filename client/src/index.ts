@@ -321,7 +321,12 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
         if (url.indexOf(base + '/') === 0) flush()
       }
       const failed = (error: any): void => reject(new AuthError('NETWORK_ERROR', (error && error.errMsg) || 'request failed'))
-      settle(w!.request(Object.assign({}, extra, { url, method, data, header, success: answered, fail: failed })), answered, failed)
+      // A runtime that throws instead of calling fail (an invalid URL on some platforms): no answer all the same.
+      try {
+        settle(w!.request(Object.assign({}, extra, { url, method, data, header, success: answered, fail: failed })), answered, failed)
+      } catch (error) {
+        failed(error)
+      }
     })
   }
 
@@ -345,7 +350,11 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       const done = (res: any) => res && res.code ? (clearTimeout(timer), resolve(res.code)) : failed('WX_LOGIN_FAILED', 'wx.login gave no code')
       const refused = (error: any) => failed('WX_LOGIN_FAILED', (error && error.errMsg) || 'wx.login failed')
       const timer = setTimeout(() => failed('WX_LOGIN_TIMEOUT', 'wx.login did not answer within ' + loginTimeout + ' ms'), loginTimeout)
-      settle(w!.login({ success: done, fail: refused }), done, refused)
+      try {
+        settle(w!.login({ success: done, fail: refused }), done, refused)
+      } catch (error) {
+        refused(error)
+      }
     })
   }
 

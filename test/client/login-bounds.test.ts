@@ -112,3 +112,21 @@ t.test('attack: an API answering 401 SESSION_KEY_STALE to every token costs at m
   t.ok(wx.calls.login <= 4, `the first login and at most three re-logins (${wx.calls.login})`)
   t.equal(await eventually(() => liveSessions(served), 1), 1, 'the replaced sessions were ended')
 })
+
+t.test('attack: a wx.login or wx.request that throws instead of calling fail rejects with the client\'s codes, and a logout is kept', async (t) => {
+  const served = await serve(t)
+  const wx = device(served)
+  const auth = client(served, wx, { loginTimeoutMs: 60000 })
+  const login = wx.login.bind(wx)
+  wx.login = () => { throw new Error('login:fail not supported here') }
+  t.match(await within(auth.login().catch((e: unknown) => e)), authError('WX_LOGIN_FAILED'), 'WX_LOGIN_FAILED, not a bare Error')
+  wx.login = login
+  await auth.login()
+  const request = wx.request.bind(wx)
+  wx.request = () => { throw new Error('request:fail invalid url') }
+  t.match(await auth.logout().catch((e: unknown) => e), authError('NETWORK_ERROR'), 'NETWORK_ERROR, not a bare Error')
+  t.equal((wx.getStorageSync('weapp-auth:logout') as unknown[]).length, 1, 'the logout is kept for later')
+  wx.request = request
+  await auth.login()
+  t.equal(await eventually(() => liveSessions(served), 1), 1, 'and sent')
+})
