@@ -259,7 +259,10 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   let signing: Promise<SignedIn> | undefined
   let refreshing: Promise<Tokens | undefined> | undefined
   let refreshingFrom: Tokens | undefined
+  // A ban's cool-down outlives a restart; a stored time beyond one cool-down from now is not believed.
+  const disabledKey = key + ':disabled'
   let disabledUntil = 0
+  try { disabledUntil = Math.min(+w.getStorageSync(disabledKey) || 0, now() + cooldown) } catch (error) {}
   let relogins: number[] = []
   // Refresh tokens whose logout the service heard (or that were rotated): a storage that refuses writes still holds them.
   const heard: string[] = []
@@ -310,6 +313,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
 
   function disable (): void {
     disabledUntil = now() + cooldown
+    try { w!.setStorageSync(disabledKey, disabledUntil) } catch (error) {}
     clear()
     emit({ type: 'disabled', retryAfter: Math.ceil(cooldown / 1000) })
   }
