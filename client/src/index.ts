@@ -245,19 +245,27 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   const key = options.storageKey || 'weapp-auth'
   const pendingKey = key + ':logout'
   const leeway = option('refreshLeewaySeconds', options.refreshLeewaySeconds, 30) * 1000
-  const loginTimeout = option('loginTimeoutMs', options.loginTimeoutMs, 10000)
+  // setTimeout fires at once past 2^31 - 1 ms.
+  const loginTimeout = Math.min(option('loginTimeoutMs', options.loginTimeoutMs, 10000), 2147483647)
   const cooldown = option('disabledCooldownSeconds', options.disabledCooldownSeconds, 60) * 1000
   const reloginLimit = option('reloginLimit', options.reloginLimit, 3)
   const reloginWindow = option('reloginWindowSeconds', options.reloginWindowSeconds, 60) * 1000
   const now = options.now || Date.now
   const listeners: ((change: AuthChange) => void)[] = []
 
-  let tokens = read()
+  let tokens = read() || undefined
+  /** The pair this client holds whose write failed: it is not in storage, and only this client has it. */
+  let unsaved: Tokens | undefined
   let signing: Promise<SignedIn> | undefined
   let refreshing: Promise<Tokens | undefined> | undefined
   let refreshingFrom: Tokens | undefined
+  // A ban's cool-down outlives a restart; a stored time beyond one cool-down from now is not believed.
+  const disabledKey = key + ':disabled'
   let disabledUntil = 0
+  try { disabledUntil = Math.min(+w.getStorageSync(disabledKey) || 0, now() + cooldown) } catch (error) {}
   let relogins: number[] = []
+  // Refresh tokens whose logout the service heard (or that were rotated): a storage that refuses writes still holds them.
+  const heard: string[] = []
   let pending = pendingLogouts().length > 0
   let flushing = false
 
@@ -267,12 +275,14 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     }
   }
 
-  function read (): Tokens | undefined {
+  /** Undefined: no session stored; null: storage could not be read. */
+  function read (): Tokens | undefined | null {
     try {
       const stored = w!.getStorageSync(key)
-      if (isTokens(stored) && typeof stored.expiresAt === 'number' && isFinite(stored.expiresAt)) return stored
-    } catch (error) {}
-    return undefined
+      return isTokens(stored) && typeof stored.expiresAt === 'number' && isFinite(stored.expiresAt) ? stored : undefined
+    } catch (error) {
+      return null
+    }
   }
 
   /**
@@ -288,6 +298,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       w!.setStorageSync(key, next)
     } catch (error) {
       try { w!.removeStorageSync(key) } catch (ignored) {}
+      unsaved = next
       emit({ type: 'storageError', error: new AuthError('STORAGE_FAILED', 'wx.setStorageSync failed: the session is kept in memory only') })
     }
     return (tokens = next)
@@ -302,6 +313,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
 
   function disable (): void {
     disabledUntil = now() + cooldown
+    try { w!.setStorageSync(disabledKey, disabledUntil) } catch (error) {}
     clear()
     emit({ type: 'disabled', retryAfter: Math.ceil(cooldown / 1000) })
   }
@@ -313,7 +325,12 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
         if (url.indexOf(base + '/') === 0) flush()
       }
       const failed = (error: any): void => reject(new AuthError('NETWORK_ERROR', (error && error.errMsg) || 'request failed'))
-      settle(w!.request(Object.assign({}, extra, { url, method, data, header, success: answered, fail: failed })), answered, failed)
+      // A runtime that throws instead of calling fail (an invalid URL on some platforms): no answer all the same.
+      try {
+        settle(w!.request(Object.assign({}, extra, { url, method, data, header, success: answered, fail: failed })), answered, failed)
+      } catch (error) {
+        failed(error)
+      }
     })
   }
 
@@ -337,7 +354,11 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       const done = (res: any) => res && res.code ? (clearTimeout(timer), resolve(res.code)) : failed('WX_LOGIN_FAILED', 'wx.login gave no code')
       const refused = (error: any) => failed('WX_LOGIN_FAILED', (error && error.errMsg) || 'wx.login failed')
       const timer = setTimeout(() => failed('WX_LOGIN_TIMEOUT', 'wx.login did not answer within ' + loginTimeout + ' ms'), loginTimeout)
-      settle(w!.login({ success: done, fail: refused }), done, refused)
+      try {
+        settle(w!.login({ success: done, fail: refused }), done, refused)
+      } catch (error) {
+        refused(error)
+      }
     })
   }
 
@@ -397,8 +418,10 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
    * revoked, reused, expired) means one login.
    */
   async function renew (from: Tokens, mayLogin: boolean): Promise<Held> {
-    const stored = tokens === from ? read() : undefined
+    const stored = tokens === from ? read() : null
     if (stored && stored.refreshToken !== from.refreshToken && stored.expiresAt > from.expiresAt) tokens = stored
+    // Taken out of storage by another client (its write failed after a refresh, or a logout): `from` may be rotated already.
+    else if (stored === undefined && from !== unsaved) clear()
     if (tokens === from) {
       if (refreshingFrom !== from) {
         const done = () => { if (refreshingFrom === from) refreshingFrom = refreshing = undefined }
@@ -454,10 +477,13 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   /** Sends with the Bearer token; an expired token costs one refresh, any other 401 one login, then a 401 rejects. */
   async function authed (url: string, method: Method, data: unknown, header: Record<string, string> | undefined, extra: object | undefined, mayLogin: boolean): Promise<Response<any>> {
     let held = await ready(mayLogin)
+    // The client's Authorization replaces the app's in any case ('authorization'): both would be one invalid value.
+    const own: Record<string, string> = {}
+    for (const name in header) if (!/^authorization$/i.test(name)) own[name] = header[name]!
     let refreshed = false
     let relogged = held.login
     for (;;) {
-      const res = await send(url, method, data, Object.assign({}, header, bearer(held.tokens.accessToken)), extra)
+      const res = await send(url, method, data, Object.assign({}, own, bearer(held.tokens.accessToken)), extra)
       const code = res.data && res.data.code
       if (res.statusCode === 403 && code === 'USER_DISABLED' && url.indexOf(base + '/') === 0) {
         disable()
@@ -465,8 +491,8 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       }
       if (res.statusCode !== 401) return res
       if (code === 'SESSION_KEY_STALE') {
-        // The data was sealed with a session_key the service no longer has: no replay can open it.
-        await signIn().catch(noop)
+        // The data was sealed with a session_key the service no longer has: no replay can open it. A login, within reloginLimit.
+        await relogin(held.tokens, mayLogin).catch(noop)
         throw new AuthError(code, 'the session_key that sealed this data is outdated: logged in again, fetch the encrypted data again and retry', 401)
       }
       if (code === 'ACCESS_TOKEN_EXPIRED' && !refreshed) {
@@ -491,7 +517,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   function pendingLogouts (): Pending[] {
     try {
       const list = w!.getStorageSync(pendingKey)
-      if (Array.isArray(list)) return list.filter((entry) => isTokens(entry) && /^\/v1\/auth\/logout(-all)?$/.test(entry.path))
+      if (Array.isArray(list)) return list.filter((entry) => isTokens(entry) && /^\/v1\/auth\/logout(-all)?$/.test(entry.path) && heard.indexOf(entry.refreshToken) < 0)
     } catch (error) {}
     return []
   }
@@ -513,15 +539,16 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       if (res.statusCode === 401 && res.data && res.data.code === 'ACCESS_TOKEN_EXPIRED') {
         res = await send(base + '/v1/auth/refresh', 'POST', { refreshToken: entry.refreshToken }, {})
         if (res.statusCode < 300 && isTokenBody(res.data)) {
-          const old = entry.refreshToken
+          heard.push(entry.refreshToken)
           entry.accessToken = res.data.accessToken
           entry.refreshToken = res.data.refreshToken
-          keepPending(pendingLogouts().map((kept) => kept.refreshToken === old ? entry : kept))
+          keepPending(pendingLogouts().concat(entry))
           res = await send(base + entry.path, 'POST', {}, bearer(entry.accessToken))
         }
       }
       if (res.statusCode === 429 || res.statusCode >= 500) return
-      keepPending(pendingLogouts().filter((kept) => kept.refreshToken !== entry.refreshToken))
+      heard.push(entry.refreshToken)
+      keepPending(pendingLogouts())
     }
     pending = false
   }

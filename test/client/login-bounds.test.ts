@@ -88,3 +88,65 @@ t.test('attack: an API answering 401 to every fresh token costs at most reloginL
   t.equal(wx.calls.login, 5)
   t.equal((await auth.request({ url: '/v1/me' })).statusCode, 200, 'the service itself still serves')
 })
+
+t.test('attack: a loginTimeoutMs past what setTimeout holds (2^31 ms) does not make every wx.login time out at once', async (t) => {
+  const served = await serve(t)
+  for (const loginTimeoutMs of [2 ** 31, Number.MAX_SAFE_INTEGER]) {
+    const wx = device(served)
+    const result = await client(served, wx, { loginTimeoutMs }).login().then(() => 'signed in', (error: { code: string }) => error.code)
+    t.equal(result, 'signed in', `loginTimeoutMs ${loginTimeoutMs}`)
+  }
+})
+
+t.test('attack: an API answering 401 SESSION_KEY_STALE to every token costs at most reloginLimit logins a window', async (t) => {
+  const served = await serve(t)
+  const clock = new Clock()
+  const wx = device(served)
+  const api = 'https://api.example.test'
+  const auth = client(served, wx, { now: clock.now, apiOrigins: [api] })
+  wx.standIn = ({ url }) => url.startsWith(api) ? { statusCode: 401, body: '{"code":"SESSION_KEY_STALE"}' } : undefined
+  await auth.login()
+  const codes: string[] = []
+  for (let i = 0; i < 10; i++) codes.push(await auth.request({ url: `${api}/orders` }).then(() => 'resolved', (error: { code: string }) => error.code))
+  t.same(codes, Array(10).fill('SESSION_KEY_STALE'))
+  t.ok(wx.calls.login <= 4, `the first login and at most three re-logins (${wx.calls.login})`)
+  t.equal(await eventually(() => liveSessions(served), 1), 1, 'the replaced sessions were ended')
+})
+
+t.test('attack: a wx.login or wx.request that throws instead of calling fail rejects with the client\'s codes, and a logout is kept', async (t) => {
+  const served = await serve(t)
+  const wx = device(served)
+  const auth = client(served, wx, { loginTimeoutMs: 60000 })
+  const login = wx.login.bind(wx)
+  wx.login = () => { throw new Error('login:fail not supported here') }
+  t.match(await within(auth.login().catch((e: unknown) => e)), authError('WX_LOGIN_FAILED'), 'WX_LOGIN_FAILED, not a bare Error')
+  wx.login = login
+  await auth.login()
+  const request = wx.request.bind(wx)
+  wx.request = () => { throw new Error('request:fail invalid url') }
+  t.match(await auth.logout().catch((e: unknown) => e), authError('NETWORK_ERROR'), 'NETWORK_ERROR, not a bare Error')
+  t.equal((wx.getStorageSync('weapp-auth:logout') as unknown[]).length, 1, 'the logout is kept for later')
+  wx.request = request
+  await auth.login()
+  t.equal(await eventually(() => liveSessions(served), 1), 1, 'and sent')
+})
+
+t.test('attack: a banned user\'s cool-down outlives a restart: the mini-program started again does not log in at once', async (t) => {
+  const served = await serve(t)
+  const clock = new Clock()
+  const wx = device(served)
+  const auth = client(served, wx, { now: clock.now })
+  const { userId } = await auth.login()
+  await setBan(served, userId, true)
+  await t.rejects(auth.request({ url: '/v1/me' }), authError('USER_DISABLED', 403))
+  const restarted = device(served, 'alice', wx.storage)
+  await t.rejects(client(served, restarted, { now: clock.now }).request({ url: '/v1/me' }), { ...authError('USER_DISABLED', 403), retryAfter: 60 })
+  t.equal(restarted.calls.login, 0, 'no wx.login during the cool-down')
+  t.equal(served.hits('POST /v1/auth/login'), 1)
+  await setBan(served, userId, false)
+  wx.setStorageSync('weapp-auth:disabled', 1e300)
+  const later = client(served, device(served, 'alice', wx.storage), { now: clock.now })
+  await t.rejects(later.request({ url: '/v1/me' }), { ...authError('USER_DISABLED', 403), retryAfter: 60 }, 'a stored time past the cool-down is not believed')
+  clock.advance(61)
+  t.equal((await later.request({ url: '/v1/me' })).statusCode, 200, 'one cool-down at most')
+})

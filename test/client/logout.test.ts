@@ -53,3 +53,24 @@ t.test('attack: a logoutAll while offline, then a restart after the access token
   t.equal(served.hits('POST /v1/auth/logout-all'), 2)
   t.equal(wx.getStorageSync('weapp-auth:logout'), '')
 })
+
+t.test('attack: two pending logouts and a storage that refuses writes: each is sent once, not in a loop for ever', async (t) => {
+  const served = await serve(t)
+  const { proxy, wx, make } = await offline(t, served)
+  const auth = make()
+  for (let i = 0; i < 2; i++) {
+    await auth.login()
+    await proxy.cut()
+    await t.rejects(auth.logout(), authError('NETWORK_ERROR'))
+    await proxy.restore()
+  }
+  t.equal((wx.getStorageSync('weapp-auth:logout') as unknown[]).length, 2)
+  wx.failStorageWrites = Infinity
+  const events: string[] = []
+  auth.onChange((event) => events.push(event.type))
+  await auth.login()
+  t.equal(await eventually(() => liveSessions(served), 1), 1, 'both heard: only the new session is live')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.equal(served.hits('POST /v1/auth/logout'), 2, 'each logout sent once')
+  t.match(events, ['storageError', 'signIn'])
+})

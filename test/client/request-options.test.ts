@@ -68,3 +68,23 @@ t.test('attack: a request timeout reaches wx.request: an API that never answers 
   t.not(result, HUNG)
   t.match(result, { ...authError('NETWORK_ERROR'), message: 'request:fail timeout' })
 })
+
+t.test('attack: an app header "authorization" in another case does not ride along with the client\'s Bearer token to a listed API', async (t) => {
+  const served = await serve(t)
+  const wx = device(served)
+  const api = 'https://api.example.test'
+  const auth = client(served, wx, { apiOrigins: [api] })
+  const seen: Record<string, string>[] = []
+  wx.standIn = ({ url, header }) => {
+    if (!url.startsWith(api)) return undefined
+    seen.push(header)
+    const values = Object.keys(header).filter((name) => name.toLowerCase() === 'authorization').map((name) => header[name])
+    return values.length === 1 && /^Bearer ey/.test(values[0]!) ? { statusCode: 200, body: '{}' } : { statusCode: 401, body: '{"code":"ACCESS_TOKEN_INVALID"}' }
+  }
+  await auth.login()
+  for (const name of ['authorization', 'AUTHORIZATION']) {
+    t.equal(await auth.request({ url: `${api}/orders`, header: { [name]: 'Bearer stale', 'x-trace': '1' } }).then((res) => res.statusCode, (e: { code: string }) => e.code), 200, name)
+  }
+  t.equal(wx.calls.login, 1, 'no re-login')
+  t.match(seen, [{ 'x-trace': '1', Authorization: /^Bearer ey/ }, { 'x-trace': '1' }])
+})
