@@ -71,7 +71,7 @@ export function openSessionSql (p: OpenSessionParams): string {
       INSERT INTO sessions (id, user_id, identity_id, appid, expires_at, refresh_hash, refresh_expires_at)
       SELECT $${p.sessionId}::uuid, i.user_id, i.id, $${p.appid}, now() + make_interval(secs => $${p.maxAge}::int),
              $${p.tokenHash}, ${refreshExpiry(p.refreshTtl, `now() + make_interval(secs => $${p.maxAge}::int)`)} FROM i
-      RETURNING id, refresh_expires_at
+      RETURNING id, expires_at, refresh_expires_at
     ), t AS (
       SELECT refresh_expires_at AS expires_at FROM s
     )`
