@@ -2,19 +2,29 @@ import type { FastifyBaseLogger } from 'fastify'
 import { pruneAuthEvents } from '../audit/log.js'
 import type { PruneBatch } from '../db/prune.js'
 import type { Database } from '../db/database.js'
-import { pruneEndedSessions, pruneExpiredRefreshTokens } from '../sessions/repository.js'
+import { pruneEndedSessions, pruneExpiredRefreshTokens } from '../sessions/prune.js'
 
 // Nothing grows forever. A refresh token is kept while it can still be
 // presented (a retired one must be recognised as reuse until it would have
-// expired); an ended session (revoked or expired) is kept SESSION_RETENTION
-// for the admins, then goes with its tokens; an audit event goes after
-// AUDIT_RETENTION. Each owner deletes its own rows, in small batches (short
-// locks), and one instance of many does it at a time (an advisory lock).
+// expired); an ended session is kept while a token of it can still be
+// presented, plus SESSION_RETENTION (0 by default), then goes with its tokens;
+// an audit event goes after AUDIT_RETENTION. Each owner deletes its own rows,
+// in small batches found through an index (one short statement each), and one
+// instance of many does it at a time (an advisory lock).
 
 export interface PrunePolicy {
   sessionRetentionSeconds: number
   auditRetentionSeconds: number
+  /** REFRESH_TOKEN_TTL: how long after its revocation a session's tokens may still be presented. */
+  refreshTtlSeconds: number
 }
+
+/**
+ * A pause after each batch, so that a pass leaves the database to the requests
+ * (bench:scale, "refresh req/s during the pass"). PAUSE_MS was chosen by
+ * measurement, see README, "Scaling".
+ */
+export const PAUSE_MS = 0
 
 export interface PruneCounts {
   refreshTokens: number
@@ -34,11 +44,11 @@ const PRUNE_LOCK_ID = 72707370
 export class Pruner {
   readonly steps: PruneStep[]
 
-  constructor (private readonly db: Database, policy: PrunePolicy, private readonly now: () => number = Date.now) {
+  constructor (private readonly db: Database, policy: PrunePolicy, private readonly now: () => number = Date.now, private readonly pauseMs = PAUSE_MS) {
     const before = (seconds: number) => () => new Date(this.now() - seconds * 1000)
     this.steps = [
       { name: 'refreshTokens', batch: pruneExpiredRefreshTokens(db.prisma, before(0)) },
-      { name: 'sessions', batch: pruneEndedSessions(db.prisma, before(policy.sessionRetentionSeconds)) },
+      { name: 'sessions', batch: pruneEndedSessions(db.prisma, { retentionSeconds: policy.sessionRetentionSeconds, refreshTtlSeconds: policy.refreshTtlSeconds }, this.now) },
       { name: 'authEvents', batch: pruneAuthEvents(db.prisma, before(policy.auditRetentionSeconds)) }
     ]
   }
@@ -53,6 +63,7 @@ export class Pruner {
           if (deleted === 0) break
           counts[step.name] += deleted
           onBatch?.(step.name, deleted)
+          if (this.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, this.pauseMs))
         }
       }
       return counts

@@ -49,7 +49,7 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const { sessionSeconds, auditSeconds, pruneIntervalSeconds } = config.retention
   if (pruneIntervalSeconds > 0) {
     // One instance of many prunes at a time (an advisory lock); the others skip the pass.
-    const stop = new Pruner(app.db, { sessionRetentionSeconds: sessionSeconds, auditRetentionSeconds: auditSeconds }, clock).schedule(pruneIntervalSeconds * 1000, app.log)
+    const stop = new Pruner(app.db, { sessionRetentionSeconds: sessionSeconds, auditRetentionSeconds: auditSeconds, refreshTtlSeconds: config.jwt.refreshTtlSeconds }, clock).schedule(pruneIntervalSeconds * 1000, app.log)
     app.addHook('onClose', async () => { stop() })
   }
   app.decorate('userService', new UserService({ apps, users, sessions, vault, wechat, appTokens, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock }))

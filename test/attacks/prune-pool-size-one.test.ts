@@ -18,7 +18,7 @@ t.test('attack: with a pool of one connection the pruner deadlocks on itself and
   const database = openDatabase({ url: db.url, poolSize: 1, namedStatements: !db.embedded })
   t.teardown(() => database.close())
   await database.prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) VALUES (now() - interval '200 days', 'login', 'ok')`
-  const pruner = new Pruner(database, { sessionRetentionSeconds: 30 * DAY, auditRetentionSeconds: 180 * DAY })
+  const pruner = new Pruner(database, { sessionRetentionSeconds: 30 * DAY, auditRetentionSeconds: 180 * DAY, refreshTtlSeconds: 30 * DAY })
   const started = Date.now()
   let result: unknown
   try {
