@@ -14,7 +14,8 @@ import type { PrismaClient } from '../generated/prisma/client.js'
 export function pruneExpiredRefreshTokens (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
   return pruneBy(prisma, [{
     table: 'refresh_tokens',
-    find: 'SELECT id FROM refresh_tokens WHERE retired_at IS NOT NULL AND expires_at < $1::timestamptz ORDER BY expires_at',
+    key: 'ctid',
+    find: 'SELECT ctid FROM refresh_tokens WHERE retired_at IS NOT NULL AND expires_at < $1::timestamptz ORDER BY expires_at',
     cutoff
   }])
 }
@@ -42,16 +43,17 @@ export interface EndedSessionPolicy {
  *   within REFRESH_TOKEN_TTL of it (sessions_revoked_at_idx).
  * With a column `sessions.refresh_expires_at` (the newest token's expiry, kept
  * by each rotation) and an index on it, the three become one statement:
- *   { table: 'sessions', find: 'SELECT id FROM sessions WHERE refresh_expires_at < $1::timestamptz ORDER BY refresh_expires_at', cutoff: ended }
+ *   { table: 'sessions', key: 'ctid', find: 'SELECT ctid FROM sessions WHERE refresh_expires_at < $1::timestamptz ORDER BY refresh_expires_at', cutoff: ended }
  */
 export function pruneEndedSessions (prisma: PrismaClient, policy: EndedSessionPolicy, now: () => number): PruneBatch {
   const ended = () => new Date(now() - policy.retentionSeconds * 1000)
   const statements: PruneStatement[] = [
-    { table: 'sessions', find: 'SELECT session_id FROM refresh_tokens WHERE retired_at IS NULL AND expires_at < $1::timestamptz ORDER BY expires_at', cutoff: ended },
-    { table: 'sessions', find: 'SELECT id FROM sessions WHERE expires_at < $1::timestamptz ORDER BY expires_at', cutoff: ended },
+    { table: 'sessions', key: 'id', find: 'SELECT session_id FROM refresh_tokens WHERE retired_at IS NULL AND expires_at < $1::timestamptz ORDER BY expires_at', cutoff: ended },
+    { table: 'sessions', key: 'ctid', find: 'SELECT ctid FROM sessions WHERE expires_at < $1::timestamptz ORDER BY expires_at', cutoff: ended },
     {
       table: 'sessions',
-      find: 'SELECT id FROM sessions WHERE revoked_at < $1::timestamptz ORDER BY revoked_at',
+      key: 'ctid',
+      find: 'SELECT ctid FROM sessions WHERE revoked_at < $1::timestamptz ORDER BY revoked_at',
       cutoff: () => new Date(ended().getTime() - policy.refreshTtlSeconds * 1000)
     }
   ]
