@@ -4,7 +4,9 @@ import type pg from 'pg'
 // as it changes: rows written in SQL (generate_series), shaped like a service
 // that has run for a while. Per session: half a user (two sessions each), its
 // identity, one retired and one live refresh token, three audit events.
-// A quarter of the sessions' rows are due for pruning:
+// Rows are written in the order of their expiry, as time writes them (a
+// token expires REFRESH_TOKEN_TTL after it was written), so the heap is laid
+// out as a service's would be. A quarter of the sessions' rows are due for pruning:
 // - the retired token of every 4th session is past its expiry;
 // - 1 in 10 sessions is idle (its live token expired unused),
 // - 1 in 10 is past SESSION_MAX_AGE, 1 in 20 revoked longer than REFRESH_TOKEN_TTL ago.
@@ -42,25 +44,25 @@ export async function seedScale (client: pg.Client, sessions: number, appid: str
     INSERT INTO sessions (id, user_id, identity_id, appid, expires_at, revoked_at, revoked_reason, created_at, updated_at)
     SELECT id, user_id, identity_id, '${appid}', expires_at, revoked_at, CASE WHEN revoked_at IS NOT NULL THEN 'logout' END,
            LEAST(now(), expires_at) - interval '90 days', now()
-    FROM seed_sessions`)
+    FROM seed_sessions ORDER BY expires_at`)
   await step(`${2 * sessions} refresh tokens`, `
     INSERT INTO refresh_tokens (session_id, token_hash, expires_at, retired_at, created_at, updated_at)
-    SELECT id, sha256(('live' || g)::bytea),
+    SELECT * FROM (SELECT id, sha256(('live' || g)::bytea),
       LEAST(CASE WHEN g % 10 = 0 THEN now() - make_interval(secs => 60 + random() * 30 * 86400)
                  ELSE now() + make_interval(secs => random() * 30 * 86400) END, expires_at, revoked_at + interval '30 days'),
       revoked_at, now() - interval '1 day', now()
-    FROM seed_sessions;
+    FROM seed_sessions) t ORDER BY 3;
     INSERT INTO refresh_tokens (session_id, token_hash, expires_at, retired_at, successor_enc, created_at, updated_at)
-    SELECT id, sha256(('old' || g)::bytea),
+    SELECT * FROM (SELECT id, sha256(('old' || g)::bytea),
       LEAST(CASE WHEN g % 4 = 0 THEN now() - make_interval(secs => 60 + random() * 30 * 86400)
                  ELSE now() + make_interval(secs => random() * 29 * 86400) END, expires_at, revoked_at + interval '29 days'),
       COALESCE(revoked_at, now() - interval '2 days'), encode(sha256(('s' || g)::bytea), 'base64'), now() - interval '31 days', now()
-    FROM seed_sessions`)
+    FROM seed_sessions) t ORDER BY 3`)
   await step(`${3 * sessions} audit events`, `
     INSERT INTO auth_events (created_at, type, outcome, user_id, session_id, appid, ip, user_agent, request_id)
     SELECT now() - make_interval(secs => random() * 170 * 86400), (ARRAY['login', 'refresh', 'refresh'])[1 + k], 'ok', s.user_id, s.id, '${appid}',
            '10.' || (g % 256) || '.' || (g / 256 % 256) || '.7', 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.47', 'req-' || g || '-' || k
-    FROM seed_sessions s, generate_series(0, 2) k`)
+    FROM seed_sessions s, generate_series(0, 2) k ORDER BY 1`)
   await client.query('DROP TABLE seed_sessions')
   await step('vacuum analyze', 'VACUUM ANALYZE')
 }

@@ -9,24 +9,24 @@ import { PRUNE_BATCH } from '../src/db/prune.js'
 import { migrate } from '../src/db/migrate.js'
 import { FakeWechat } from '../src/dev/fake-wechat.js'
 import { spawnListening } from '../src/dev/spawn.js'
-import { PAUSE_MS, Pruner, type PruneCounts } from '../src/maintenance/pruner.js'
+import { REST_RATIO, Pruner, type PruneCounts } from '../src/maintenance/pruner.js'
 import { cpuMicros } from './cpu.js'
 import { serviceEnv } from './keys.js'
 import { seedScale } from './scale-seed.js'
 import { scenarios, type Scenario } from './scenarios.js'
 
-// `npm run bench:scale [-- --sessions N]`: the service on empty tables, then on
+// `npm run bench:scale [-- --sessions N --seconds S --rest R]`: the service on empty tables, then on
 // N seeded sessions (default 1 M) with their users, tokens and audit events
 // (bench/scale-seed.ts); a prune pass under refresh load; bytes per row. One
 // table on stdout, progress on stderr. See README, "Scaling".
 
 const { values: args } = parseArgs({
-  options: { sessions: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '8' }, 'pause-ms': { type: 'string', default: String(PAUSE_MS) } }
+  options: { sessions: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '8' }, rest: { type: 'string', default: String(REST_RATIO) } }
 })
 const SESSIONS = Number(args.sessions)
 const SECONDS = Number(args.seconds)
-/** The pruner's pause between batches (its default unless --pause-ms). */
-const PAUSE = Number(args['pause-ms'])
+/** The pruner's rest after each batch, as a multiple of the batch's time (its default unless --rest). */
+const REST = Number(args.rest)
 const LOAD = { connections: 32, warmupSeconds: 2 }
 const DAY = 86_400
 const APP = { appid: 'wxscale000000001', secret: 'scale-secret-0001' }
@@ -100,7 +100,7 @@ async function prunePass (databaseUrl: string, agoDays: number): Promise<PassSta
   const db = openDatabase({ url: databaseUrl, poolSize: 2 })
   try {
     const now = () => Date.now() - agoDays * DAY * 1000
-    const pruner = new Pruner(db, { sessionRetentionSeconds: 0, auditRetentionSeconds: 180 * DAY, refreshTtlSeconds: 30 * DAY }, now, PAUSE)
+    const pruner = new Pruner(db, { sessionRetentionSeconds: 0, auditRetentionSeconds: 180 * DAY, refreshTtlSeconds: 30 * DAY }, now, REST)
     const rows = { refreshTokens: 0, sessions: 0, authEvents: 0 }
     const ms = { refreshTokens: 0, sessions: 0, authEvents: 0 }
     const started = Date.now()
@@ -137,7 +137,7 @@ async function main (): Promise<void> {
   try {
     await migrate(databaseUrl)
     await client.connect()
-    log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${SESSIONS} sessions; ${LOAD.connections} connections, ${SECONDS} s per run; pruner pause ${PAUSE} ms`)
+    log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${SESSIONS} sessions; ${LOAD.connections} connections, ${SECONDS} s per run; pruner rest ${REST} x each batch`)
     // The service never prunes by itself here: the pass below is the only one.
     service = await spawnListening('dist/server.js', { ...serviceEnv(APP, databaseUrl, fake.url, dataDir), PRUNE_INTERVAL: '0' })
     const empty = await cpuPerRequest(service, fake)
@@ -178,7 +178,7 @@ function report ({ empty, seeded, size, alone, during, idlePass, pass, drop }: R
   const perSecond = (rows: number, ms: number) => `${Math.round(rows / Math.max(ms, 1) * 1000)} rows/s (${rows} rows, ${(ms / 1000).toFixed(1)} s)`
   const lines: [string, string][] = [
     ...ROUTES.map((route): [string, string] => [`${route}: CPU µs/request, empty -> ${SESSIONS} sessions`, `${empty.get(route)} -> ${seeded.get(route)}`]),
-    [`prune, idle service (batches of ${PRUNE_BATCH}, ${PAUSE} ms pause): expired refresh tokens`, perSecond(idlePass.rows.refreshTokens, idlePass.ms.refreshTokens)],
+    [`prune, idle service (batches of ${PRUNE_BATCH}, rest ${REST} x batch): expired refresh tokens`, perSecond(idlePass.rows.refreshTokens, idlePass.ms.refreshTokens)],
     ['prune, idle service: ended sessions (each with its tokens)', perSecond(idlePass.rows.sessions, idlePass.ms.sessions)],
     ['prune under refresh load: expired refresh tokens', perSecond(pass.rows.refreshTokens, pass.ms.refreshTokens)],
     ['prune under refresh load: ended sessions (each with its tokens)', perSecond(pass.rows.sessions, pass.ms.sessions)],
