@@ -36,7 +36,7 @@ const refreshChain = (users: FixtureUser[]) => {
     request: {
       method: 'POST' as const,
       path: '/v1/auth/refresh',
-      setupRequest: (req: autocannon.Request) => ({ ...req, headers: JSON_HEADERS, body: JSON.stringify({ refreshToken: pool.shift() }) }),
+      setupRequest: (req: autocannon.Request) => ({ ...req, headers: { ...JSON_HEADERS }, body: JSON.stringify({ refreshToken: pool.shift() }) }),
       onResponse: (status: number, body: string) => {
         if (status === 200) pool.push((JSON.parse(body) as { refreshToken: string }).refreshToken)
       }
@@ -50,7 +50,9 @@ export const FLOORS = {
   refresh: 'floor: + pg prepared statement, POST /v1/auth/refresh'
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json' }
+// Frozen: autocannon writes content-length into the headers object of the
+// requests it sends, so each request gets a copy (a shared one broke later logins).
+const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json' })
 const USERS = 1000
 
 /** Round-robin over the fixture's users. */
@@ -79,7 +81,7 @@ function list (): Scenario[] {
             path: '/v1/auth/login',
             // wx.login() for one of USERS users, most of them returning after the warm-up
             // (WeChat allows 100 logins a minute per user: at most USERS * 100 / 60 per second).
-            setupRequest: (req) => ({ ...req, headers: JSON_HEADERS, body: JSON.stringify({ code: fake.login(appid, `bench-${n++ % USERS}`).code }) })
+            setupRequest: (req) => ({ ...req, headers: { ...JSON_HEADERS }, body: JSON.stringify({ code: fake.login(appid, `bench-${n++ % USERS}`).code }) })
           }
         }
       }
@@ -107,7 +109,7 @@ function list (): Scenario[] {
 async function loginUsers (serviceUrl: string, fake: FakeWechat, appid: string, names: string[]): Promise<FixtureUser[]> {
   const users: FixtureUser[] = []
   for (const [i, name] of names.entries()) {
-    const res = await fetch(`${serviceUrl}/v1/auth/login`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ code: fake.login(appid, name).code }) })
+    const res = await fetch(`${serviceUrl}/v1/auth/login`, { method: 'POST', headers: { ...JSON_HEADERS }, body: JSON.stringify({ code: fake.login(appid, name).code }) })
     if (!res.ok) throw new Error(`fixture login failed: ${res.status} ${await res.text()}`)
     const body = await res.json() as { accessToken: string, refreshToken: string }
     const { encryptedData, iv } = fake.userInfo(appid, name, { nickName: `用户${i} 🐼`, avatarUrl: 'https://thirdwx.qlogo.cn/a.png', gender: 1, city: 'Shenzhen' })

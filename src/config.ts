@@ -44,7 +44,7 @@ const EnvSchema = Type.Object({
   REFRESH_REUSE_GRACE: Duration('10s', 'window in which a just-rotated refresh token may be used again'),
   SESSION_KEY_ENCRYPTION_KEYS: Type.Optional(Type.String({ minLength: 1 })),
   DECRYPT_MAX_AGE_SECONDS: Type.Optional(Type.Integer({ minimum: 1 })),
-  SESSION_RETENTION: Duration('30d', 'how long an ended session (and its tokens) is kept'),
+  SESSION_RETENTION: Duration('0', 'how long an ended session (and its tokens) is kept after none of its tokens can be presented'),
   AUDIT_RETENTION: Duration('180d', 'how long an audit event is kept'),
   PRUNE_INTERVAL: Duration('1h', 'how often the service prunes (0: never, leave it to npm run db:prune)'),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),

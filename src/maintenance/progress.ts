@@ -7,8 +7,9 @@ export class Progress {
   private readonly started: number
   private lastLine = 0
 
+  /** `total` prefixed with `~` in the line when `estimated`: a planner's estimate, which the count may pass. */
   constructor (private readonly label: string, private readonly total: number, private readonly out: NodeJS.WriteStream = process.stderr,
-    private readonly now: () => number = Date.now, private readonly everyMs = 5000) {
+    private readonly now: () => number = Date.now, private readonly everyMs = 5000, private readonly estimated = false) {
     this.started = now()
   }
 
@@ -28,7 +29,7 @@ export class Progress {
 
   private line (now: number): string {
     const seconds = Math.max(0.001, (now - this.started) / 1000)
-    const share = this.total > 0 ? ` (${Math.floor((100 * this.done) / this.total)}%)` : ''
-    return `${this.label}: ${this.done}/${this.total}${share}, ${Math.round(this.done / seconds)}/s`
+    const share = this.total > 0 ? ` (${Math.min(100, Math.floor((100 * this.done) / this.total))}%)` : ''
+    return `${this.label}: ${this.done}/${this.estimated ? '~' : ''}${this.total}${share}, ${Math.round(this.done / seconds)}/s`
   }
 }

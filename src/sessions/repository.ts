@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
-import { deleteBatch, type PruneBatch } from '../db/prune.js'
-import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import type { Prisma } from '../generated/prisma/client.js'
 import { statement, type RowOf } from '../db/statements.js'
 import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked, UserDisabled } from './errors.js'
 import { hashRefreshToken, isLegacyRefreshToken, openSuccessor, sealSuccessor, type RefreshSecret, type RefreshTokens } from './refresh-token.js'
@@ -319,38 +318,5 @@ export class SessionRepository {
     const [row] = await this.db.run(endAllOf, [sessionId, reason])
     if (row === undefined || row.ended === 0) assertLive(row)
     return row!.ended
-  }
-}
-
-/**
- * Retired refresh tokens past their expiry: none can be presented any more, not
- * even as reuse (a retired token is kept, and recognised as reuse, until then).
- * A session's live token stays when it expires: it tells when the session went
- * idle, and goes with its session (below).
- */
-export function pruneExpiredRefreshTokens (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
-  const due = (): Prisma.RefreshTokenWhereInput => ({ expiresAt: { lt: cutoff() }, retiredAt: { not: null } })
-  return {
-    count: () => prisma.refreshToken.count({ where: due() }),
-    delete: () => deleteBatch(
-      async (take) => (await prisma.refreshToken.findMany({ where: due(), select: { id: true }, take })).map((r) => r.id),
-      (ids) => prisma.refreshToken.deleteMany({ where: { id: { in: ids } } }))
-  }
-}
-
-/**
- * Sessions that ended before the cutoff, with their refresh tokens (ON DELETE
- * CASCADE): revoked, past SESSION_MAX_AGE, or idle (their current refresh
- * token expired unused: nothing can refresh them any more).
- */
-export function pruneEndedSessions (prisma: PrismaClient, cutoff: () => Date): PruneBatch {
-  const ended = (): Prisma.SessionWhereInput => ({ OR: [{ revokedAt: { lt: cutoff() } }, { expiresAt: { lt: cutoff() } }] })
-  const idle = (): Prisma.SessionWhereInput => ({ refreshExpiresAt: { lt: cutoff() } })
-  const remove = (ids: string[]) => prisma.session.deleteMany({ where: { id: { in: ids } } })
-  return {
-    count: async () => await prisma.session.count({ where: ended() }) + await prisma.session.count({ where: { ...idle(), NOT: ended() } }),
-    delete: async () =>
-      await deleteBatch(async (take) => (await prisma.session.findMany({ where: ended(), select: { id: true }, take })).map((r) => r.id), remove) ||
-      await deleteBatch(async (take) => (await prisma.session.findMany({ where: idle(), select: { id: true }, take })).map((r) => r.id), remove)
   }
 }

@@ -70,7 +70,11 @@ function expectedSchema (models: DmmfModel[], indexes: DmmfIndex[]) {
 // Indexes schema.prisma cannot declare safely, each named in a /// comment of its model:
 // Prisma's partialIndexes preview would make the partial unique column a lookup key of the client.
 // Views (auth_events, over auth_events_log) are not compared: Prisma models tables.
-const SQL_ONLY_INDEXES = ['unique refresh_tokens(session_id) where (retired_at IS NULL)', "index auth_events_log(outcome,created_at) where ((outcome)::text <> 'ok'::text)"]
+const SQL_ONLY_INDEXES = [
+  'unique refresh_tokens(session_id) where (retired_at IS NULL)',
+  'index refresh_tokens(expires_at) where (retired_at IS NOT NULL)',
+  "index auth_events_log(outcome,created_at) where ((outcome)::text <> 'ok'::text)"
+]
 
 const ON_DELETE: Record<string, string> = { a: 'noaction', r: 'restrict', c: 'cascade', n: 'setnull', d: 'setdefault' }
 

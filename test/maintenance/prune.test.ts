@@ -9,8 +9,8 @@ import { login, refresh } from '../helpers/auth.js'
 import { newLegacyRefreshToken } from '../helpers/legacy-tokens.js'
 
 // Nothing grows forever: refresh tokens go once they could no longer be
-// presented, ended sessions after SESSION_RETENTION, audit events after
-// AUDIT_RETENTION; live rows stay and keep working.
+// presented, ended sessions SESSION_RETENTION after none of their tokens could
+// be, audit events after AUDIT_RETENTION; live rows stay and keep working.
 
 type Built = Awaited<ReturnType<typeof build>>
 const DAY = 86_400
@@ -54,17 +54,19 @@ t.test('a pass keeps every earlier token of a live session recognised as reuse',
   t.equal((await refresh(app, alice.refreshToken)).json().code, 'REFRESH_TOKEN_REUSED', 'the first token is still detected as reuse')
 })
 
-t.test('ended sessions go after SESSION_RETENTION with their tokens; recent ones and live ones stay', async (t) => {
+t.test('ended sessions go SESSION_RETENTION after their last token could be presented, with their tokens; recent ones and live ones stay', async (t) => {
   const { app, fake, prisma, database } = await build(t)
   const live = await login(app, fake, 'alice')
   const old = await login(app, fake, 'bob')
   const recent = await login(app, fake, 'carol')
   const expired = await login(app, fake, 'dave')
   const sid = (token: string) => app.jwt.decode<{ sid: string }>(token)!.sid
-  await prisma.$executeRaw`UPDATE sessions SET revoked_at = now() - interval '31 days', revoked_reason = 'logout' WHERE id = ${sid(old.accessToken)}::uuid`
-  await prisma.$executeRaw`UPDATE sessions SET revoked_at = now() - interval '29 days', revoked_reason = 'logout' WHERE id = ${sid(recent.accessToken)}::uuid`
+  // A revoked session's last token expires at most REFRESH_TOKEN_TTL (30 d) after the revocation.
+  await prisma.$executeRaw`UPDATE sessions SET revoked_at = now() - interval '61 days', revoked_reason = 'logout' WHERE id = ${sid(old.accessToken)}::uuid`
+  await prisma.$executeRaw`UPDATE sessions SET revoked_at = now() - interval '59 days', revoked_reason = 'logout' WHERE id = ${sid(recent.accessToken)}::uuid`
   await prisma.$executeRaw`UPDATE sessions SET expires_at = now() - interval '31 days' WHERE id = ${sid(expired.accessToken)}::uuid`
-  await prisma.$executeRaw`UPDATE sessions SET refresh_expires_at = LEAST(refresh_expires_at, expires_at)`
+  // A revoked session's newest token expires at most REFRESH_TOKEN_TTL (30 d) after the revocation, and never after its end.
+  await prisma.$executeRaw`UPDATE sessions SET refresh_expires_at = LEAST(refresh_expires_at, expires_at, COALESCE(revoked_at + interval '30 days', refresh_expires_at))`
   const result = await new Pruner(database, policy).run()
   t.same(result, { refreshTokens: 0, sessions: 2, authEvents: 0 }, 'bob\'s and dave\'s sessions, their tokens with them')
   const left = await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM sessions ORDER BY id`
@@ -72,6 +74,21 @@ t.test('ended sessions go after SESSION_RETENTION with their tokens; recent ones
   t.same(await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM refresh_tokens WHERE session_id NOT IN (SELECT id FROM sessions)`, [{ n: 0 }])
   t.equal((await refresh(app, live.refreshToken)).statusCode, 200, 'the live session works')
   t.equal((await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${live.accessToken}` } })).statusCode, 200)
+})
+
+t.test('attack: with SESSION_RETENTION=0 (the default) a revoked session stays while its tokens can be presented, and they are told it was revoked', async (t) => {
+  const { app, fake, prisma, database } = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
+  const alice = await login(app, fake, 'alice')
+  const sid = app.jwt.decode<{ sid: string }>(alice.accessToken)!.sid
+  t.equal((await app.inject({ method: 'POST', url: '/v1/auth/logout', headers: { authorization: `Bearer ${alice.accessToken}` } })).statusCode, 204)
+  const now = { ...policy, sessionRetentionSeconds: 0 }
+  t.same(await new Pruner(database, now).run(), { refreshTokens: 0, sessions: 0, authEvents: 0 }, 'nothing goes while the token is inside its life')
+  t.equal((await refresh(app, alice.refreshToken)).json().code, 'SESSION_REVOKED', 'the stolen or stale token is told what happened')
+  t.equal((await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${alice.accessToken}` } })).json().code, 'SESSION_REVOKED')
+  // 30 days later (REFRESH_TOKEN_TTL) the token has expired: nothing can be presented, the session goes.
+  await prisma.$executeRaw`UPDATE sessions SET revoked_at = revoked_at - interval '30 days 1 minute', refresh_expires_at = now() - interval '1 minute' WHERE id = ${sid}::uuid`
+  t.same(await new Pruner(database, now).run(), { refreshTokens: 0, sessions: 1, authEvents: 0 })
+  t.equal((await refresh(app, alice.refreshToken)).json().code, 'REFRESH_TOKEN_INVALID')
 })
 
 t.test('an idle session (its live refresh token expired unused) goes SESSION_RETENTION after that expiry', async (t) => {
@@ -162,7 +179,7 @@ t.test('soak: under steady logins and refreshes, with time passing, the row coun
   t.ok(history.at(-1)!.tokens >= 6, 'each user\'s live token is kept')
 })
 
-t.test('npm run db:prune: one pass, progress on stderr (plain lines off a terminal), what it removed on stdout', async (t) => {
+t.test('npm run db:prune: one pass, progress against an estimate on stderr (plain lines off a terminal), what it removed on stdout', async (t) => {
   const { prisma, db } = await build(t)
   await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) SELECT now() - interval '400 days', 'login', 'ok' FROM generate_series(1, 1500)`
   const cli = fileURLToPath(new URL('../../dist/cli/prune.js', import.meta.url))
@@ -177,7 +194,7 @@ t.test('npm run db:prune: one pass, progress on stderr (plain lines off a termin
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
   t.equal(code, 0, stderr)
   t.match(stdout, /removed 0 refresh tokens, 0 sessions, 1500 audit events/)
-  t.match(stderr, /old audit events deleted: 1500\/1500 \(100%\), \d+\/s\n/)
+  t.match(stderr, /old audit events deleted: 1500\/~1500 \(100%\), \d+\/s\n/, 'the total is marked as an estimate')
   t.notMatch(stderr, /\r/, 'no carriage returns off a terminal')
   t.equal((await counts(prisma)).events, 0)
 })
