@@ -20,13 +20,19 @@ async function unrevokedSessions (prisma: Built['prisma'], userId: string): Prom
   return row!.n
 }
 
-/** Until `pending` settles or a backend of this database waits on a lock (the login queued behind the ban). */
-async function settledOrWaiting (pending: Promise<unknown>, observer: pg.Client): Promise<void> {
+/**
+ * Until `pending` settles or a backend waits on a lock the admin's open
+ * transaction holds (the login queued behind the ban). Any lock wait of the
+ * database was not enough: another wait (the service's own) let the test lift
+ * the ban before the login reached the user row, 1 run in 4.
+ */
+async function settledOrWaiting (pending: Promise<unknown>, observer: pg.Client, admin: pg.Client): Promise<void> {
   let settled = false
   pending.finally(() => { settled = true }).catch(() => {})
+  const { rows: [me] } = await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
   for (;;) {
     const { rows } = await observer.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [me!.pid])
     if (settled || rows[0]!.n > 0) return
     await sleep(10)
   }
@@ -49,7 +55,7 @@ t.test('attack: a login made while a ban is uncommitted is not live once the ban
   await admin.query('BEGIN')
   await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [userId])
   const pending = loginRequest(app, fake.login(APP.appid, 'alice').code)
-  await settledOrWaiting(pending, observer)
+  await settledOrWaiting(pending, observer, admin)
   await admin.query('COMMIT')
   await admin.query('UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1::uuid', [userId])
 
@@ -120,7 +126,7 @@ t.test('attack: a link that moves a login onto a user whose ban is uncommitted l
   await admin.query('BEGIN')
   await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [owner])
   const pending = loginRequest(app, fake.login(APP.appid, 'erin').code)
-  await settledOrWaiting(pending, observer)
+  await settledOrWaiting(pending, observer, admin)
   await admin.query('COMMIT')
   await admin.query('UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1::uuid', [owner])
 
