@@ -221,7 +221,9 @@ export class UserRepository {
       try {
         return await this.db.prisma.$transaction(async (tx) => {
           // Users before identities, as a login locks them: a login of this identity waits instead of deadlocking.
-          await tx.$queryRaw`SELECT 1 FROM users WHERE id = ${userId}::uuid FOR UPDATE`
+          const [me] = await tx.$queryRaw<{ disabled: boolean }[]>`SELECT disabled_at IS NOT NULL AS disabled FROM users WHERE id = ${userId}::uuid FOR UPDATE`
+          // Banned since the login statement read it (its trigger ended the session): no link, no merge that would delete the ban.
+          if (me?.disabled === true) return { userId, banned: true }
           await tx.wechatIdentity.update({ where: { id: identityId }, data: { unionid } })
           // Share-locked and read from the newest row, as a login reads its user: a ban of the owner
           // committed first is seen here, one committed after ends the moved sessions by its trigger.

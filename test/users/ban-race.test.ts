@@ -132,3 +132,29 @@ t.test('attack: a link that moves a login onto a user whose ban is uncommitted l
   }
   t.equal(await unrevokedSessions(prisma, owner), 0, 'no session of the user outlived the ban')
 })
+
+t.test('attack: a ban of the user a link empties, committed before the link locks it, is not erased by the merge', async (t) => {
+  const { app, fake, prisma, db } = await build(t, twoApps)
+  const banned = (await login(app, fake, 'fay', APP.appid)).user.id // no unionid yet: user A
+  const owner = (await login(app, fake, 'fay', SECOND.appid)).user.id // the user that has fay's unionid: B
+  fake.bind(APP.appid)
+  const admin = await connect(t, db.url)
+  const observer = await connect(t, db.url)
+
+  // The admin share-locks A: the login statement (FOR SHARE) passes, the link's FOR UPDATE of A queues behind it.
+  await admin.query('BEGIN')
+  await admin.query('SELECT 1 FROM users WHERE id = $1::uuid FOR SHARE', [banned])
+  const pending = loginRequest(app, fake.login(APP.appid, 'fay').code)
+  await settledOrWaiting(pending, observer)
+  // The ban of A lands after the login opened its session and before the link reads A.
+  await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [banned])
+  await admin.query('COMMIT')
+
+  // Failed before the fix: 200, A (and its ban) deleted, fay's identity moved to unbanned B: the next login got 200.
+  const res = await pending
+  t.equal(res.statusCode, 403, 'the login whose user was banned under it is refused')
+  const [row] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE id = ${banned}::uuid AND disabled_at IS NOT NULL`
+  t.equal(row!.n, 1, 'the banned user and its ban are kept')
+  t.equal((await loginRequest(app, fake.login(APP.appid, 'fay').code)).statusCode, 403, 'the banned identity stays banned')
+  t.equal(await unrevokedSessions(prisma, owner) >= 1, true, 'B keeps its own session')
+})
