@@ -158,3 +158,16 @@ t.test('attack: a ban of the user a link empties, committed before the link lock
   t.equal((await loginRequest(app, fake.login(APP.appid, 'fay').code)).statusCode, 403, 'the banned identity stays banned')
   t.equal(await unrevokedSessions(prisma, owner) >= 1, true, 'B keeps its own session')
 })
+
+t.test('attack: logins of one identity that all merge it into the user of its unionid at once succeed', async (t) => {
+  const { app, fake, prisma } = await build(t, twoApps)
+  const merged = (await login(app, fake, 'gus', APP.appid)).user.id // no unionid yet: user A
+  const owner = (await login(app, fake, 'gus', SECOND.appid)).user.id // the user that has gus's unionid: B
+  fake.bind(APP.appid)
+  const answers = await Promise.all(Array.from({ length: 12 }, () => loginRequest(app, fake.login(APP.appid, 'gus').code)))
+  // Failed before the fix: the links queued behind the first one found A deleted, merged again and answered 500 (P2025).
+  t.same(answers.map((res) => res.statusCode), answers.map(() => 200), answers.filter((res) => res.statusCode !== 200).map((res) => res.body).join('\n'))
+  t.same([...new Set(answers.filter((res) => res.statusCode === 200).map((res) => res.json().user.id))], [owner], 'every login is B\'s')
+  const [row] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM sessions WHERE user_id = ${merged}::uuid`
+  t.equal(row!.n, 0, 'no session is left with the removed user')
+})
