@@ -256,9 +256,16 @@ function decodeSecret (text: string): Buffer | undefined {
  * one does (base64: both cases; hex: letters and digits). A random secret
  * fails the text test with a chance below 1e-9.
  */
+/** How many different differences between neighbouring bytes. */
+const steps = (bytes: Buffer): number => new Set(bytes.subarray(1).map((b, i) => (b - bytes[i]! + 256) % 256)).size
+
 export function isRandomSecret (text: string): boolean {
   const bytes = decodeSecret(text)
   if (bytes === undefined || bytes.length < 32 || new Set(bytes).size < 16) return false
+  // A phrase merely encoded (echo ... | base64): random bytes are all printable with a chance below 1e-13.
+  if (bytes.every((b) => b >= 0x20 && b < 0x7f)) return false
+  // A counting sequence (0x00 0x01 0x02 ..., the base64 alphabet): its steps repeat; 31 random steps take ~29 values.
+  if (steps(bytes) < 16 || steps(Buffer.from(text)) < 16) return false
   if (/^[0-9a-fA-F]+$/.test(text)) return /[0-9]/.test(text) && /[a-fA-F]/.test(text)
   return /[a-z]/.test(text) && /[A-Z]/.test(text)
 }

@@ -221,7 +221,17 @@ export class UserRepository {
       try {
         return await this.db.prisma.$transaction(async (tx) => {
           // Users before identities, as a login locks them: a login of this identity waits instead of deadlocking.
-          await tx.$queryRaw`SELECT 1 FROM users WHERE id = ${userId}::uuid FOR UPDATE`
+          const [me] = await tx.$queryRaw<{ disabled: boolean }[]>`SELECT disabled_at IS NOT NULL AS disabled FROM users WHERE id = ${userId}::uuid FOR UPDATE`
+          if (me === undefined) {
+            // A concurrent link of this identity merged it (and this login's session, opened before) into another user.
+            const [now] = await tx.$queryRaw<{ id: string, disabled: boolean }[]>`
+              SELECT u.id::text, u.disabled_at IS NOT NULL AS disabled FROM wechat_identities i JOIN users u ON u.id = i.user_id
+              WHERE i.id = ${identityId}::uuid FOR SHARE OF u`
+            if (now === undefined) throw new Error('the identity being linked no longer exists')
+            return { userId: now.id, banned: now.disabled }
+          }
+          // Banned since the login statement read it (its trigger ended the session): no link, no merge that would delete the ban.
+          if (me.disabled) return { userId, banned: true }
           await tx.wechatIdentity.update({ where: { id: identityId }, data: { unionid } })
           // Share-locked and read from the newest row, as a login reads its user: a ban of the owner
           // committed first is seen here, one committed after ends the moved sessions by its trigger.

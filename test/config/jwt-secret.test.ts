@@ -62,3 +62,20 @@ t.test('development keeps the lenient check, so a phrase still runs the service 
   t.same(problemsOf({ JWT_SECRET: 'my-super-secret-jwt-key-for-production' }), [])
   t.match(problemsOf({ JWT_SECRET: 'a'.repeat(32) })[0], /^JWT_SECRET: must be random/)
 })
+
+t.test('attack: a typed passphrase or a counting sequence, merely encoded, is refused in production', async (t) => {
+  // Failed before the fix: all six started in production (isRandomSecret true).
+  const counting = Buffer.from(Array.from({ length: 32 }, (_, i) => i))
+  const weak = [
+    Buffer.from('correct horse battery staple, my jwt secret!!').toString('base64'), // echo ... | base64
+    Buffer.from('ThisIsMyVerySecretJwtSigningKey2026!').toString('base64'),
+    Buffer.from('my-super-secret-jwt-key-for-prod').toString('hex'), // echo ... | xxd -p
+    counting.toString('hex'),
+    counting.toString('base64'),
+    'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/' // the base64 alphabet itself
+  ]
+  for (const secret of weak) {
+    t.equal(isRandomSecret(secret), false, secret)
+    t.match(problemsOf({ ...production, JWT_SECRET: secret })[0], /^JWT_SECRET: in production must be 32 or more random bytes/, secret)
+  }
+})
