@@ -21,15 +21,15 @@ async function unrevokedSessions (prisma: Built['prisma'], userId: string): Prom
 }
 
 /**
- * Until `pending` settles or a backend waits on a lock the admin's open
+ * Until `pending` settles or a backend waits on a lock `holder`'s open
  * transaction holds (the login queued behind the ban). Any lock wait of the
  * database was not enough: another wait (the service's own) let the test lift
  * the ban before the login reached the user row, 1 run in 4.
  */
-async function settledOrWaiting (pending: Promise<unknown>, observer: pg.Client, admin: pg.Client): Promise<void> {
+async function settledOrWaiting (pending: Promise<unknown>, observer: pg.Client, holder: pg.Client): Promise<void> {
   let settled = false
   pending.finally(() => { settled = true }).catch(() => {})
-  const { rows: [me] } = await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+  const { rows: [me] } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
   for (;;) {
     const { rows } = await observer.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))', [me!.pid])
@@ -151,7 +151,7 @@ t.test('attack: a ban of the user a link empties, committed before the link lock
   await admin.query('BEGIN')
   await admin.query('SELECT 1 FROM users WHERE id = $1::uuid FOR SHARE', [banned])
   const pending = loginRequest(app, fake.login(APP.appid, 'fay').code)
-  await settledOrWaiting(pending, observer)
+  await settledOrWaiting(pending, observer, admin)
   // The ban of A lands after the login opened its session and before the link reads A.
   await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [banned])
   await admin.query('COMMIT')
@@ -193,7 +193,7 @@ t.test('attack: a ban of the user a link empties, queued behind the link, is not
   await holder.query('BEGIN')
   await holder.query('SELECT 1 FROM users WHERE id = $1::uuid FOR SHARE', [emptied])
   const pending = loginRequest(app, fake.login(APP.appid, 'hank').code)
-  await settledOrWaiting(pending, observer)
+  await settledOrWaiting(pending, observer, holder)
   const ban = admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'spam' WHERE id = $1::uuid", [emptied])
   for (;;) {
     const { rows } = await observer.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
