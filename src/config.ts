@@ -254,11 +254,16 @@ function decodeSecret (text: string): Buffer | undefined {
  * someone typed: 32+ bytes behind the encoding, at least 16 different ones
  * (32 random bytes have about 30), and a text that mixes letters as a random
  * one does (base64: both cases; hex: letters and digits). A random secret
- * fails the text test with a chance below 1e-9.
+ * fails the text test with a chance below 1e-9. Nor is it a typed phrase put
+ * through an encoder (every byte printable ASCII: 32 random bytes are, with a
+ * chance near 1e-14) or a counting sequence (16+ different steps between
+ * neighbouring bytes, as for the bytes themselves).
  */
 export function isRandomSecret (text: string): boolean {
   const bytes = decodeSecret(text)
   if (bytes === undefined || bytes.length < 32 || new Set(bytes).size < 16) return false
+  if (bytes.every((byte) => byte >= 0x20 && byte <= 0x7e)) return false
+  if (new Set(bytes.subarray(1).map((byte, i) => (byte - bytes[i]! + 256) % 256)).size < 16) return false
   if (/^[0-9a-fA-F]+$/.test(text)) return /[0-9]/.test(text) && /[a-fA-F]/.test(text)
   return /[a-z]/.test(text) && /[A-Z]/.test(text)
 }
