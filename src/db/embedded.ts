@@ -64,7 +64,9 @@ export async function startEmbeddedDatabase (dataDir: string, port = 0): Promise
   if (holder !== undefined && holder.pid !== process.pid) {
     throw new Error(`the embedded database in ${dataPath} is open in process ${holder.pid} (see ${embeddedInfoFile(dataDir)}): stop that npm start or npm run studio first, or set DATABASE_URL`)
   }
-  await mkdir(dataPath, { recursive: true })
+  // PGlite writes its files 0666: the directory keeps other users from them (and from going around the password).
+  await mkdir(dataPath, { recursive: true, mode: 0o700 })
+  await chmod(dataPath, 0o700)
   const password = await embeddedPassword(dataDir)
   const db = await PGlite.create(dataPath)
   const socketDir = await mkdtemp(join(tmpdir(), 'weapp-pglite-'))

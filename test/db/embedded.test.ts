@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -109,6 +109,21 @@ t.test('attack: the embedded database socket refuses a client without the passwo
   t.equal(await connectWith(password.slice(0, -1) + (password.endsWith('0') ? '1' : '0')), '28P01', 'one character off: refused')
   t.equal(await connectWith(password), 'postgres', 'the right password: connected')
   t.ok(db.url.includes(password), 'the service\'s own URL carries it')
+})
+
+// Failed before: DATA_DIR/pglite was 0755 and PGlite writes its files 0666, so another local user
+// read (or rewrote) every table straight from disk, whatever the socket's password.
+t.test('attack: another local user cannot read the embedded database\'s files around the password', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const db = await startEmbeddedDatabase(dir)
+  t.teardown(db.stop)
+  t.equal((await stat(join(dir, 'pglite'))).mode & 0o077, 0, 'the data directory is its owner\'s only')
+  await db.stop()
+  await chmod(join(dir, 'pglite'), 0o755)
+  const again = await startEmbeddedDatabase(dir)
+  t.teardown(again.stop)
+  t.equal((await stat(join(dir, 'pglite'))).mode & 0o077, 0, 'data an earlier version left open is closed on the next start')
 })
 
 t.test('concurrent clients on the embedded database each get their extended-query exchanges whole', async (t) => {
