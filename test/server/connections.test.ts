@@ -97,6 +97,49 @@ t.test('attack: 300 half-sent requests from one address under a 256-descriptor l
   t.equal(output.match(/connections refused past/g)?.length, 1, 'once, not once per connection')
 })
 
+// Failed before: the metrics listener had no cap of its own, so 300 half-sent requests to it took
+// every descriptor the process had, and the public port reset every client (ECONNRESET).
+t.test('attack: half-sent requests to the metrics listener leave the public port answering', async (t) => {
+  const db = await testDatabase(t)
+  const fake = await startFakeWechat(t)
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-connections-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const child = spawn('/bin/sh', ['-c', `ulimit -n 256 && exec "${process.execPath}" "${SERVER}"`], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: '0',
+      METRICS_PORT: '0',
+      DATA_DIR: dir,
+      DATABASE_URL: db.url,
+      DATABASE_POOL_SIZE: '2',
+      WECHAT_APPID: 'wxtest0000000001',
+      WECHAT_SECRET: 'test-secret-0001',
+      WECHAT_API_BASE: fake.url,
+      WECHAT_MAX_CONNECTIONS: '4',
+      WECHAT_MAX_PENDING: '4',
+      JWT_PRIVATE_KEY: ED25519_PEM,
+      SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS
+    },
+    cwd: dir
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => { output += String(chunk) })
+  child.stderr.on('data', (chunk) => { output += String(chunk) })
+  const exited = once(child, 'exit')
+  t.teardown(async () => { if (child.exitCode === null) { child.kill('SIGKILL'); await exited } })
+  await until(() => /Server listening at http:\/\/127\.0\.0\.1:\d+/.test(output) || child.exitCode !== null, 'listening', 120_000)
+  if (child.exitCode !== null) throw new Error(`the server exited:\n${output}`)
+  const url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)![1]!
+  const metricsUrl = /metrics at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)![1]!
+
+  const flood = halfSent(metricsUrl, 300)
+  t.teardown(() => { for (const socket of flood.sockets) socket.destroy() })
+  await flood.settled
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.equal(await get(url, '/healthz', '127.0.0.2'), 200, 'a client of the public port is answered')
+  t.equal(await get(url, '/healthz', '127.0.0.3'), 200, 'and another')
+})
+
 /** The app listening on 127.0.0.1, its warnings collected. */
 async function listening (t: Test, env: Record<string, string>, clock: () => number): Promise<{ url: string, warnings: string[] }> {
   const warnings: string[] = []
