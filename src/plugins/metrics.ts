@@ -85,6 +85,8 @@ export default fp(async function metrics (app: FastifyInstance, opts: MetricsOpt
   server.maxConnections = METRICS_MAX_CONNECTIONS
   server.headersTimeout = 10_000
   server.requestTimeout = 10_000
+  // And one that sends nothing, or stays open after its answer, is closed when idle.
+  server.timeout = 10_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() })
