@@ -82,7 +82,7 @@ t.test('the metrics listener closes with the app', async (t) => {
 // open after 150 s), so 16 of them (its cap) kept Prometheus out for good.
 t.test('attack: an idle connection to the metrics listener is closed', async (t) => {
   const { app } = await build(t, { env: { METRICS_PORT: '0' } })
-  const socket = connect(Number(new URL(app.metricsUrl).port), '127.0.0.1')
+  const socket = connect(Number(new URL(app.metricsUrl!).port), '127.0.0.1')
   socket.on('error', () => {})
   t.teardown(() => socket.destroy())
   const started = Date.now()
