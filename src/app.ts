@@ -85,6 +85,9 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
     bodyLimit: BODY_LIMIT_BYTES,
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
+    // Node holds unfinished headers to headersTimeout (60 s by default, not requestTimeout) and
+    // looks every 30 s: a request trickled a byte at a time lived 80 s. 30 s, looked at every 5 s.
+    http: { headersTimeout: 30_000, connectionsCheckingInterval: 5_000 },
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -249,16 +249,19 @@ function decodeSecret (text: string): Buffer | undefined {
   return bytes.toString('base64url') === unpadded ? bytes : undefined
 }
 
+/** How many different differences between neighbouring bytes. */
+const steps = (bytes: Buffer): number => new Set(bytes.subarray(1).map((b, i) => (b - bytes[i]! + 256) % 256)).size
+
 /**
  * What a generator (openssl rand -base64 32 / -hex 32) writes, not a phrase
  * someone typed: 32+ bytes behind the encoding, at least 16 different ones
  * (32 random bytes have about 30), and a text that mixes letters as a random
  * one does (base64: both cases; hex: letters and digits). A random secret
- * fails the text test with a chance below 1e-9.
+ * fails the text test with a chance below 1e-9. Nor is it a typed phrase put
+ * through an encoder (every byte printable ASCII: 32 random bytes are, with a
+ * chance near 1e-14) or a counting sequence (16+ different steps between
+ * neighbouring bytes, as for the bytes themselves).
  */
-/** How many different differences between neighbouring bytes. */
-const steps = (bytes: Buffer): number => new Set(bytes.subarray(1).map((b, i) => (b - bytes[i]! + 256) % 256)).size
-
 export function isRandomSecret (text: string): boolean {
   const bytes = decodeSecret(text)
   if (bytes === undefined || bytes.length < 32 || new Set(bytes).size < 16) return false

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { privateDataDir } from '../data-dir.js'
 import { startPasswordGate } from './password-gate.js'
 import { pinExtendedQueries } from './pglite-session.js'
 
@@ -22,7 +23,7 @@ export const embeddedPasswordFile = (dataDir: string): string => join(dataDir, '
 /** The socket's password: 256 random bits made on the first start, then read from DATA_DIR. */
 export async function embeddedPassword (dataDir: string): Promise<string> {
   const file = embeddedPasswordFile(dataDir)
-  await mkdir(dataDir, { recursive: true })
+  await privateDataDir(dataDir)
   try {
     await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
   } catch (error) {
@@ -60,11 +61,14 @@ export async function runningEmbeddedUrl (dataDir: string): Promise<{ url: strin
  */
 export async function startEmbeddedDatabase (dataDir: string, port = 0): Promise<EmbeddedDatabase> {
   const dataPath = join(dataDir, 'pglite')
+  await privateDataDir(dataDir)
   const holder = await runningEmbeddedUrl(dataDir)
   if (holder !== undefined && holder.pid !== process.pid) {
     throw new Error(`the embedded database in ${dataPath} is open in process ${holder.pid} (see ${embeddedInfoFile(dataDir)}): stop that npm start or npm run studio first, or set DATABASE_URL`)
   }
-  await mkdir(dataPath, { recursive: true })
+  // PGlite writes its files 0666: the directory keeps other users from them (and from going around the password).
+  await mkdir(dataPath, { recursive: true, mode: 0o700 })
+  await chmod(dataPath, 0o700)
   const password = await embeddedPassword(dataDir)
   const db = await PGlite.create(dataPath)
   const socketDir = await mkdtemp(join(tmpdir(), 'weapp-pglite-'))

@@ -14,7 +14,8 @@ const SSL_REQUEST = 80_877_103
 const GSSENC_REQUEST = 80_877_104
 const PASSWORD_MESSAGE = 0x70 // 'p'
 const MAX_MESSAGE_BYTES = 10_000
-const HANDSHAKE_TIMEOUT_MS = 10_000
+/** From accept to the password checked, however the bytes trickle in. */
+const HANDSHAKE_TIMEOUT_MS = 5_000
 const CLEARTEXT_PASSWORD_REQUEST = Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])
 
 const digest = (text: Buffer | string): Buffer => createHash('sha256').update(text).digest()
@@ -33,16 +34,29 @@ export interface PasswordGate {
   close: () => Promise<void>
 }
 
-/** Listens on host:port; a client that gives `password` is joined to the server at `backendPath`. */
-export async function startPasswordGate (options: { password: string, backendPath: string, host: string, port: number, maxConnections: number }): Promise<PasswordGate> {
+/**
+ * Listens on host:port; a client that gives `password` is joined to the server at `backendPath`.
+ * At maxConnections a new client takes the place of the oldest one still short of the password,
+ * so clients that never log in (any local user can open them) cannot lock the service out.
+ */
+export async function startPasswordGate (options: { password: string, backendPath: string, host: string, port: number, maxConnections: number, handshakeTimeoutMs?: number }): Promise<PasswordGate> {
   const expected = digest(options.password)
   const sockets = new Set<Socket>()
+  /** Clients yet to give the password, oldest first. */
+  const pending = new Set<Socket>()
   const server = createServer((client) => {
+    if (sockets.size >= options.maxConnections) {
+      const oldest = pending.values().next().value
+      if (oldest === undefined) { client.destroy(); return }
+      pending.delete(oldest)
+      sockets.delete(oldest)
+      oldest.destroy()
+    }
     sockets.add(client)
-    client.on('close', () => sockets.delete(client))
-    admit(client, expected, options.backendPath)
+    pending.add(client)
+    client.on('close', () => { sockets.delete(client); pending.delete(client) })
+    admit(client, expected, options.backendPath, options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, () => pending.delete(client))
   })
-  server.maxConnections = options.maxConnections
   server.listen(options.port, options.host)
   await once(server, 'listening')
   return {
@@ -56,10 +70,12 @@ export async function startPasswordGate (options: { password: string, backendPat
 }
 
 /** Startup (after declining SSL), password request, password check; anything else ends the connection. */
-function admit (client: Socket, expected: Buffer, backendPath: string): void {
+function admit (client: Socket, expected: Buffer, backendPath: string, timeoutMs: number, admitted: () => void): void {
   let buffered = Buffer.alloc(0)
   let startup: Buffer | undefined
-  client.setTimeout(HANDSHAKE_TIMEOUT_MS, () => client.destroy())
+  // A deadline, not an idle timeout: one byte every few seconds must not hold a place.
+  const deadline = setTimeout(() => client.destroy(), timeoutMs)
+  client.on('close', () => clearTimeout(deadline))
   client.on('error', () => client.destroy())
   const onData = (chunk: Buffer): void => {
     buffered = Buffer.concat([buffered, chunk])
@@ -87,7 +103,8 @@ function admit (client: Socket, expected: Buffer, backendPath: string): void {
       client.off('data', onData)
       // The payload is the password and its terminating NUL.
       if (!timingSafeEqual(digest(buffered.subarray(5, length)), expected)) { client.end(loginRefused()); return }
-      client.setTimeout(0)
+      clearTimeout(deadline)
+      admitted()
       join(client, Buffer.concat([startup, buffered.subarray(1 + length)]), backendPath)
       return
     }

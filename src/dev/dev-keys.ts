@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { privateDataDir } from '../data-dir.js'
 
 export interface DevKeys {
   jwtPrivateKey: string
@@ -13,6 +14,7 @@ export interface DevKeys {
  */
 export async function loadOrCreateDevKeys (dataDir: string): Promise<{ keys: DevKeys, file: string, created: boolean }> {
   const file = join(dataDir, 'dev-keys.json')
+  await privateDataDir(dataDir)
   try {
     return { keys: JSON.parse(await readFile(file, 'utf8')) as DevKeys, file, created: false }
   } catch (error) {
@@ -23,7 +25,6 @@ export async function loadOrCreateDevKeys (dataDir: string): Promise<{ keys: Dev
     jwtPrivateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     sessionKeyEncryptionKeys: `dev1:${randomBytes(32).toString('base64')}`
   }
-  await mkdir(dataDir, { recursive: true })
   await writeFile(file, JSON.stringify(keys, null, 2), { mode: 0o600, flag: 'wx' })
   return { keys, file, created: true }
 }

@@ -4,6 +4,7 @@ import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { loadJwtKeys } from '../auth/jwt-keys.js'
+import { privateDataDir } from '../data-dir.js'
 import { ConfigError, runtimeConfig, type Config, type RuntimeConfig } from '../config.js'
 import { parseVaultKeys } from '../users/session-key-vault.js'
 import { loadOrCreateDevKeys } from './dev-keys.js'
@@ -54,6 +55,7 @@ function refuseOffLoopback (config: Config): void {
  */
 export async function applyDevelopmentDefaults (config: Config, log: Logger): Promise<Development> {
   refuseOffLoopback(config)
+  if (defaultsNeeded(config).length > 0) await privateDataDir(config.dataDir)
   const next: Config = { ...config, jwt: { ...config.jwt }, wechat: { ...config.wechat } }
   const closers: (() => Promise<void>)[] = []
 

@@ -31,6 +31,9 @@ export interface MetricsOptions {
   appids: string[]
 }
 
+/** A scraper or two; more are refused at accept. */
+const METRICS_MAX_CONNECTIONS = 16
+
 /**
  * Prometheus text at GET /metrics on a listener of its own (METRICS_HOST:
  * METRICS_PORT), never on the public port: the service's counters, WeChat's
@@ -77,6 +80,13 @@ export default fp(async function metrics (app: FastifyInstance, opts: MetricsOpt
       (text) => { res.writeHead(200, { 'content-type': registry.contentType }).end(text) },
       () => { res.writeHead(500).end() })
   })
+  // Within the descriptors connections.ts keeps aside for it: uncapped, half-sent requests here
+  // would take every descriptor and the public port could accept no one.
+  server.maxConnections = METRICS_MAX_CONNECTIONS
+  server.headersTimeout = 10_000
+  server.requestTimeout = 10_000
+  // And one that sends nothing, or stays open after its answer, is closed when idle.
+  server.timeout = 10_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() })

@@ -34,6 +34,19 @@ t.test('attack: a typed passphrase is refused as a production JWT_SECRET, naming
   }
 })
 
+// Failed before: both passed isRandomSecret (32+ bytes, 16+ different ones, mixed text), yet neither
+// is random: a counting sequence, and a typed phrase put through base64 (echo -n ... | base64).
+t.test('attack: an encoded counting sequence or an encoded typed phrase is refused as a production JWT_SECRET', async (t) => {
+  const weak = [Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('hex'),
+    Buffer.from(Array.from({ length: 48 }, (_, i) => (i * 5) % 256)).toString('base64'),
+    Buffer.from('Our company JWT secret phrase, 2024!').toString('base64'),
+    Buffer.from('correct horse battery staple, really quite long').toString('base64url')]
+  for (const secret of weak) {
+    t.equal(isRandomSecret(secret), false, secret)
+    t.match(problemsOf({ ...production, JWT_SECRET: secret })[0], /^JWT_SECRET: in production must be 32 or more random bytes/, secret)
+  }
+})
+
 t.test('what openssl rand -base64 32 / -hex 32 print starts in production', async (t) => {
   for (let i = 0; i < 200; i++) {
     const bytes = randomBytes(32 + (i % 3) * 16)

@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +9,7 @@ import t from 'tap'
 import { openDatabase } from '../../src/db/database.js'
 import { embeddedInfoFile, embeddedPasswordFile, runningEmbeddedUrl, startEmbeddedDatabase } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
+import { startPasswordGate } from '../../src/db/password-gate.js'
 import { STATEMENTS } from '../../src/db/statements.js'
 import '../../src/sessions/repository.js'
 
@@ -109,6 +110,66 @@ t.test('attack: the embedded database socket refuses a client without the passwo
   t.equal(await connectWith(password.slice(0, -1) + (password.endsWith('0') ? '1' : '0')), '28P01', 'one character off: refused')
   t.equal(await connectWith(password), 'postgres', 'the right password: connected')
   t.ok(db.url.includes(password), 'the service\'s own URL carries it')
+})
+
+// Failed before: DATA_DIR/pglite was 0755 and PGlite writes its files 0666, so another local user
+// read (or rewrote) every table straight from disk, whatever the socket's password.
+t.test('attack: another local user cannot read the embedded database\'s files around the password', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const db = await startEmbeddedDatabase(dir)
+  t.teardown(db.stop)
+  t.equal((await stat(join(dir, 'pglite'))).mode & 0o077, 0, 'the data directory is its owner\'s only')
+  await db.stop()
+  await chmod(join(dir, 'pglite'), 0o755)
+  const again = await startEmbeddedDatabase(dir)
+  t.teardown(again.stop)
+  t.equal((await stat(join(dir, 'pglite'))).mode & 0o077, 0, 'data an earlier version left open is closed on the next start')
+})
+
+/** An SSLRequest: a client may send it before its startup, and the gate answers it with 'N'. */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+
+// Failed before: the gate refused at accept past 32 connections (server.maxConnections), so 32
+// sockets that never gave a password (any local user can open them, no password needed) kept
+// the service's own pool, Studio and the migrator from ever connecting: ECONNRESET.
+t.test('attack: clients that never give the password cannot lock the service out of the embedded database', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-embedded-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const db = await startEmbeddedDatabase(dir)
+  t.teardown(db.stop)
+  const { hostname, port } = new URL(db.url)
+  const holders = await Promise.all(Array.from({ length: 40 }, async () => {
+    const socket = connect(Number(port), hostname)
+    socket.on('error', () => {})
+    await once(socket, 'connect')
+    socket.write(SSL_REQUEST)
+    return socket
+  }))
+  t.teardown(() => { for (const socket of holders) socket.destroy() })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const client = new pg.Client({ connectionString: db.url })
+    client.on('error', () => {})
+    const answer = await client.connect().then(async () => (await client.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, (error: Error) => error.message)
+    await client.end().catch(() => {})
+    t.equal(answer, 1, `the service connects past 40 idle handshakes (attempt ${attempt + 1})`)
+  }
+})
+
+// Failed before: the handshake timeout was an idle one (socket.setTimeout), so an SSLRequest
+// every few seconds held a place at the gate for as long as the client liked.
+t.test('attack: a client trickling bytes is cut at the gate\'s handshake deadline', async (t) => {
+  const gate = await startPasswordGate({ password: 'x'.repeat(64), backendPath: join(tmpdir(), 'no-such-backend'), host: '127.0.0.1', port: 0, maxConnections: 4, handshakeTimeoutMs: 300 })
+  t.teardown(gate.close)
+  const socket = connect(gate.port, '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  const trickle = setInterval(() => { if (socket.writable) socket.write(SSL_REQUEST, () => {}) }, 100)
+  socket.on('close', () => clearInterval(trickle))
+  t.teardown(() => { clearInterval(trickle); socket.destroy() })
+  const closed = await Promise.race([new Promise((resolve) => socket.on('close', () => resolve(true))), new Promise((resolve) => setTimeout(resolve, 1500, false))])
+  t.equal(closed, true, 'closed within 1.5 s of a 300 ms deadline, though never idle for 100 ms')
 })
 
 t.test('concurrent clients on the embedded database each get their extended-query exchanges whole', async (t) => {

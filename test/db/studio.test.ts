@@ -278,3 +278,30 @@ t.test('Studio on the embedded database, with the service running and then stopp
   await sessionRefused(t, restarted, bob)
   await sessionRefused(t, restarted, alice)
 })
+
+// Measured: while `npm run studio` runs, POST /bff on 127.0.0.1:STUDIO_PORT runs any SQL as the
+// superuser for any local user, with no password: the embedded database's password gate (and a
+// PostgreSQL password) is gone around. Prisma Studio (7.10) checks the Origin header, so a web
+// page cannot do it (CSRF), but has no authentication and no option for one. Not fixed here: a fix
+// is a gate of Studio's own (an authenticating proxy, with Studio on a socket no other user can
+// reach), more than a small change.
+const NO_STUDIO_AUTH = 'not fixed: Prisma Studio has no authentication, POST /bff on loopback runs any SQL for any local user'
+t.test('attack: while npm run studio runs, another local user cannot run SQL through it without a password', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weapp-studio-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  const studio = await startStudio(t, { DATA_DIR: dataDir })
+  const answer = await fetch(new URL('/bff', studio.url), {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: JSON.stringify({ procedure: 'query', query: { sql: 'SELECT current_user AS who', parameters: [] } })
+  })
+  const text = await answer.text()
+  t.not(answer.status, 200, `refused without a credential (got ${answer.status}: ${text.slice(0, 80)})`, { todo: NO_STUDIO_AUTH })
+  t.notMatch(text, /postgres/, 'no query ran', { todo: NO_STUDIO_AUTH })
+  const crossSite = await fetch(new URL('/bff', studio.url), {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain', origin: 'http://evil.example' },
+    body: JSON.stringify({ procedure: 'query', query: { sql: 'SELECT 1', parameters: [] } })
+  })
+  t.equal(crossSite.status, 403, 'a web page\'s request (another Origin) is refused: Studio checks it')
+})

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ConfigError, parseConfig } from '../../src/config.js'
+import { startEmbeddedDatabase } from '../../src/db/embedded.js'
 import { applyDevelopmentDefaults } from '../../src/dev/zero-config.js'
 import { createLogger } from '../../src/logger.js'
 import { ED25519_PEM, VAULT_KEYS } from '../helper.js'
@@ -66,4 +67,31 @@ t.test('development defaults still run on every loopback address', async (t) => 
     t.equal(development.config.host, host)
     await development.close()
   }
+})
+
+// Failed before: a DATA_DIR another user made (DATA_DIR=/tmp/weapp, created first by them) or can
+// write was used as it was: their dev-keys.json signed this service's tokens, and their symlink at
+// fake-wechat.json or embedded-db.json had the start overwrite whatever file it names.
+t.test('attack: a DATA_DIR another user owns or can write is refused before anything in it is read or written', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'weapp-zero-config-'))
+  t.teardown(() => rm(root, { recursive: true, force: true }))
+  const victim = join(root, 'victim-file')
+  await writeFile(victim, 'precious\n')
+
+  const open = join(root, 'open')
+  await mkdir(open)
+  await chmod(open, 0o777)
+  await symlink(victim, join(open, 'fake-wechat.json'))
+  await t.rejects(applyDevelopmentDefaults(devConfig({ DATA_DIR: open }), silent), /writable by every user/, 'a world-writable DATA_DIR')
+  await t.rejects(startEmbeddedDatabase(open), /writable by every user/, 'the embedded database too (npm run studio)')
+  t.equal(await readFile(victim, 'utf8'), 'precious\n', 'the file behind the planted symlink is untouched')
+
+  if (process.getuid?.() !== 0) return
+  const theirs = join(root, 'theirs')
+  await mkdir(theirs)
+  await writeFile(join(theirs, 'dev-keys.json'), JSON.stringify({ jwtPrivateKey: ED25519_PEM, sessionKeyEncryptionKeys: VAULT_KEYS }))
+  await chown(theirs, 65534, 65534)
+  await chown(join(theirs, 'dev-keys.json'), 65534, 65534)
+  await t.rejects(applyDevelopmentDefaults(devConfig({ DATA_DIR: theirs }), silent), /belongs to another user/, 'another user\'s DATA_DIR, keys planted in it')
+  await t.rejects(startEmbeddedDatabase(theirs), /belongs to another user/)
 })

@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
 import { APP, build } from '../helper.js'
@@ -75,4 +76,16 @@ t.test('the metrics listener closes with the app', async (t) => {
   await scrape(url)
   await app.close()
   await t.rejects(request(url), { code: 'ECONNREFUSED' })
+})
+
+// Failed before: a connection to the metrics listener that sends nothing was never closed (still
+// open after 150 s), so 16 of them (its cap) kept Prometheus out for good.
+t.test('attack: an idle connection to the metrics listener is closed', async (t) => {
+  const { app } = await build(t, { env: { METRICS_PORT: '0' } })
+  const socket = connect(Number(new URL(app.metricsUrl!).port), '127.0.0.1')
+  socket.on('error', () => {})
+  t.teardown(() => socket.destroy())
+  const started = Date.now()
+  const closed = await Promise.race([new Promise((resolve) => socket.on('close', () => resolve(true))), new Promise((resolve) => setTimeout(resolve, 20_000, false))])
+  t.equal(closed, true, `closed (after ${Date.now() - started} ms)`)
 })
