@@ -11,18 +11,21 @@ import { serviceEnv } from './keys.js'
 import { PgWireCounter } from './pg-wire-counter.js'
 import { scenarios } from './scenarios.js'
 
-// `npx tsx bench/refresh-ab.ts --base DIR [--rounds 3 --seconds 8 --route refresh]`:
+// `npx tsx bench/refresh-ab.ts --base DIR [--rounds 3 --seconds 8 --rate R --route NAME]`:
 // service CPU per request of one route, this build (dist/) against another
 // built checkout (DIR/dist/, e.g. a `git worktree add /tmp/base <commit>` with
 // its own `npm ci && npm run build`), each on its own database, measured
 // alternately in one run (A B, B A, A B...), the median per build; also the
-// database round trips and the response bytes per request of each.
+// database round trips and the response bytes per request of each. CPU per
+// request grows as throughput falls (fewer requests share each wake-up of the
+// event loop), and on a shared machine throughput moves: --rate R holds both
+// builds at R requests/s, below what either serves, so they compare at equal load.
 
 const { values: args } = parseArgs({
-  options: { base: { type: 'string' }, rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' }, route: { type: 'string', default: 'POST /v1/auth/refresh' } }
+  options: { base: { type: 'string' }, rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' }, route: { type: 'string', default: 'POST /v1/auth/refresh' }, rate: { type: 'string' } }
 })
 if (args.base === undefined) throw new Error('--base DIR: a built checkout to compare with')
-const LOAD = { connections: 32, warmupSeconds: 2, seconds: Number(args.seconds) }
+const LOAD = { connections: 32, warmupSeconds: 2, seconds: Number(args.seconds), ...(args.rate === undefined ? {} : { overallRate: Number(args.rate) }) }
 const APP = { appid: 'wxrefreshab00001', secret: 'refresh-ab-secret' }
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 const log = (line: string): void => { process.stderr.write(`${line}\n`) }
@@ -71,7 +74,7 @@ async function measure (build: Build, fake: FakeWechat): Promise<void> {
   const { request } = scenario!.build(await scenarios.fixture(build.url, fake, APP.appid, LOAD.connections * 2))
   await autocannon({ url: build.url, connections: LOAD.connections, duration: LOAD.warmupSeconds, requests: [request] })
   const before = cpuMicros(build.pid)
-  const result = await autocannon({ url: build.url, connections: LOAD.connections, duration: LOAD.seconds, requests: [request] })
+  const result = await autocannon({ url: build.url, connections: LOAD.connections, duration: LOAD.seconds, ...(LOAD.overallRate === undefined ? {} : { overallRate: LOAD.overallRate }), requests: [request] })
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${build.label}: ${result.non2xx} non-2xx, ${result.errors} errors`)
   build.cpu.push(Math.round((cpuMicros(build.pid) - before) / Math.max(1, result.requests.total)))
   build.rps.push(Math.round(result.requests.average))
@@ -91,7 +94,7 @@ async function main (): Promise<void> {
     for (let round = 0; round < Number(args.rounds); round++) {
       for (const build of round % 2 === 0 ? builds : [...builds].reverse()) await measure(build, fake)
     }
-    process.stdout.write(`${args.route}, ${LOAD.connections} connections, ${LOAD.seconds} s per run, ${args.rounds} rounds alternating\n`)
+    process.stdout.write(`${args.route}, ${LOAD.connections} connections${args.rate === undefined ? '' : ` at ${args.rate} req/s`}, ${LOAD.seconds} s per run, ${args.rounds} rounds alternating\n`)
     for (const b of builds) {
       process.stdout.write(`${b.label.padEnd(4)} ${b.dir}: CPU µs/request median ${median(b.cpu)} (${b.cpu.join(', ')}), req/s median ${median(b.rps)}, db round trips ${b.roundTrips.toFixed(2)}, response ${b.bytes} B\n`)
     }
