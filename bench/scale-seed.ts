@@ -5,8 +5,9 @@ import type pg from 'pg'
 // that has run for a while. Per session: half a user (two sessions each), its
 // identity, its refresh token on the row (generation > 0, current and previous
 // hash, the previous one's retirement and sealed successor: the widest row the
-// scheme writes); 1 in 50 sessions also keeps a retired refresh_tokens row of
-// the previous scheme (draining). Rows are written in the order of their
+// scheme writes); 1 in 50 sessions, all live ones (g % 10 = 7), also keeps a
+// retired refresh_tokens row of the previous scheme (draining), so those rows
+// go by their own expiry, not with a pruned session. Rows are written in the order of their
 // refresh expiry, as time writes them (a rotation sets it REFRESH_TOKEN_TTL
 // ahead), so the heap is laid out as a service's would be. A quarter of the
 // sessions are due for pruning (refresh_expires_at past):
@@ -67,10 +68,10 @@ export async function seedScale (client: pg.Client, sessions: number, appid: str
   await step(`${Math.ceil(sessions / LEGACY_EVERY)} legacy refresh tokens (retired)`, `
     INSERT INTO refresh_tokens (session_id, token_hash, expires_at, retired_at, successor_enc, created_at, updated_at)
     SELECT * FROM (SELECT id, sha256(('old' || g)::bytea),
-      LEAST(CASE WHEN g % (4 * ${LEGACY_EVERY}) = 0 THEN now() - make_interval(secs => 60 + random() * 30 * 86400)
+      LEAST(CASE WHEN g % (4 * ${LEGACY_EVERY}) = 7 THEN now() - make_interval(secs => 60 + random() * 30 * 86400)
                  ELSE now() + make_interval(secs => random() * 29 * 86400) END, expires_at),
       now() - interval '2 days', ${sealed("'o' || g", 74)}, now() - interval '31 days', now()
-    FROM seed_sessions WHERE g % ${LEGACY_EVERY} = 0) t ORDER BY 3`)
+    FROM seed_sessions WHERE g % ${LEGACY_EVERY} = 7) t ORDER BY 3`)
   await step(`day partitions, ${FULL_DAY_AGO} days ago to today`, `
     SELECT auth_events_create_partition(((now() AT TIME ZONE 'UTC')::date - ago)) FROM generate_series(0, ${FULL_DAY_AGO}) ago`)
   const event = (at: string, types: string) => `
