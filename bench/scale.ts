@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import pg from 'pg'
+import { dropPartition, listPartitions, type DroppedPartition } from '../src/audit/partitions.js'
 import { openDatabase } from '../src/db/database.js'
 import { PRUNE_BATCH } from '../src/db/prune.js'
 import { migrate } from '../src/db/migrate.js'
@@ -12,13 +13,14 @@ import { spawnListening } from '../src/dev/spawn.js'
 import { REST_RATIO, Pruner, type PruneCounts } from '../src/maintenance/pruner.js'
 import { cpuMicros } from './cpu.js'
 import { serviceEnv } from './keys.js'
-import { seedScale } from './scale-seed.js'
+import { FULL_DAY_AGO, seedScale } from './scale-seed.js'
 import { scenarios, type Scenario } from './scenarios.js'
 
 // `npm run bench:scale [-- --sessions N --seconds S --rest R]`: the service on empty tables, then on
 // N seeded sessions (default 1 M) with their users, tokens and audit events
-// (bench/scale-seed.ts); a prune pass under refresh load; bytes per row. One
-// table on stdout, progress on stderr. See README, "Scaling".
+// (bench/scale-seed.ts); a prune pass under refresh load; the drop of one
+// day's audit partition; bytes per row. One table on stdout, progress on
+// stderr. See README, "Scaling".
 
 const { values: args } = parseArgs({
   options: { sessions: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '8' }, rest: { type: 'string', default: String(REST_RATIO) } }
@@ -35,12 +37,20 @@ const ROUTES = ['GET /v1/me', 'POST /v1/auth/refresh', 'POST /v1/auth/login']
 const log = (line: string): void => { process.stderr.write(`${line}\n`) }
 
 /**
- * HOOK for the time-partitioned audit trail (issue 18, item 2): the ms taken to
- * expire one day of audit events by dropping its partition, on the seeded
- * database. Until auth_events is partitioned there is nothing to drop: n/a.
+ * Expires one day of audit events as AUDIT_RETENTION does: the oldest day
+ * partition (the seeded full day, one event per session) dropped by
+ * src/audit/partitions.ts, with its size on disk before the drop.
  */
-async function partitionDropMs (_client: pg.Client): Promise<number | undefined> {
-  return undefined
+async function dropOldestDay (databaseUrl: string, client: pg.Client): Promise<DroppedPartition & { bytes: number }> {
+  const db = openDatabase({ url: databaseUrl, poolSize: 1 })
+  try {
+    const [oldest] = await listPartitions(db.prisma)
+    if (oldest === undefined) throw new Error('no audit partition to drop')
+    const { rows: [r] } = await client.query<{ b: string }>(`SELECT pg_total_relation_size('audit_partitions."${oldest.name}"') AS b`)
+    return { ...await dropPartition(db.prisma, oldest), bytes: Number(r!.b) }
+  } finally {
+    await db.close()
+  }
 }
 
 async function admin (sql: string): Promise<void> {
@@ -117,12 +127,26 @@ async function prunePass (databaseUrl: string, agoDays: number): Promise<PassSta
   }
 }
 
-async function bytes (client: pg.Client): Promise<{ session: number, sessionWithTokens: number, token: number, event: number }> {
+interface Bytes { session: number, sessionWithTokens: number, token: number, event: number, sessions: number, tokens: number, events: number, eventBytes: number, sessionBytes: number }
+
+/** Bytes per row, indexes and TOAST included: sessions with the legacy refresh_tokens; auth_events_log over all its partitions. */
+async function bytes (client: pg.Client): Promise<Bytes> {
   const { rows: [r] } = await client.query<Record<string, string>>(`
-    SELECT pg_total_relation_size('sessions') AS s, pg_total_relation_size('refresh_tokens') AS t, pg_total_relation_size('auth_events') AS e,
-           (SELECT count(*) FROM sessions) AS ns, (SELECT count(*) FROM refresh_tokens) AS nt, (SELECT count(*) FROM auth_events) AS ne`)
-  const [s, t, e, ns, nt, ne] = ['s', 't', 'e', 'ns', 'nt', 'ne'].map((k) => Number(r![k]))
-  return { session: Math.round(s! / ns!), sessionWithTokens: Math.round((s! + t!) / ns!), token: Math.round(t! / nt!), event: Math.round(e! / ne!) }
+    SELECT pg_total_relation_size('sessions') AS s, pg_total_relation_size('refresh_tokens') AS t,
+           (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('auth_events_log') WHERE isleaf) AS e,
+           (SELECT count(*) FROM sessions) AS ns, (SELECT count(*) FROM refresh_tokens) AS nt, (SELECT count(*) FROM auth_events_log) AS ne`)
+  const [s, t, e, ns, nt, ne] = ['s', 't', 'e', 'ns', 'nt', 'ne'].map((k) => Number(r![k])) as [number, number, number, number, number, number]
+  return {
+    session: Math.round(s / ns),
+    sessionWithTokens: Math.round((s + t) / ns),
+    token: Math.round(t / Math.max(nt, 1)),
+    event: Math.round(e / ne),
+    sessions: ns,
+    tokens: nt,
+    events: ne,
+    eventBytes: e,
+    sessionBytes: s + t
+  }
 }
 
 async function main (): Promise<void> {
@@ -152,7 +176,8 @@ async function main (): Promise<void> {
     log('refresh load during a prune pass (the rest)...')
     let pass: PassStats | undefined
     const during = await run(service, refresh, fake, SECONDS, async () => { pass = await prunePass(databaseUrl, 0) })
-    const drop = await partitionDropMs(client)
+    log(`audit: dropping the day ${FULL_DAY_AGO} days ago...`)
+    const drop = await dropOldestDay(databaseUrl, client)
     report({ empty, seeded, size, alone, during, idlePass, pass: pass!, drop })
   } finally {
     service?.child.kill('SIGTERM')
@@ -171,23 +196,25 @@ interface Report {
   during: Load
   idlePass: PassStats
   pass: PassStats
-  drop: number | undefined
+  drop: Awaited<ReturnType<typeof dropOldestDay>>
 }
 
 function report ({ empty, seeded, size, alone, during, idlePass, pass, drop }: Report): void {
+  const mib = (b: number) => `${Math.round(b / 1048576)} MiB`
   const perSecond = (rows: number, ms: number) => `${Math.round(rows / Math.max(ms, 1) * 1000)} rows/s (${rows} rows, ${(ms / 1000).toFixed(1)} s)`
   const lines: [string, string][] = [
     ...ROUTES.map((route): [string, string] => [`${route}: CPU µs/request, empty -> ${SESSIONS} sessions`, `${empty.get(route)} -> ${seeded.get(route)}`]),
-    [`prune, idle service (batches of ${PRUNE_BATCH}, rest ${REST} x batch): expired refresh tokens`, perSecond(idlePass.rows.refreshTokens, idlePass.ms.refreshTokens)],
-    ['prune, idle service: ended sessions (each with its tokens)', perSecond(idlePass.rows.sessions, idlePass.ms.sessions)],
-    ['prune under refresh load: expired refresh tokens', perSecond(pass.rows.refreshTokens, pass.ms.refreshTokens)],
-    ['prune under refresh load: ended sessions (each with its tokens)', perSecond(pass.rows.sessions, pass.ms.sessions)],
+    [`prune, idle service (batches of ${PRUNE_BATCH}, rest ${REST} x batch): expired legacy refresh tokens`, perSecond(idlePass.rows.refreshTokens, idlePass.ms.refreshTokens)],
+    ['prune, idle service: ended sessions (by refresh_expires_at, with their legacy tokens)', perSecond(idlePass.rows.sessions, idlePass.ms.sessions)],
+    ['prune under refresh load: expired legacy refresh tokens', perSecond(pass.rows.refreshTokens, pass.ms.refreshTokens)],
+    ['prune under refresh load: ended sessions', perSecond(pass.rows.sessions, pass.ms.sessions)],
     ['refresh req/s: alone -> during the pass', `${alone.rps} -> ${during.rps} (${Math.round((during.rps / Math.max(alone.rps, 1)) * 100)}%)`],
     ['refresh p99 ms: alone -> during the pass', `${alone.p99} -> ${during.p99}`],
     ['refresh non-2xx: alone, during', `${alone.non2xx}, ${during.non2xx}`],
-    ['audit: drop one day\'s partition', drop === undefined ? 'n/a (auth_events is not partitioned yet)' : `${drop} ms`],
-    ['bytes per session row, with its refresh tokens', `${size.sessionWithTokens} (session ${size.session}, token ${size.token})`],
-    ['bytes per audit event', String(size.event)]
+    ['audit: drop one day\'s partition (dropPartition)', `${drop.ms.toFixed(1)} ms (${drop.rows} rows, ${mib(drop.bytes)})`],
+    ['rows: sessions, legacy refresh tokens, audit events', `${size.sessions}, ${size.tokens}, ${size.events}`],
+    ['bytes per session, with its legacy tokens', `${size.sessionWithTokens} (session ${size.session}, legacy token ${size.token}; ${mib(size.sessionBytes)})`],
+    ['bytes per audit event (all partitions)', `${size.event} (${mib(size.eventBytes)})`]
   ]
   const width = Math.max(...lines.map(([k]) => k.length))
   const valueWidth = Math.max(...lines.map(([, v]) => v.length))
