@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { ConfigError, parseConfig, parseDuration } from '../src/config.js'
+import { ConfigError, parseConfig, parseDuration } from '../../src/config.js'
 
 function problemsOf (env: Record<string, string>): string[] {
   try {

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { signRawData } from '../src/dev/fake-wechat-data.js'
-import { APP, build } from './helper.js'
-import { bearer, login, rowCounts } from './helpers/auth.js'
+import { signRawData } from '../../src/dev/fake-wechat-data.js'
+import { APP, build } from '../helper.js'
+import { bearer, login, rowCounts } from '../helpers/auth.js'
 
 // Every POST route gets the same battery of bad input; each answer must be a
 // 4xx with a machine-readable code, never a 5xx, and no row may appear.
