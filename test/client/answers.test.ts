@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { StandInAnswer } from '../../src/dev/wx-simulator.js'
-import { authError, client, Clock, device, serve, stored } from '../helpers/client.js'
+import { authError, client, clocked, device, serve, stored } from '../helpers/client.js'
 
 // A 2xx is not proof that the service answered: a captive portal, a gateway
 // or a CDN error page can answer 200. What login and refresh answer is checked
@@ -26,10 +26,7 @@ t.test('attack: a 200 from login that is no token answer (an HTML page, a gatewa
 })
 
 t.test('attack: a 200 from refresh that is no token answer is BAD_RESPONSE, and the stored pair is kept for the next try', async (t) => {
-  const served = await serve(t)
-  const clock = new Clock()
-  const wx = device(served)
-  const auth = client(served, wx, { now: clock.now })
+  const { served, clock, wx, auth } = await clocked(t)
   await auth.login()
   const before = stored(wx)
   clock.advance(15 * 60)
@@ -46,10 +43,7 @@ t.test('attack: a 200 from refresh that is no token answer is BAD_RESPONSE, and 
 })
 
 t.test('attack: a refresh refused as malformed (400) means one login, not a client that fails for ever', async (t) => {
-  const served = await serve(t)
-  const clock = new Clock()
-  const wx = device(served)
-  const auth = client(served, wx, { now: clock.now })
+  const { clock, wx, auth } = await clocked(t)
   await auth.login()
   clock.advance(15 * 60)
   wx.standIn = ({ url }) => url.endsWith('/v1/auth/refresh')

@@ -1,11 +1,8 @@
 import t from 'tap'
-import { authError, client, Clock, device, serve, setBan, stored } from '../helpers/client.js'
+import { authError, client, clocked, device, serve, setBan, stored } from '../helpers/client.js'
 
 t.test("getAccessToken() gives the app's own request layer a token that works: it logs in or refreshes first", async (t) => {
-  const served = await serve(t)
-  const clock = new Clock()
-  const wx = device(served)
-  const auth = client(served, wx, { now: clock.now })
+  const { served, clock, wx, auth } = await clocked(t)
   const first = await auth.getAccessToken()
   const saved = stored(wx)
   t.equal(first, saved !== '' && saved.accessToken, 'logged in')

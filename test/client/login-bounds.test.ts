@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startAppApi } from '../helpers/app-api.js'
-import { authError, client, Clock, device, eventually, HUNG, liveSessions, serve, setBan, within } from '../helpers/client.js'
+import { authError, client, Clock, clocked, device, eventually, HUNG, liveSessions, serve, setBan, within } from '../helpers/client.js'
 
 // Logins cost a wx.login() and a session each: a stuck wx.login, a banned user
 // and an API that refuses every fresh token must not turn into one per request.
@@ -20,10 +20,7 @@ t.test('attack: a wx.login that never calls back rejects WX_LOGIN_TIMEOUT, and t
 })
 
 t.test('attack: a banned user costs one wx.login and one login, not one per request; after the cool-down, one more try', async (t) => {
-  const served = await serve(t)
-  const clock = new Clock()
-  const wx = device(served)
-  const auth = client(served, wx, { now: clock.now })
+  const { served, clock, wx, auth } = await clocked(t)
   const { userId } = await auth.login()
   await auth.logout()
   await setBan(served, userId, true)
@@ -40,10 +37,7 @@ t.test('attack: a banned user costs one wx.login and one login, not one per requ
 })
 
 t.test('attack: a user banned while signed in: the refusal clears the tokens, and requests fail at once during the cool-down', async (t) => {
-  const served = await serve(t)
-  const clock = new Clock()
-  const wx = device(served)
-  const auth = client(served, wx, { now: clock.now, disabledCooldownSeconds: 300 })
+  const { served, clock, wx, auth } = await clocked(t, { disabledCooldownSeconds: 300 })
   const { userId } = await auth.login()
   await setBan(served, userId, true)
   await t.rejects(auth.request({ url: '/v1/me' }), authError('USER_DISABLED', 403))
@@ -132,10 +126,7 @@ t.test('attack: a wx.login or wx.request that throws instead of calling fail rej
 })
 
 t.test('attack: a banned user\'s cool-down outlives a restart: the mini-program started again does not log in at once', async (t) => {
-  const served = await serve(t)
-  const clock = new Clock()
-  const wx = device(served)
-  const auth = client(served, wx, { now: clock.now })
+  const { served, clock, wx, auth } = await clocked(t)
   const { userId } = await auth.login()
   await setBan(served, userId, true)
   await t.rejects(auth.request({ url: '/v1/me' }), authError('USER_DISABLED', 403))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { APP } from '../helper.js'
 import { rowCounts } from '../helpers/auth.js'
-import { authError, client, Clock, device, serve, stored } from '../helpers/client.js'
+import { authError, client, Clock, clocked, device, serve, stored } from '../helpers/client.js'
 
 t.test('a request with no tokens logs in first: one wx.login, one login, then the request with the Bearer token', async (t) => {
   const served = await serve(t)
@@ -165,10 +165,7 @@ t.test('logout ends the session on the service and clears storage; logoutAll end
 })
 
 t.test('logout never logs in: with an expired token it refreshes first; with a revoked session it just clears', async (t) => {
-  const served = await serve(t)
-  const clock = new Clock()
-  const wx = device(served)
-  const auth = client(served, wx, { now: clock.now })
+  const { served, clock, wx, auth } = await clocked(t)
   await auth.login()
   clock.advance(15 * 60)
   await auth.logout()

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { ConfigError, isRandomSecret, parseConfig } from '../../src/config.js'
+import { isRandomSecret, parseConfig } from '../../src/config.js'
+import { problemsOf } from '../helpers/config.js'
 
 const production = {
   NODE_ENV: 'production',
@@ -8,16 +9,6 @@ const production = {
   WECHAT_APPID: 'wx1',
   WECHAT_SECRET: 's',
   SESSION_KEY_ENCRYPTION_KEYS: randomBytes(32).toString('base64')
-}
-
-function problemsOf (env: Record<string, string>): string[] {
-  try {
-    parseConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  return []
 }
 
 // Failed on 347a147: `my-super-secret-jwt-key-for-production` (38 characters, 18 different) started in

@@ -1,15 +1,6 @@
 import t from 'tap'
-import { ConfigError, parseConfig } from '../../src/config.js'
-
-function problemsOf (env: Record<string, string>): string[] {
-  try {
-    parseConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  return []
-}
+import { parseConfig } from '../../src/config.js'
+import { problemsOf } from '../helpers/config.js'
 
 t.test('attack: TRUST_PROXY=true, which lets any client choose its address, is refused in production and elsewhere', async (t) => {
   for (const env of ['production', 'development', 'test']) {

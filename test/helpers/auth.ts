@@ -44,3 +44,10 @@ export async function rowCounts (prisma: PrismaClient): Promise<{ users: number,
            (SELECT count(*)::int FROM sessions WHERE refresh_hash IS NOT NULL) + (SELECT count(*)::int FROM refresh_tokens) AS tokens`
   return row!
 }
+
+/** POST with the bearer token, as the mini-program calls the authenticated routes. */
+export const post = (app: FastifyInstance, url: string, token: string, payload: object) =>
+  app.inject({ method: 'POST', url, headers: bearer(token), payload })
+
+/** GET /v1/me with the bearer token: the user's profile. */
+export const me = async (app: FastifyInstance, token: string) => (await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) })).json()

@@ -96,3 +96,12 @@ export function within<T> (promise: Promise<T>): Promise<T | typeof HUNG> {
 export async function setBan (served: Pick<Served, 'prisma'>, userId: string, banned: boolean): Promise<void> {
   await served.prisma.$executeRaw`UPDATE users SET disabled_at = ${banned ? new Date() : null} WHERE id = ${userId}::uuid`
 }
+
+/** A served app and one device whose client runs on a test clock. */
+export async function clocked (t: Test, options: Partial<AuthClientOptions> = {}) {
+  const served = await serve(t)
+  const clock = new Clock()
+  const wx = device(served)
+  const auth = client(served, wx, { now: clock.now, ...options })
+  return { served, clock, wx, auth }
+}

@@ -7,3 +7,6 @@ export function sealWithKey (sessionKey: string, plaintext: object | Buffer): { 
   const bytes = Buffer.isBuffer(plaintext) ? plaintext : Buffer.from(JSON.stringify(plaintext))
   return { encryptedData: Buffer.concat([cipher.update(bytes), cipher.final()]).toString('base64'), iv: iv.toString('base64') }
 }
+
+/** The two fields the mini-program sends to the decrypt route. */
+export const sealed = ({ encryptedData, iv }: { encryptedData: string, iv: string }) => ({ encryptedData, iv })

@@ -1,25 +1,11 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign as cryptoSign, createHmac } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { openDatabase } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
 import { APP, ED25519_PEM, build, testConfig } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
-
-const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
-
-/** Signs a JWT by hand, so tests can forge what @fastify/jwt would refuse to make. */
-function forge (header: Record<string, unknown>, payload: Record<string, unknown>, pem = ED25519_PEM): string {
-  const input = `${b64(header)}.${b64(payload)}`
-  if (header.alg === 'none') return `${input}.`
-  if (header.alg === 'HS256') return `${input}.${createHmac('sha256', pem).update(input).digest('base64url')}`
-  return `${input}.${cryptoSign(null, Buffer.from(input), createPrivateKey(pem)).toString('base64url')}`
-}
-
-function claims (overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000)
-  return { sub: randomUUID(), sid: randomUUID(), appid: APP.appid, jti: randomUUID(), iss: 'weapp-auth', aud: 'weapp', iat: now, exp: now + 600, ...overrides }
-}
+import { b64, claims, forge } from '../helpers/jwt.js'
 
 const session = (app: Awaited<ReturnType<typeof build>>['app'], token: string) =>
   app.inject({ method: 'GET', url: '/v1/auth/session', headers: bearer(token) })

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { createLogger } from '../../src/logger.js'
 import { APP, REDIS_URL, build, redisNamespace } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
+import { capture } from '../helpers/log.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 
 type App = Awaited<ReturnType<typeof build>>['app']
@@ -44,8 +43,7 @@ t.test('with TRUST_PROXY, the client address comes from X-Forwarded-For', async 
 })
 
 t.test('TRUST_PROXY as a hop count: the address the nearest proxy saw is the client, for the limiter and the log', async (t) => {
-  const lines: string[] = []
-  const logger = createLogger('info', new Writable({ write (chunk, _encoding, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done() } }))
+  const { lines, logger } = capture()
   const { app, fake } = await build(t, { logger, env: { RATE_LIMIT_AUTH_MAX: '2', TRUST_PROXY: '1' } })
   // One proxy in front: X-Forwarded-For "a, b" from it means the proxy was reached by b; a is whatever b claimed.
   const via = (forwarded: string) => loginFrom(app, fake, '10.0.0.1', { 'x-forwarded-for': forwarded })

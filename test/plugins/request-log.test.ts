@@ -1,18 +1,11 @@
-import { Writable } from 'node:stream'
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { createLogger } from '../../src/logger.js'
 import { APP, build } from '../helper.js'
 import { bearer } from '../helpers/auth.js'
-
-function capture () {
-  const lines: string[] = []
-  const stream = new Writable({ write (chunk, _encoding, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done() } })
-  return { lines, logger: createLogger('debug', stream) }
-}
+import { capture } from '../helpers/log.js'
 
 t.test('a full login/refresh/decrypt/verify/phone/logout flow logs one line per request and no secret', async (t) => {
-  const { lines, logger } = capture()
+  const { lines, logger } = capture('debug')
   // The request id a trusted proxy (here: the loopback peer inject uses) sets in the named header is kept.
   const { app, fake } = await build(t, { logger, env: { TRUST_PROXY: '127.0.0.1', REQUEST_ID_HEADER: 'x-request-id' } })
   const secrets: string[] = [APP.secret]
@@ -63,7 +56,7 @@ t.test('request ids: generated when absent or malformed', async (t) => {
 })
 
 t.test('attack: a client\'s 15 KB path does not make 15 KB log lines', async (t) => {
-  const { lines, logger } = capture()
+  const { lines, logger } = capture('debug')
   const { app } = await build(t, { logger })
   // Node takes a request line up to its 16 KB header limit; every request logs its path.
   for (const url of ['/' + 'A'.repeat(15_000), '/v1/auth/login/' + 'B'.repeat(15_000) + '?x=1', '/%E4%BD%A0' + 'C'.repeat(15_000)]) {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { APP, build } from '../helper.js'
-import { bearer, login, refresh, rowCounts } from '../helpers/auth.js'
+import { bearer, login, post, refresh, rowCounts } from '../helpers/auth.js'
 
 // An admin bans a user by setting users.disabled_at (in Studio or SQL). Every
 // route that reads the database refuses at once with 403 USER_DISABLED; the
@@ -11,7 +11,6 @@ const ban = (prisma: Built['prisma'], userId: string) =>
   prisma.$executeRaw`UPDATE users SET disabled_at = now(), disabled_reason = 'spam' WHERE id = ${userId}::uuid`
 const unban = (prisma: Built['prisma'], userId: string) =>
   prisma.$executeRaw`UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = ${userId}::uuid`
-const post = (app: Built['app'], url: string, token: string, payload: object) => app.inject({ method: 'POST', url, headers: bearer(token), payload })
 
 t.test('a banned user cannot log in: 403 USER_DISABLED, no session opened, session_key left as it was', async (t) => {
   const { app, fake, prisma } = await build(t)

@@ -2,17 +2,11 @@ import { createCipheriv, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { FakeWechat } from '../../src/dev/fake-wechat.js'
 import { APP, build } from '../helper.js'
-import { bearer, login, rowCounts } from '../helpers/auth.js'
+import { login, me, post, rowCounts } from '../helpers/auth.js'
+import { sealed } from '../helpers/sealed.js'
 
 const PROFILE = { nickName: '小明🐼👨‍👩‍👧', avatarUrl: 'https://thirdwx.qlogo.cn/a.png', gender: 1, language: 'zh_CN', city: 'Shenzhen', province: 'Guangdong', country: 'China' }
 const PHONE = { phoneNumber: '+86 13800138000', purePhoneNumber: '13800138000', countryCode: '86' }
-
-type App = Awaited<ReturnType<typeof build>>['app']
-const post = (app: App, url: string, token: string, payload: object) => app.inject({ method: 'POST', url, headers: bearer(token), payload })
-const me = async (app: App, token: string) => (await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) })).json()
-
-/** The two fields the mini-program sends to the decrypt route. */
-const sealed = ({ encryptedData, iv }: { encryptedData: string, iv: string }) => ({ encryptedData, iv })
 
 /** Seals arbitrary bytes with a session_key, for payloads WeChat would never send. */
 function sealRaw (sessionKey: string, plaintext: Buffer): { encryptedData: string, iv: string } {

@@ -45,19 +45,24 @@ async function connect (t: Test, url: string): Promise<pg.Client> {
   return client
 }
 
+/** A login sent while an admin's ban of `userId` is open in a transaction; the ban is then committed and lifted. */
+async function loginDuringUncommittedBan (t: Test, app: Built['app'], url: string, userId: string, code: string) {
+  const admin = await connect(t, url)
+  const observer = await connect(t, url)
+  await admin.query('BEGIN')
+  await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [userId])
+  const pending = loginRequest(app, code)
+  await settledOrWaiting(pending, observer, admin)
+  await admin.query('COMMIT')
+  await admin.query('UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1::uuid', [userId])
+  return pending
+}
+
 t.test('attack: a login made while a ban is uncommitted is not live once the ban is lifted', async (t) => {
   const { app, fake, prisma, db } = await build(t)
   const alice = await login(app, fake, 'alice')
   const userId = alice.user.id
-  const admin = await connect(t, db.url)
-  const observer = await connect(t, db.url)
-
-  await admin.query('BEGIN')
-  await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [userId])
-  const pending = loginRequest(app, fake.login(APP.appid, 'alice').code)
-  await settledOrWaiting(pending, observer, admin)
-  await admin.query('COMMIT')
-  await admin.query('UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1::uuid', [userId])
+  const pending = loginDuringUncommittedBan(t, app, db.url, userId, fake.login(APP.appid, 'alice').code)
 
   // Failed on 347a147: the login answered 200 at once, and after the lift /v1/me and refresh answered 200.
   const res = await pending
@@ -120,15 +125,7 @@ t.test('attack: a link that moves a login onto a user whose ban is uncommitted l
   await login(app, fake, 'erin', APP.appid) // an identity without unionid: its app is not bound yet
   const owner = (await login(app, fake, 'erin', SECOND.appid)).user.id // the user that has erin's unionid
   fake.bind(APP.appid)
-  const admin = await connect(t, db.url)
-  const observer = await connect(t, db.url)
-
-  await admin.query('BEGIN')
-  await admin.query("UPDATE users SET disabled_at = now(), disabled_reason = 'hijacked' WHERE id = $1::uuid", [owner])
-  const pending = loginRequest(app, fake.login(APP.appid, 'erin').code)
-  await settledOrWaiting(pending, observer, admin)
-  await admin.query('COMMIT')
-  await admin.query('UPDATE users SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1::uuid', [owner])
+  const pending = loginDuringUncommittedBan(t, app, db.url, owner, fake.login(APP.appid, 'erin').code)
 
   // Failed with only the login statement locking: 200, /v1/me 200 (the link re-read the ban after it was lifted).
   const res = await pending

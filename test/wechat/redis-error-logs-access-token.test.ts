@@ -1,10 +1,9 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
-import { createLogger } from '../../src/logger.js'
 import { APP, build, redisNamespace } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
+import { capture } from '../helpers/log.js'
 
 // ioredis attaches the failed command's arguments to its errors (ReplyError:
 // err.command = { name, args }; AbortError on a dropped connection likewise),
@@ -43,8 +42,7 @@ for (const mode of ['readonly'] as const) {
   t.test(`attack (${mode}): a failed Redis write of the WeChat access_token puts the token in the log`, async (t) => {
     const { prefix } = await redisNamespace(t)
     const port = await tokenWriteBreaker(t, mode)
-    const lines: string[] = []
-    const logger = createLogger('info', new Writable({ write (chunk, _e, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done() } }))
+    const { lines, logger } = capture()
     const { app, fake } = await build(t, { logger, env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: prefix } })
     const alice = await login(app, fake, 'alice')
     const res = await app.inject({ method: 'POST', url: '/v1/auth/phone', headers: bearer(alice.accessToken), payload: { code: fake.phoneCode(APP.appid, PHONE) } })

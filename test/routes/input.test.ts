@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
-import { signRawData } from '../src/dev/fake-wechat-data.js'
-import { APP, build } from './helper.js'
-import { bearer, login, rowCounts } from './helpers/auth.js'
+import { signRawData } from '../../src/dev/fake-wechat-data.js'
+import { APP, build } from '../helper.js'
+import { bearer, login, rowCounts } from '../helpers/auth.js'
+import { sealWithKey } from '../helpers/sealed.js'
 
 // Every POST route gets the same battery of bad input; each answer must be a
 // 4xx with a machine-readable code, never a 5xx, and no row may appear.
@@ -91,4 +93,16 @@ t.test('strings from WeChat are stored safely: NUL dropped, lone surrogates repl
   const me = (await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(user.accessToken) })).json()
   t.equal(me.nickname, 'ab\ufffdc🐼')
   t.equal(me.city.length, 128, 'cut to the column size')
+})
+
+t.test('attack: decrypted JSON nested 8000 deep is refused like any bad data, not a 500', async (t) => {
+  const { app, fake } = await build(t)
+  const alice = await login(app, fake, 'alice')
+  const deep = `{"watermark":{"appid":"${APP.appid}","timestamp":${Math.floor(Date.now() / 1000)}},"x":${'['.repeat(8000)}${']'.repeat(8000)}}`
+  const res = await app.inject({ method: 'POST', url: '/v1/auth/decrypt', headers: bearer(alice.accessToken), payload: sealWithKey(fake.sessionKey(APP.appid, 'alice')!, Buffer.from(deep)) })
+  t.match(res.json(), { statusCode: 400, code: 'ENCRYPTED_DATA_INVALID' })
+  const rawData = `{"a":${'['.repeat(4000)}${']'.repeat(4000)}}`
+  const signature = createHash('sha1').update(rawData + fake.sessionKey(APP.appid, 'alice')!).digest('hex')
+  const verified = await app.inject({ method: 'POST', url: '/v1/auth/verify', headers: bearer(alice.accessToken), payload: { rawData, signature } })
+  t.match(verified.json(), { statusCode: 400, code: 'RAW_DATA_INVALID' }, 'signed rawData nested 4000 deep')
 })

@@ -38,3 +38,36 @@ t.test('attack: logins and refreshes count against the per-IP limit as well as t
   }
   t.same(statuses, [200, 200, 200, 429])
 })
+
+t.test('attack: requests whose URL does not decode are not counted by the per-IP limit', async (t) => {
+  // Fastify answers FST_ERR_BAD_URL before the root onRequest hooks run (plugins/rate-limit.ts).
+  const { app } = await build(t, { env: { RATE_LIMIT_GLOBAL_MAX: '3' } })
+  const statuses = []
+  for (let i = 0; i < 20; i++) statuses.push((await app.inject({ method: 'GET', url: `/v1/me%zz${i}`, remoteAddress: '198.51.100.7' })).statusCode)
+  t.comment(statuses.join(','))
+  // Failed on cd7c1d9: twenty 400s, no 429 (cheap: no database, no WeChat; the README says "every request").
+  t.ok(statuses.includes(429), 'every request counts against the per-IP limit')
+})
+
+// An attack that did not get through (kept so the coverage is visible).
+t.test('held: X-Forwarded-For and X-Request-Id from an untrusted peer change nothing', async (t) => {
+  const { app } = await build(t, { env: { RATE_LIMIT_GLOBAL_MAX: '3' } })
+  const statuses = []
+  for (let i = 0; i < 5; i++) {
+    statuses.push((await app.inject({ method: 'GET', url: '/v1/me', remoteAddress: '203.0.113.9', headers: { 'x-forwarded-for': `10.0.0.${i}`, 'x-real-ip': `10.1.0.${i}`, 'x-request-id': `r${i}` } })).statusCode)
+  }
+  t.same(statuses, [401, 401, 401, 429, 429])
+  for (const url of ['/V1/ME', '//v1/me', '/v1/me/', '/v1/me?x=1', '/healthz?x', '/readyz/']) {
+    const r = await app.inject({ method: 'GET', url, remoteAddress: '203.0.113.9' })
+    t.equal(r.statusCode, 429, `${url} counted`)
+  }
+  for (const method of ['HEAD', 'OPTIONS', 'DELETE'] as const) {
+    t.equal((await app.inject({ method, url: '/v1/me', remoteAddress: '203.0.113.9' })).statusCode, 429, `${method} counted`)
+  }
+  const mapped = []
+  for (let i = 0; i < 4; i++) mapped.push((await app.inject({ method: 'GET', url: '/v1/me', remoteAddress: i % 2 === 0 ? '198.51.100.4' : '::ffff:198.51.100.4' })).statusCode)
+  t.same(mapped, [401, 401, 401, 429], 'IPv4 and its IPv4-mapped form share one budget')
+  const v6 = []
+  for (let i = 0; i < 4; i++) v6.push((await app.inject({ method: 'GET', url: '/v1/me', remoteAddress: `2001:db8:5:6::${i + 1}` })).statusCode)
+  t.same(v6, [401, 401, 401, 429], 'one IPv6 /64 is one budget')
+})

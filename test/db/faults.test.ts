@@ -1,11 +1,11 @@
 import pg from 'pg'
 import t from 'tap'
-import { buildApp } from '../src/app.js'
-import { openDatabase } from '../src/db/database.js'
-import { createLogger } from '../src/logger.js'
-import { APP, build, startFakeWechat, testConfig, testDatabase } from './helper.js'
-import { bearer, login, rowCounts } from './helpers/auth.js'
-import { TcpProxy } from './helpers/tcp-proxy.js'
+import { buildApp } from '../../src/app.js'
+import { openDatabase } from '../../src/db/database.js'
+import { createLogger } from '../../src/logger.js'
+import { APP, build, startFakeWechat, testConfig, testDatabase } from '../helper.js'
+import { bearer, login, rowCounts } from '../helpers/auth.js'
+import { TcpProxy } from '../helpers/tcp-proxy.js'
 
 /** Polls until `check` gives something (a state to wait for, not a deadline raced): what it gave. */
 async function eventually<T> (check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {

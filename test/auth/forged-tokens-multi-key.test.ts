@@ -1,6 +1,7 @@
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign as cryptoSign } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import t from 'tap'
 import { APP, ED25519_PEM, build } from '../helper.js'
+import { claims, forge } from '../helpers/jwt.js'
 
 // With JWT_PUBLIC_KEYS set (a rotation) the service verifies through
 // @fastify/jwt's request path, picking the key by the token's kid; with one key
@@ -10,21 +11,6 @@ import { APP, ED25519_PEM, build } from '../helper.js'
 
 const OLD_PEM = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
 const publicPem = (pem: string): string => createPublicKey(pem).export({ type: 'spki', format: 'pem' }).toString()
-
-const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
-
-/** Signs a JWT by hand (EdDSA, HS256 or none), so the test can make what @fastify/jwt would refuse to. */
-function forge (header: Record<string, unknown>, payload: Record<string, unknown>, key = ED25519_PEM): string {
-  const input = `${b64(header)}.${b64(payload)}`
-  if (header.alg === 'none') return `${input}.`
-  if (header.alg === 'HS256') return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`
-  return `${input}.${cryptoSign(null, Buffer.from(input), createPrivateKey(key)).toString('base64url')}`
-}
-
-function claims (overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000)
-  return { sub: randomUUID(), sid: randomUUID(), appid: APP.appid, jti: randomUUID(), iss: 'weapp-auth', aud: 'weapp', iat: now, exp: now + 600, ...overrides }
-}
 
 type App = Awaited<ReturnType<typeof build>>['app']
 const session = (app: App, authorization?: string) =>

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { Agent, request } from 'undici'
-import { APP, ED25519_PEM, VAULT_KEYS, startFakeWechat, testDatabase } from './helper.js'
+import { APP, ED25519_PEM, VAULT_KEYS, startFakeWechat, testDatabase } from '../helper.js'
 
 // The built entry point, as `npm start` runs it (npm test builds first).
-const SERVER = new URL('../dist/server.js', import.meta.url).pathname
-const DEMO = new URL('../dist/cli/demo.js', import.meta.url).pathname
+const SERVER = new URL('../../dist/server.js', import.meta.url).pathname
+const DEMO = new URL('../../dist/cli/demo.js', import.meta.url).pathname
 
 interface Run {
   child: ChildProcess
@@ -83,7 +83,7 @@ t.test('with DATABASE_URL it migrates, serves /readyz and drains on SIGTERM', as
   const db = await testDatabase(t, { migrated: false })
   const server = run(t, { DATABASE_URL: db.url })
   const base = await listening(server)
-  const folders = (await readdir(new URL('../prisma/migrations/', import.meta.url), { withFileTypes: true })).filter((entry) => entry.isDirectory())
+  const folders = (await readdir(new URL('../../prisma/migrations/', import.meta.url), { withFileTypes: true })).filter((entry) => entry.isDirectory())
   t.ok(folders.length > 0)
   t.match(server.output(), new RegExp(`"applied ${folders.length} migration\\(s\\)"`), `as many migrations applied as prisma/migrations has folders (${folders.length})`)
   t.ok(existsSync(join(server.dir, '.data', 'dev-keys.json')), "development keys went to this run's own DATA_DIR (removed at teardown)")

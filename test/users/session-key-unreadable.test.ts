@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { APP, build } from '../helper.js'
-import { bearer, login } from '../helpers/auth.js'
-import { sealWithKey } from '../helpers/sealed.js'
+import { login, post } from '../helpers/auth.js'
+import { sealWithKey, sealed } from '../helpers/sealed.js'
 
 // A stored session_key that no configured SESSION_KEY_ENCRYPTION_KEYS key opens
 // (the old key dropped before `keys:reencrypt` reported 0, a database restored
@@ -16,9 +16,6 @@ const PROFILE = { nickName: 'Alice', city: 'Shenzhen' }
 const STABLE_TOKEN = '/cgi-bin/stable_token'
 const CHECKSESSION = '/wxa/checksession'
 
-type App = Awaited<ReturnType<typeof build>>['app']
-const post = (app: App, url: string, token: string, payload: object) => app.inject({ method: 'POST', url, headers: bearer(token), payload })
-const sealed = ({ encryptedData, iv }: { encryptedData: string, iv: string }) => ({ encryptedData, iv })
 const signed = ({ rawData, signature }: { rawData: string, signature: string }) => ({ rawData, signature })
 const junk = () => sealWithKey(randomBytes(16).toString('base64'), { nickName: 'x', watermark: { appid: APP.appid, timestamp: 1 } })
 

@@ -92,3 +92,24 @@ t.test('attack: with Redis, a retry reaching another instance gets the same gran
   }
   t.notOk(dump.includes(code) || dump.includes(other), 'no login code in Redis')
 })
+
+// An attack that did not get through (kept so the coverage is visible).
+t.test('held: 20 users logging in at once each get their own grant; same-code replays across two instances stay one grant', async (t) => {
+  const { prefix } = await redisNamespace(t)
+  const fake = await startFakeWechat(t)
+  const db = await testDatabase(t)
+  const env = { REDIS_URL, REDIS_PREFIX: prefix }
+  const one = (await build(t, { db, fake, env })).app
+  const two = (await build(t, { db, fake, env })).app
+  fake.setFault({ delayMs: 150 })
+  const codes = Array.from({ length: 20 }, (_v, i) => ({ user: `p-${i}`, code: fake.login(APP.appid, `p-${i}`).code }))
+  const results = await Promise.all(codes.flatMap(({ code }) => [one, two, one].map((app) => app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } }))))
+  fake.setFault(undefined)
+  t.same(new Set(results.map((r) => r.statusCode)), new Set([200]))
+  for (let i = 0; i < 20; i++) {
+    const bodies = results.slice(3 * i, 3 * i + 3).map((r) => r.body)
+    t.equal(new Set(bodies).size, 1, `user ${i}: one grant`)
+    const me = (await one.inject({ method: 'GET', url: '/v1/me', headers: bearer(JSON.parse(bodies[0]!).accessToken) })).json()
+    t.equal(me.openid, fake.openid(APP.appid, codes[i]!.user), `user ${i}: their own account`)
+  }
+})

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { APP, REDIS_URL, build, redisNamespace, startFakeWechat, testDatabase } from './helper.js'
-import { bearer, login } from './helpers/auth.js'
+import { APP, REDIS_URL, build, redisNamespace, startFakeWechat, testDatabase } from '../helper.js'
+import { bearer, login } from '../helpers/auth.js'
 
 // Two instances of the service on one Postgres and one Redis, as behind a load balancer.
 

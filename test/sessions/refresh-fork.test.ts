@@ -44,3 +44,14 @@ t.test('attack: a replay of a token two rotations old is theft even within the g
   t.same(row, { generation: 2, rows: 0 }, 'nothing was minted for the replay: two rotations')
   t.equal(await liveTokens(prisma), 0, 'the ended session holds no live token')
 })
+
+// An attack that did not get through (kept so the coverage is visible).
+t.test('held: a grace-window replay racing the owner two rotations ahead revokes, never forks', async (t) => {
+  const { app, fake, prisma } = await build(t)
+  const a = await login(app, fake, 'alice')
+  const r1 = (await refresh(app, a.refreshToken)).json()
+  const [r2, replay] = await Promise.all([refresh(app, r1.refreshToken), refresh(app, a.refreshToken)])
+  t.comment(`owner ${r2.statusCode}, replay of the first token ${replay.statusCode} ${replay.json().code ?? ''}`)
+  const live = await liveTokens(prisma)
+  t.ok(live <= 1, 'never two live tokens')
+})

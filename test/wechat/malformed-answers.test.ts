@@ -139,3 +139,19 @@ t.test('40001 again after the token was fetched anew: one retry only, then 502 W
   }
   t.equal((await phone(b, alice.accessToken)).statusCode, 200, 'then it works again')
 })
+
+t.test('attack: WeChat answering a partial phone_info gets a 502, not a 500', async (t) => {
+  const { app, fake } = await build(t)
+  const alice = await login(app, fake, 'alice')
+  const code = fake.phoneCode(APP.appid, PHONE)
+  await app.inject({ method: 'POST', url: '/v1/auth/phone', headers: bearer(alice.accessToken), payload: { code: fake.phoneCode(APP.appid, PHONE) } })
+  for (const body of [
+    { errcode: 0, errmsg: 'ok', phone_info: { phoneNumber: '13800138000', watermark: { appid: APP.appid, timestamp: 1 } } },
+    { errcode: 0, errmsg: 'ok', phone_info: { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' } },
+    { errcode: 0, errmsg: 'ok', phone_info: null }
+  ]) {
+    fake.setFault({ body, times: 1 })
+    const res = await app.inject({ method: 'POST', url: '/v1/auth/phone', headers: bearer(alice.accessToken), payload: { code } })
+    t.match(res.json(), { statusCode: 502, code: 'WECHAT_UNAVAILABLE' }, JSON.stringify(body))
+  }
+})

@@ -1,16 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { ConfigError, parseConfig, parseDuration } from '../src/config.js'
-
-function problemsOf (env: Record<string, string>): string[] {
-  try {
-    parseConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  return []
-}
+import { ConfigError, parseConfig, parseDuration } from '../../src/config.js'
+import { problemsOf } from '../helpers/config.js'
 
 t.test('an empty environment is a valid development setup with documented defaults', async (t) => {
   const config = parseConfig({})
