@@ -18,7 +18,7 @@ import { scenarios, type Scenario } from './scenarios.js'
 // `npm run bench:scale [-- --sessions N --seconds S --rest R]`: the service on empty tables, then on
 // N seeded sessions (default 1 M) with their users, tokens and audit events
 // (bench/scale-seed.ts); a prune pass under refresh load; bytes per row. One
-// table on stdout, progress on stderr. See README, "Scaling".
+// table on stdout, progress on stderr. See docs/operations.md, "Scaling".
 
 const { values: args } = parseArgs({
   options: { sessions: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '8' }, rest: { type: 'string', default: String(REST_RATIO) } }

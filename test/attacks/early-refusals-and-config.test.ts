@@ -10,7 +10,7 @@ t.test('attack: requests whose URL does not decode are not counted by the per-IP
   const statuses = []
   for (let i = 0; i < 20; i++) statuses.push((await app.inject({ method: 'GET', url: `/v1/me%zz${i}`, remoteAddress: '198.51.100.7' })).statusCode)
   t.comment(statuses.join(','))
-  // Failed on cd7c1d9: twenty 400s, no 429 (cheap: no database, no WeChat; the README says "every request").
+  // Failed on cd7c1d9: twenty 400s, no 429 (cheap: no database, no WeChat; docs/security.md says "every request").
   t.ok(statuses.includes(429), 'every request counts against the per-IP limit')
 })
 
