@@ -4,7 +4,7 @@ import { cpuMicros } from './cpu.js'
 
 // `npm run bench:overhead`: what each cross-cutting feature costs a bare
 // Fastify route, alone, under the same load as `npm run bench`. This is how the
-// changes noted in README "Performance" were chosen.
+// changes noted in docs/performance.md were chosen.
 
 const VARIANTS: [string, string][] = [
   ['bare', ''],

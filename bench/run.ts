@@ -14,7 +14,7 @@ import { PgWireCounter } from './pg-wire-counter.js'
 import { scenarios, type Fixture, type Scenario } from './scenarios.js'
 
 // `npm run bench`: every route under the same fixed load, side by side with a
-// bare Fastify "hello" measured in the same run. See README, "Performance".
+// bare Fastify "hello" measured in the same run. See docs/performance.md.
 
 const LOAD = { connections: 32, durationSeconds: 8, warmupSeconds: 2 }
 const ROUND_TRIP_SAMPLES = 100

@@ -20,7 +20,7 @@ import { scenarios, type Scenario } from './scenarios.js'
 // N seeded sessions (default 1 M) with their users, tokens and audit events
 // (bench/scale-seed.ts); a prune pass under refresh load; the drop of one
 // day's audit partition; bytes per row. One table on stdout, progress on
-// stderr. See README, "Scaling".
+// stderr. See docs/operations.md, "Scaling".
 
 const { values: args } = parseArgs({
   options: { sessions: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '8' }, rest: { type: 'string', default: String(REST_RATIO) } }

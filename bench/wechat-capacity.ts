@@ -12,7 +12,7 @@ import { serviceEnv } from './keys.js'
 // `npm run bench:wechat`: how many logins can wait on a slow WeChat at once.
 // WeChat (the fake) answers every jscode2session after WECHAT_DELAY_MS; bursts
 // of N simultaneous logins hit the service (default settings: 256 connections
-// to WeChat, 1024 admitted) and the answers are counted. See README, "Scaling".
+// to WeChat, 1024 admitted) and the answers are counted. See docs/operations.md, "Deploying".
 
 const APP = { appid: 'wxbench000000002', secret: 'bench-secret-0002' }
 const DELAY_MS = Number(process.env.WECHAT_DELAY_MS ?? 2500)

@@ -4,7 +4,7 @@ import { pino, type DestinationStream, type Logger } from 'pino'
 // this list is the second line of defence: anything that could let a reader of
 // the logs act as a user or as the app, should a future log call include it.
 // Exact paths only: pino's wildcard redaction cost a third of the throughput
-// of a Bearer-only route (README, Performance).
+// of a Bearer-only route (docs/performance.md).
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'body', 'req.body', 'payload',
   'secret', 'js_code', 'session_key', 'sessionKey', 'accessToken', 'refreshToken', 'access_token',

@@ -45,7 +45,7 @@ const uuid = (value: string | undefined): string | null => value !== undefined &
 /**
  * One multi-row INSERT per batch, the rows as one array per column: a
  * prepared statement on the pool (it runs once a second beside the request
- * path; Prisma's createMany cost ten times its CPU, see README "Performance").
+ * path; Prisma's createMany cost ten times its CPU, see docs/performance.md).
  */
 const insertEvents = statement('audit_insert', {}, `
   INSERT INTO auth_events (created_at, type, outcome, user_id, session_id, appid, ip, user_agent, request_id)

@@ -31,7 +31,7 @@ async function migrateWithRetry (url: string, log: Logger): Promise<void> {
       const code = (error as { code?: string }).code
       const unreachable = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === '57P03'
       if (!unreachable) throw error
-      if (attempt === CONNECT_ATTEMPTS) throw new DatabaseStartError(`cannot reach the database at ${describeTarget(url)} (${code}) after ${attempt} attempts; is it running? (see README, "Configuration")`)
+      if (attempt === CONNECT_ATTEMPTS) throw new DatabaseStartError(`cannot reach the database at ${describeTarget(url)} (${code}) after ${attempt} attempts; is it running? (see docs/configuration.md, "A real PostgreSQL")`)
       const waitMs = 500 * 2 ** (attempt - 1)
       log.warn({ attempt, waitMs, code }, `database at ${describeTarget(url)} unreachable, retrying`)
       await new Promise((resolve) => setTimeout(resolve, waitMs))

@@ -5,7 +5,7 @@ import type pg from 'pg'
 // adapter: Postgres plans each once per connection, and the driver skips
 // Prisma's query compiler. Measured per query (warm, 16 concurrent): Prisma
 // $queryRaw about 150-190 µs of client CPU, a pg named statement 35-40 µs
-// (README, "Performance"). Everything else uses Prisma Client's model API.
+// (docs/performance.md). Everything else uses Prisma Client's model API.
 //
 // Each statement declares its result columns; test/db/statements.test.ts runs
 // every statement against a real database and checks the names and types

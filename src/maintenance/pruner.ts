@@ -22,7 +22,7 @@ export interface PrunePolicy {
  * took: a pass holds at most 1 / (1 + REST_RATIO) of one connection, and backs
  * off by itself when the database is slow. Measured with bench:scale on 200k
  * seeded sessions: without a rest, refresh throughput during the pass fell to
- * 43%; resting 1x, 79%, with tokens still pruned at 23-29k rows/s (README,
+ * 43%; resting 1x, 79%, with tokens still pruned at 23-29k rows/s (docs/operations.md,
  * "Scaling").
  */
 export const REST_RATIO = 1

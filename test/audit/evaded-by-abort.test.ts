@@ -9,7 +9,7 @@ import { login, refresh } from '../helpers/auth.js'
 // answer comes leaves no row, whatever the request did: a thief who presents a
 // stolen refresh token past the grace window and hangs up ends the victim's
 // session (REFRESH_TOKEN_REUSED, revoked_reason = 'refresh_reuse') with no
-// `refresh` row and no `session_revoked` row: the README's "reuse detections of
+// `refresh` row and no `session_revoked` row: docs/operations.md's "reuse detections of
 // the last day" query shows nothing. Likewise a login that opens a session.
 
 /** Sends a request on a raw socket and closes it after `ms`, before any answer. */

@@ -135,7 +135,7 @@ t.test('soak: a month of days passing, events every day, 5 days kept: partitions
 t.test('a partition not named by day is left alone, and only a day partition can be dropped', async (t) => {
   const { prisma, database } = await build(t)
   const { dropPartition, listPartitions } = await import('../../src/audit/partitions.js')
-  // An admin's archive attached by hand (README: how a large install migrates), wholly older than the retention.
+  // An admin's archive attached by hand (docs/operations.md, "Audit trail": how a large install migrates), wholly older than the retention.
   await prisma.$executeRawUnsafe('CREATE TABLE audit_partitions.auth_events_archive (LIKE auth_events_log)')
   await prisma.$executeRawUnsafe('ALTER TABLE auth_events_log ATTACH PARTITION audit_partitions.auth_events_archive FOR VALUES FROM (\'2000-01-01Z\') TO (\'2000-02-01Z\')')
   await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) VALUES ('2000-01-15Z', 'login', 'ok')`

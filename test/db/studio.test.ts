@@ -110,7 +110,7 @@ async function search (page: Page, text: string): Promise<void> {
 }
 
 /**
- * The README's recipes, as an admin does them: the user by openid, the user by
+ * The recipes of docs/operations.md, as an admin does them: the user by openid, the user by
  * phone, then their session ended by setting revoked_at and revoked_reason.
  * `others` are users the searches must leave out.
  */
@@ -156,7 +156,7 @@ async function adminEndsSession (t: Test, page: Page, studio: string, who: Seede
   }
 }
 
-/** The README's ban recipe: set the user's disabled_at (and a reason) in Studio. */
+/** docs/operations.md's ban recipe: set the user's disabled_at (and a reason) in Studio. */
 async function adminBans (t: Test, page: Page, studio: string, who: Seeded, name: string): Promise<void> {
   try {
     // A fresh page: a hash change alone keeps the last table's search box open over its button.

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 
 /**
- * The team's own API, as the README tells it to work: it trusts the access
+ * The team's own API, as docs/api.md tells it to work: it trusts the access
  * token by the service's public keys at /.well-known/jwks.json (EdDSA here)
  * and never calls the service. Routes:
  * - GET /orders: 200 { userId } for a valid token

@@ -120,7 +120,7 @@ t.test('SESSION_MAX_AGE ends the session on every route that takes its refresh t
   t.match(retry.json(), { statusCode: 401, code: 'WECHAT_CODE_USED' }, "a retry of bob's code does not hand out his expired session")
 
   // Every route that takes a session is in the list above, but /v1/auth/session, which checks the signature alone
-  // (README, Sessions and tokens): there the token's own expiry (ACCESS_TOKEN_TTL <= SESSION_MAX_AGE) is the bound.
+  // (docs/api.md, "Sessions and tokens"): there the token's own expiry (ACCESS_TOKEN_TTL <= SESSION_MAX_AGE) is the bound.
   const spec = app.swagger() as { paths: Record<string, Record<string, { security?: unknown[], requestBody?: unknown }>> }
   const tried = new Set(routes.map(([route]) => route))
   const taking = Object.entries(spec.paths).flatMap(([path, ops]) => Object.entries(ops)

@@ -6,7 +6,7 @@ import { bearer, login, refresh } from '../helpers/auth.js'
 // during the ban. Every session that stayed quiet through the ban (a thief's,
 // the one the spam came from, a phone left in a drawer) comes back to life,
 // refresh token and access token alike, the moment the ban is lifted, although
-// the README says lifting it "restores access with a new login". An admin who
+// docs/operations.md says lifting it "restores access with a new login". An admin who
 // bans a hijacked account and lifts the ban for its owner hands it back to the
 // hijacker.
 

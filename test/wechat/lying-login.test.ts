@@ -5,8 +5,8 @@ import { rowCounts } from '../helpers/auth.js'
 // wechat/client.ts code2session() checks only `typeof openid/session_key === 'string'`.
 // The columns are VARCHAR(128) (openid, unionid) and VARCHAR(512) (session_key_enc),
 // and Postgres text refuses NUL: a WeChat answer outside those bounds reaches the
-// INSERT and comes back as 500 INTERNAL_ERROR, where the README promises a 502
-// WECHAT_UNAVAILABLE for "an unreadable answer" and "no 500 from what WeChat sends".
+// INSERT and comes back as 500 INTERNAL_ERROR, where docs/api.md promises a 502
+// WECHAT_UNAVAILABLE for "an unreadable answer" and docs/security.md "no 500 from what clients or WeChat send".
 // An empty openid is accepted as an identity: every login WeChat answers with
 // openid "" lands in ONE account.
 

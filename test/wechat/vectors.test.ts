@@ -17,7 +17,7 @@ import { bearer, login } from '../helpers/auth.js'
 //    hmac_sha256('{"foo":"bar"}', 'o0q0otL8aEzpcZL/FT9WsQ==') = 654571f7...aa0b. wxa/checksession
 //    signs the empty string the same way (signature = hmac_sha256(session_key, "")); its own
 //    example signature (fefce01b...2509) comes without the session_key that made it, so the
-//    empty-string case has no official vector (README, "User data").
+//    empty-string case has no official vector (docs/api.md, "User data").
 
 const DEMO = {
   appid: 'wx4f4bc4dec97d474b',
