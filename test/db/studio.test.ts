@@ -137,6 +137,10 @@ async function adminEndsSession (t: Test, page: Page, studio: string, who: Seede
     const session = rowWith(page, who.sessionId)
     await session.waitFor()
     await leftOut('sessionId')
+    // The recipe narrows to the session's own id before editing: rows come unordered, and with two
+    // sessions of the user listed the edits once landed on two rows (the embedded database, 1 in 1).
+    await search(page, who.sessionId)
+    await session.waitFor()
     // Studio orders columns by name and renders only those in view: scroll right to revoked_at,
     // which scrolls the id column out; cells are then found by the row's index in the grid.
     const row = (await session.locator('td[data-grid-column-id="id"]').getAttribute('data-grid-row-index'))!
