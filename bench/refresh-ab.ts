@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import pg from 'pg'
 import { FakeWechat } from '../src/dev/fake-wechat.js'
 import { spawnListening } from '../src/dev/spawn.js'
 import { cpuMicros } from './cpu.js'
 import { serviceEnv } from './keys.js'
 import { PgWireCounter } from './pg-wire-counter.js'
 import { scenarios } from './scenarios.js'
+import { admin, withDatabase } from './database.js'
 
 // `npx tsx bench/refresh-ab.ts --base DIR [--rounds 3 --seconds 8 --rate R --route NAME]`:
 // service CPU per request of one route, this build (dist/) against another
@@ -27,29 +27,20 @@ const { values: args } = parseArgs({
 if (args.base === undefined) throw new Error('--base DIR: a built checkout to compare with')
 const LOAD = { connections: 32, warmupSeconds: 2, seconds: Number(args.seconds), ...(args.rate === undefined ? {} : { overallRate: Number(args.rate) }) }
 const APP = { appid: 'wxrefreshab00001', secret: 'refresh-ab-secret' }
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 const log = (line: string): void => { process.stderr.write(`${line}\n`) }
 const scenario = scenarios.list().find((s) => s.name === args.route)
 if (scenario === undefined) throw new Error(`no scenario ${args.route}`)
-
-async function admin (sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL })
-  await client.connect()
-  try { await client.query(sql) } finally { await client.end() }
-}
 
 interface Build { label: string, dir: string, databaseUrl: string, url: string, pid: number, stop: () => void, cpu: number[], rps: number[], roundTrips: number, bytes: number }
 
 async function start (label: string, dir: string, fake: FakeWechat, dataDir: string, dbName: string): Promise<Build> {
   await admin(`CREATE DATABASE "${dbName}"`)
-  const url = new URL(ADMIN_URL)
-  url.pathname = `/${dbName}`
-  const databaseUrl = url.toString()
+  const databaseUrl = withDatabase(dbName)
   const { migrate } = await import(join(dir, 'dist/db/migrate.js')) as { migrate: (url: string) => Promise<unknown> }
   await migrate(databaseUrl)
   // Round trips and response bytes: 100 sequential requests through a counting relay.
-  const counter = new PgWireCounter({ host: url.hostname, port: Number(url.port || 5432) })
   const relayed = new URL(databaseUrl)
+  const counter = new PgWireCounter({ host: relayed.hostname, port: Number(relayed.port || 5432) })
   relayed.port = String(await counter.listen())
   const counted = await spawnListening(join(dir, 'dist/server.js'), serviceEnv(APP, relayed.toString(), fake.url, join(dataDir, `${label}-count`)))
   let roundTrips = 0

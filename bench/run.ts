@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import pg from 'pg'
 import { migrate } from '../src/db/migrate.js'
 import { FakeWechat } from '../src/dev/fake-wechat.js'
 import { spawnListening } from '../src/dev/spawn.js'
@@ -12,6 +11,7 @@ import { cpuMicros } from './cpu.js'
 import { ED25519_PEM, VAULT_KEYS, serviceEnv } from './keys.js'
 import { PgWireCounter } from './pg-wire-counter.js'
 import { scenarios, type Fixture, type Scenario } from './scenarios.js'
+import { admin, ADMIN_URL, withDatabase } from './database.js'
 
 // `npm run bench`: every route under the same fixed load, side by side with a
 // bare Fastify "hello" measured in the same run. See docs/performance.md.
@@ -19,7 +19,6 @@ import { scenarios, type Fixture, type Scenario } from './scenarios.js'
 const LOAD = { connections: 32, durationSeconds: 8, warmupSeconds: 2 }
 const ROUND_TRIP_SAMPLES = 100
 const APP = { appid: 'wxbench000000001', secret: 'bench-secret-0001' }
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 const json = process.argv.includes('--json')
 const log = (line: string): void => { if (!json) process.stderr.write(`${line}\n`) }
 
@@ -38,18 +37,6 @@ interface Row {
   cpuPerRequestUs: number
   /** Peak RSS of the service once this route's run ended (the bare row: the bare process). */
   peakRssMb: number
-}
-
-async function admin (sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL })
-  await client.connect()
-  try { await client.query(sql) } finally { await client.end() }
-}
-
-function withDatabase (url: string, name: string): string {
-  const parsed = new URL(url)
-  parsed.pathname = `/${name}`
-  return parsed.toString()
 }
 
 /** VmHWM is the peak resident set size of the process so far. */
@@ -93,7 +80,7 @@ async function main (): Promise<void> {
   await admin(`CREATE DATABASE "${dbName}"`).catch((error: Error) => {
     throw new Error(`cannot create a database at ${new URL(ADMIN_URL).host} (${error.message}); set BENCH_DATABASE_URL to a Postgres the bench may create databases on`)
   })
-  const databaseUrl = withDatabase(ADMIN_URL, dbName)
+  const databaseUrl = withDatabase(dbName)
   const dataDir = await mkdtemp(join(tmpdir(), 'weapp-bench-'))
   const fake = new FakeWechat([APP])
   await fake.listen()

@@ -15,6 +15,7 @@ import { cpuMicros } from './cpu.js'
 import { serviceEnv } from './keys.js'
 import { FULL_DAY_AGO, seedScale } from './scale-seed.js'
 import { scenarios, type Scenario } from './scenarios.js'
+import { admin, withDatabase } from './database.js'
 
 // `npm run bench:scale [-- --sessions N --seconds S --rest R]`: the service on empty tables, then on
 // N seeded sessions (default 1 M) with their users, tokens and audit events
@@ -32,7 +33,6 @@ const REST = Number(args.rest)
 const LOAD = { connections: 32, warmupSeconds: 2 }
 const DAY = 86_400
 const APP = { appid: 'wxscale000000001', secret: 'scale-secret-0001' }
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 const ROUTES = ['GET /v1/me', 'POST /v1/auth/refresh', 'POST /v1/auth/login']
 const log = (line: string): void => { process.stderr.write(`${line}\n`) }
 
@@ -51,18 +51,6 @@ async function dropOldestDay (databaseUrl: string, client: pg.Client): Promise<D
   } finally {
     await db.close()
   }
-}
-
-async function admin (sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL })
-  await client.connect()
-  try { await client.query(sql) } finally { await client.end() }
-}
-
-function withDatabase (url: string, name: string): string {
-  const parsed = new URL(url)
-  parsed.pathname = `/${name}`
-  return parsed.toString()
 }
 
 type Service = Awaited<ReturnType<typeof spawnListening>>
@@ -152,7 +140,7 @@ async function bytes (client: pg.Client): Promise<Bytes> {
 async function main (): Promise<void> {
   const dbName = `weapp_scale_${process.pid}`
   await admin(`CREATE DATABASE "${dbName}"`)
-  const databaseUrl = withDatabase(ADMIN_URL, dbName)
+  const databaseUrl = withDatabase(dbName)
   const dataDir = await mkdtemp(join(tmpdir(), 'weapp-scale-'))
   const fake = new FakeWechat([APP])
   await fake.listen()
