@@ -181,8 +181,8 @@ const revoke = statement('sessions_revoke', {}, `
   WITH ended AS (
     UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = $2, updated_at = now() WHERE id = $1::uuid AND revoked_at IS NULL
     RETURNING id
-  )
-  UPDATE refresh_tokens SET retired_at = now(), updated_at = now() WHERE session_id IN (SELECT id FROM ended) AND retired_at IS NULL`)
+  ), ${retireLive('ended')}
+  SELECT FROM retired`)
 
 const live = statement('sessions_live', { user_id: 'string', ...SESSION_STATE_COLUMNS }, `
   SELECT s.user_id::text, ${SESSION_STATE} FROM sessions s WHERE s.id = $1::uuid`)
@@ -287,13 +287,13 @@ export class SessionRepository {
 
   /** Ends every session of a user inside the caller's transaction (a merge into a banned user). */
   async endAllOfUser (tx: Prisma.TransactionClient, userId: string, reason: string): Promise<void> {
-    await tx.$executeRaw`
+    await tx.$executeRawUnsafe(`
       WITH ended AS (
-        UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = ${reason}, updated_at = now()
-        WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
+        UPDATE sessions SET revoked_at = clock_timestamp(), revoked_reason = $2, updated_at = now()
+        WHERE user_id = $1::uuid AND revoked_at IS NULL
         RETURNING id
-      )
-      UPDATE refresh_tokens SET retired_at = now(), updated_at = now() WHERE session_id IN (SELECT id FROM ended) AND retired_at IS NULL`
+      ), ${retireLive('ended')}
+      SELECT FROM retired`, userId, reason)
   }
 
   /** The user who owns a live session now; a 401 for an ended one. */
