@@ -1,0 +1,141 @@
+import { generateKeyPairSync } from 'node:crypto'
+import t from 'tap'
+import {
+  alipayAesDecrypt, alipayAesEncrypt, alipaySignContent, openAlipayAnswer, openAlipayPhone, rsa2Sign, rsa2Verify,
+  sealAlipayPhone, signAlipayRequest
+} from '../../src/platforms/alipay-crypto.js'
+import { topLevelMembers } from '../../src/platforms/raw-json.js'
+
+// alipay-sdk-nodejs-all's own fixture (PLATFORMS.md 4.5): an alipay.open.auth.app.aes.set answer.
+const AES_VECTOR = {
+  key: Buffer.from('aYA0GP8JEW+D7/UFaskCWA==', 'base64'),
+  ciphertext: '4AOYHE0rpPnRnghunsGo+mY02DzANFLwNJJCiHfrNh2oaB2pn33PwOEOvH8mjhkE3Wh/jR+3jHM9nvoFvOsY/SqZbZzamRg9Eh3VkRqOhSM=',
+  plaintext: '{"code":"10000","msg":"Success","aes_key":"cW8mcZgoMGUVp5g7uv7bHw=="}'
+}
+
+const rsa = () => generateKeyPairSync('rsa', { modulusLength: 2048 })
+const alipay = rsa()
+const other = rsa()
+
+const METHOD = 'alipay.system.oauth.token'
+/** A gateway body as Alipay lays it out: the member's raw text, then the sign over exactly that text. */
+const answer = (raw: string, key = 'alipay_system_oauth_token_response', signer = alipay.privateKey) =>
+  `{"${key}":${raw},"sign":"${rsa2Sign(raw, signer)}"}`
+const TOKEN = '{"access_token":"publicpBa869cad0990e4e17a57ecf7c5469a4b2","alipay_user_id":"20880012345678901234567890123456","auth_start":"2026-12-01 10:00:00","expires_in":300,"re_expires_in":300,"refresh_token":"publicpB343643f9d7e4c3c8fd8d4d3e1e1e4e3","user_id":"2088102150477652"}'
+
+const failure = (kind: string) => ({ name: 'AlipayDecryptError', kind })
+
+t.test("the Alipay SDK's AES fixture decrypts to its documented plaintext", async (t) => {
+  t.equal(alipayAesDecrypt(AES_VECTOR.key, AES_VECTOR.ciphertext), AES_VECTOR.plaintext)
+  t.equal(alipayAesEncrypt(AES_VECTOR.key, AES_VECTOR.plaintext), AES_VECTOR.ciphertext, 'and encrypting gives the fixture back')
+})
+
+t.test('the sign string: sorted, sign and empty values left out, sign_type kept', async (t) => {
+  t.equal(alipaySignContent({ method: METHOD, app_id: '2021', sign: 'x', code: '', grant_type: 'authorization_code', sign_type: 'RSA2', extra: undefined }),
+    'app_id=2021&grant_type=authorization_code&method=alipay.system.oauth.token&sign_type=RSA2')
+  const signed = signAlipayRequest({ app_id: '2021', method: METHOD, timestamp: '2026-12-01 10:00:00' }, other.privateKey)
+  t.ok(rsa2Verify('app_id=2021&method=alipay.system.oauth.token&timestamp=2026-12-01 10:00:00', signed.sign, other.publicKey))
+  t.notOk(rsa2Verify('app_id=2022&method=alipay.system.oauth.token&timestamp=2026-12-01 10:00:00', signed.sign, other.publicKey), 'another request')
+  t.notOk(rsa2Verify('x', 'not base64!', other.publicKey))
+  t.notOk(rsa2Verify('x', 42, other.publicKey))
+})
+
+t.test('an answer is verified over its raw text, spacing and escapes as sent', async (t) => {
+  // Re-serialising this member would drop the spaces and the \/ escape, and the signature with them.
+  const raw = '{ "user_id" : "2088102150477652",\n "avatar": "https:\\/\\/x", "n": 1.50 }'
+  const opened = openAlipayAnswer(answer(raw), METHOD, alipay.publicKey)
+  t.same(opened, { key: 'alipay_system_oauth_token_response', value: { user_id: '2088102150477652', avatar: 'https://x', n: 1.5 }, signed: true })
+  t.same(openAlipayAnswer(` \n${answer(TOKEN)}\n`, METHOD, alipay.publicKey).value.user_id, '2088102150477652', 'whitespace around the body')
+  const signFirst = `{"sign":"${rsa2Sign(TOKEN, alipay.privateKey)}","alipay_system_oauth_token_response":${TOKEN}}`
+  t.equal(openAlipayAnswer(signFirst, METHOD, alipay.publicKey).value.user_id, '2088102150477652', 'members in any order')
+})
+
+t.test('attack: a forged or missing signature never yields the answer', async (t) => {
+  t.throws(() => openAlipayAnswer(answer(TOKEN, undefined, other.privateKey), METHOD, alipay.publicKey), { name: 'AlipayAnswerError', reason: 'forged' })
+  t.throws(() => openAlipayAnswer(`{"alipay_system_oauth_token_response":${TOKEN}}`, METHOD, alipay.publicKey), { name: 'AlipayAnswerError', reason: 'unsigned' })
+  t.throws(() => openAlipayAnswer(`{"alipay_system_oauth_token_response":${TOKEN},"sign":""}`, METHOD, alipay.publicKey), { name: 'AlipayAnswerError', reason: 'forged' })
+  t.throws(() => openAlipayAnswer(`{"alipay_system_oauth_token_response":${TOKEN},"sign":null}`, METHOD, alipay.publicKey), { name: 'AlipayAnswerError', reason: 'forged' })
+  const evil = TOKEN.replace('2088102150477652', '2088102150470000')
+  const signed = answer(TOKEN)
+  t.throws(() => openAlipayAnswer(signed.replace(TOKEN, evil), METHOD, alipay.publicKey), { name: 'AlipayAnswerError', reason: 'forged' }, 'the signed member edited')
+  t.throws(() => openAlipayAnswer(answer(TOKEN, 'alipay_user_info_share_response'), METHOD, alipay.publicKey), { name: 'AlipayAnswerError', reason: 'malformed' }, "another method's answer")
+  const forgedError = `{"error_response":{"code":"40002","sub_code":"isv.code-invalid"},"sign":"${rsa2Sign('{}', alipay.privateKey)}"}`
+  t.throws(() => openAlipayAnswer(forgedError, METHOD, alipay.publicKey), { name: 'AlipayAnswerError', reason: 'forged' }, 'a signed error is verified too')
+  const unsignedError = openAlipayAnswer('{"error_response":{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.code-invalid"}}', METHOD, alipay.publicKey)
+  t.same(unsignedError, { key: 'error_response', value: { code: '40002', msg: 'Invalid Arguments', sub_code: 'isv.code-invalid' }, signed: false }, 'an unsigned error can only refuse')
+})
+
+t.test('attack: a body spliced around the signed part never yields the spliced member', async (t) => {
+  const evil = TOKEN.replace('2088102150477652', '2088102150470000')
+  const signed = answer(TOKEN)
+  const open = (body: string) => openAlipayAnswer(body, METHOD, alipay.publicKey)
+  // JSON.parse keeps the last of two same-named members: a reader verifying the first and parsing the body would take the evil one.
+  t.throws(() => open(`${signed.slice(0, -1)},"alipay_system_oauth_token_response":${evil}}`), { name: 'AlipayAnswerError', reason: 'malformed' }, 'the member repeated after the sign')
+  t.throws(() => open(`{"alipay_system_oauth_token_response":${evil},${signed.slice(1)}`), { name: 'AlipayAnswerError', reason: 'malformed' }, 'the member repeated before')
+  t.throws(() => open(`${signed.slice(0, -1)},"alipay_system_oauth_token\\u005fresponse":${evil}}`), { name: 'AlipayAnswerError', reason: 'malformed' }, 'repeated under an escaped name')
+  t.throws(() => open(`${signed.slice(0, -1)},"error_response":{"code":"10000"}}`), { name: 'AlipayAnswerError', reason: 'malformed' }, 'both members')
+  t.throws(() => open(`${signed.slice(0, -1)},"sign":"x"}`), { name: 'AlipayAnswerError', reason: 'malformed' }, 'two signs')
+  t.throws(() => open(`${signed}{"alipay_system_oauth_token_response":${evil}}`), { name: 'AlipayAnswerError', reason: 'malformed' }, 'a second object after the body')
+  t.throws(() => open(`[${signed}]`), { name: 'AlipayAnswerError', reason: 'malformed' })
+  // The raw substring a naive reader cuts from the first key to the last "sign" would span the evil text; ours is the member's own value.
+  const nested = `{"alipay_system_oauth_token_response":${TOKEN},"note":{"sign":"x","alipay_system_oauth_token_response":${evil}},"sign":"${rsa2Sign(TOKEN, alipay.privateKey)}"}`
+  t.equal(open(nested).value.user_id, '2088102150477652', 'a nested member of the same name is not read')
+  const inString = `{"alipay_system_oauth_token_response":${TOKEN},"note":"\\",\\"alipay_system_oauth_token_response\\":${evil.replaceAll('"', '\\"')}","sign":"${rsa2Sign(TOKEN, alipay.privateKey)}"}`
+  t.equal(open(inString).value.user_id, '2088102150477652', 'a member written inside a string is not read')
+})
+
+t.test('the raw scanner reads only well-formed JSON, to a bounded depth', async (t) => {
+  t.same(topLevelMembers('{"a" : [1, {"b": "c"}], "d":-0.5e+3 ,"e":null,"f":true,"g":"\\u00e9\\n"}'),
+    new Map([['a', '[1, {"b": "c"}]'], ['d', '-0.5e+3'], ['e', 'null'], ['f', 'true'], ['g', '"\\u00e9\\n"']]))
+  t.same(topLevelMembers(' {} '), new Map())
+  for (const bad of ['', '{', '{"a":1,}', '{"a":01}', '{"a":tru}', '{"a":"x\ny"}', '{a:1}', '{"a":1}x', '{"a":[1,]}', '{"a" 1}', '"a"', '{"a":"\\x"}', '{"a":1 "b":2}']) {
+    t.equal(topLevelMembers(bad), undefined, JSON.stringify(bad))
+  }
+  t.equal(topLevelMembers(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`), undefined, 'deep nesting refused, not a stack overflow')
+  t.ok(topLevelMembers(`{"a":${'['.repeat(60)}${']'.repeat(60)}}`), 'nesting within the bound')
+})
+
+t.test('the phone payload: verified over the quoted ciphertext, then decrypted', async (t) => {
+  const aesKey = Buffer.alloc(16, 4)
+  const content = { code: '10000', msg: 'Success', mobile: '13800138000' }
+  const sealed = sealAlipayPhone(content, aesKey, alipay.privateKey)
+  t.same(openAlipayPhone(sealed, alipay.publicKey, aesKey), content)
+  t.same(openAlipayPhone(JSON.stringify(sealed), alipay.publicKey, aesKey), content, 'the response string as my.getPhoneNumber gives it')
+  t.same(openAlipayPhone({ response: sealed.response, sign: sealed.sign }, alipay.publicKey, aesKey), content, 'type fields optional')
+  const unquoted = { ...sealed, sign: rsa2Sign(sealed.response, alipay.privateKey) }
+  t.throws(() => openAlipayPhone(unquoted, alipay.publicKey, aesKey), failure('undecryptable'), 'a sign over the bare ciphertext is not Alipay\'s')
+  t.throws(() => openAlipayPhone({ ...sealed, sign_type: 'RSA' }, alipay.publicKey, aesKey), failure('malformed'))
+  t.throws(() => openAlipayPhone({ ...sealed, encrypt_type: 'RSA' }, alipay.publicKey, aesKey), failure('malformed'))
+  t.throws(() => openAlipayPhone({ ...sealed, response: `${sealed.response}"` }, alipay.publicKey, aesKey), failure('malformed'), 'a quote in the response')
+  t.throws(() => openAlipayPhone('not json', alipay.publicKey, aesKey), failure('malformed'))
+  t.throws(() => openAlipayPhone({ response: sealed.response } as never, alipay.publicKey, aesKey), failure('malformed'), 'no sign')
+  const notJson = { response: alipayAesEncrypt(aesKey, 'plain'), sign: '' }
+  notJson.sign = rsa2Sign(`"${notJson.response}"`, alipay.privateKey)
+  t.throws(() => openAlipayPhone(notJson, alipay.publicKey, aesKey), failure('undecryptable'), 'signed, but not JSON inside')
+})
+
+t.test('attack: tampered ciphertext and a wrong key give the same failure', async (t) => {
+  const aesKey = Buffer.alloc(16, 4)
+  const sealed = sealAlipayPhone({ code: '10000', msg: 'Success', mobile: '13800138000' }, aesKey, alipay.privateKey)
+  const failures: unknown[] = []
+  const attempt = (fn: () => unknown) => { try { fn() } catch (error) { failures.push(error) } }
+  attempt(() => openAlipayPhone(sealed, alipay.publicKey, Buffer.alloc(16, 5)))
+  const bytes = Buffer.from(sealed.response, 'base64')
+  for (let at = 0; at < bytes.length; at++) {
+    const tampered = Buffer.from(bytes)
+    tampered[at]! ^= 0x01
+    attempt(() => openAlipayPhone({ ...sealed, response: tampered.toString('base64') }, alipay.publicKey, aesKey))
+  }
+  attempt(() => openAlipayPhone(sealed, other.publicKey, aesKey))
+  t.equal(failures.length, bytes.length + 2, 'every attempt failed')
+  t.same(new Set(failures.map((error) => `${(error as Error).name}/${(error as { kind: string }).kind}/${(error as Error).message}`)),
+    new Set(['AlipayDecryptError/undecryptable/Alipay data did not decrypt']))
+})
+
+t.test('AES input shape is checked before decrypting', async (t) => {
+  t.throws(() => alipayAesDecrypt(Buffer.alloc(15), AES_VECTOR.ciphertext), failure('malformed'), 'a 15-byte key')
+  t.throws(() => alipayAesDecrypt(AES_VECTOR.key, 'AAAA'), failure('malformed'))
+  t.throws(() => alipayAesDecrypt(AES_VECTOR.key, 'not base64'), failure('malformed'))
+  t.throws(() => alipayAesDecrypt(AES_VECTOR.key, ''), failure('malformed'))
+  t.throws(() => alipayAesDecrypt(Buffer.alloc(16), AES_VECTOR.ciphertext), failure('undecryptable'), 'the wrong key')
+})
