@@ -1,6 +1,10 @@
 import { createCipheriv } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { FakeBaidu } from '../../src/dev/fake-baidu.js'
+import { PlatformRefusal } from '../../src/platforms/adapter.js'
+import { BaiduAdapter, isBaiduBusy, type BaiduApp } from '../../src/platforms/baidu.js'
 import { BaiduDecryptError, decryptBaiduData, sealBaiduData } from '../../src/platforms/baidu-crypto.js'
+import { Transport, TransportTimeout, TransportUnavailable } from '../../src/platforms/transport.js'
 
 // Baidu's own PHP sample (PLATFORMS.md 3.5): AES-192, a 24-byte session key, padding of 28 bytes.
 const VECTOR = {
@@ -119,4 +123,123 @@ t.test('the shape is checked before any key is used', async (t) => {
   t.throws(() => decryptBaiduData(VECTOR.sessionKey, '', VECTOR.iv, VECTOR.appKey), failure('malformed'), 'empty')
   t.throws(() => decryptBaiduData(VECTOR.sessionKey, Buffer.alloc(32 * 1024).toString('base64'), VECTOR.iv, VECTOR.appKey), failure('malformed'), 'too large')
   t.type(new BaiduDecryptError('malformed'), Error)
+})
+
+async function setup (t: Test, options: Partial<BaiduApp> = {}) {
+  const fake = new FakeBaidu([{ appKey: 'bdKeyOne', secret: 'sk-one' }, { appKey: 'bdKeyTwo', secret: 'sk-two' }])
+  await fake.listen()
+  const transport = new Transport({ timeoutMs: 300, busyBackoffMs: 5, retryIf: isBaiduBusy })
+  t.teardown(async () => { await transport.close(); await fake.close() })
+  const app: BaiduApp = { platform: 'baidu', appid: '10001', appKey: 'bdKeyOne', secret: 'sk-one', apiBase: fake.url, ...options }
+  return { fake, app, adapter: new BaiduAdapter(transport) }
+}
+
+const refused = (kind: string, upstream?: string) => ({ name: 'PlatformRefusal', platform: 'baidu', kind, ...(upstream === undefined ? {} : { upstream }) })
+
+t.test('a login code is exchanged for openid and the 24-byte session key', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const { code, openid } = fake.login('bdKeyOne', 'alice')
+  t.same(await adapter.exchange(app, code), { subject: openid, subjectKind: 'openid', sessionKey: fake.sessionKey('bdKeyOne', 'alice') })
+  t.equal(fake.callCount('/oauth/jscode2sessionkey'), 1)
+  t.equal(fake.callCount('/rest/2.0/smartapp/getunionid'), 0, 'no unionid call unless the app asks')
+  const other = fake.login('bdKeyOne', 'bob')
+  t.not((await adapter.exchange(app, other.code)).subject, openid, 'another user, another openid')
+})
+
+t.test('refusals map onto the service\'s kinds', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const { code } = fake.login('bdKeyOne', 'alice')
+  await adapter.exchange(app, code)
+  await t.rejects(adapter.exchange(app, code), refused('code_invalid', 'invalid_grant'), 'a replayed code')
+  await t.rejects(adapter.exchange(app, fake.login('bdKeyTwo', 'alice').code), refused('code_invalid'), "another app's code")
+  await t.rejects(adapter.exchange(app, 'never-issued'), refused('code_invalid'))
+  await t.rejects(adapter.exchange({ ...app, secret: 'wrong' }, fake.login('bdKeyOne', 'alice').code), refused('bad_credentials', 'invalid_client'))
+  const cases: Array<[error: string, kind: string, upstream: string]> = [
+    ['invalid_request', 'other', 'invalid_request'], ['unauthorized_client', 'bad_credentials', 'unauthorized_client'], ['a b<script>', 'other', 'unrecognised']
+  ]
+  for (const [error, kind, upstream] of cases) {
+    fake.setFault({ error })
+    await t.rejects(adapter.exchange(app, 'x'), refused(kind, upstream), error)
+  }
+  fake.setFault({ body: { errno: 40001, errmsg: 'x' } })
+  await t.rejects(adapter.exchange(app, 'x'), refused('other', 'errno_40001'), 'an errno envelope')
+})
+
+t.test('a busy Baidu is retried within the deadline; a lasting one is refused as upstream_busy', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  fake.setFault({ error: 'temporarily_unavailable', times: 1 })
+  const { code, openid } = fake.login('bdKeyOne', 'alice')
+  t.equal((await adapter.exchange(app, code)).subject, openid)
+  t.equal(fake.callCount('/oauth/jscode2sessionkey'), 2)
+  fake.setFault({ error: 'server_error' })
+  await t.rejects(adapter.exchange(app, 'x'), refused('upstream_busy'))
+  t.equal(fake.callCount('/oauth/jscode2sessionkey'), 5, 'three attempts')
+})
+
+t.test('faults: slow, a gateway status, a broken body, a reset connection', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const cases: Array<[object, object]> = [
+    [{ delayMs: 600 }, TransportTimeout],
+    [{ status: 502 }, TransportUnavailable],
+    [{ malformed: true }, TransportUnavailable],
+    [{ reset: true }, TransportUnavailable]
+  ]
+  for (const [fault, error] of cases) {
+    fake.setFault(fault)
+    await t.rejects(adapter.exchange(app, fake.login('bdKeyOne', 'alice').code), error as never, JSON.stringify(fault))
+  }
+})
+
+t.test('a lying answer never becomes an identity', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const key = Buffer.alloc(24, 1).toString('base64')
+  const lies: object[] = [
+    {}, { openid: '', session_key: key }, { openid: 'a b', session_key: key }, { openid: 7, session_key: key }, { openid: 'x'.repeat(129), session_key: key },
+    { openid: 'o1' }, { openid: 'o1', session_key: Buffer.alloc(16).toString('base64') }, { openid: 'o1', session_key: 'not base64!' }, { openid: 'o1', session_key: null }
+  ]
+  for (const body of lies) {
+    fake.setFault({ body: body as Record<string, unknown> })
+    await t.rejects(adapter.exchange(app, 'x'), { name: 'TransportUnavailable' }, JSON.stringify(body))
+  }
+})
+
+t.test('the unionid comes from getunionid, with the access token fetched once and renewed when refused', async (t) => {
+  const { fake, app, adapter } = await setup(t, { unionid: true })
+  const first = await adapter.exchange(app, fake.login('bdKeyOne', 'alice').code)
+  t.equal(first.unionid, fake.unionid('alice'))
+  const second = await adapter.exchange(app, fake.login('bdKeyOne', 'bob').code)
+  t.equal(second.unionid, fake.unionid('bob'))
+  t.equal(fake.callCount('/oauth/2.0/token'), 1, 'one token for both')
+  fake.invalidateAccessToken('bdKeyOne')
+  t.equal((await adapter.exchange(app, fake.login('bdKeyOne', 'alice').code)).unionid, fake.unionid('alice'))
+  t.equal(fake.callCount('/oauth/2.0/token'), 2, 'fetched again once refused')
+  fake.setFault({ path: '/rest/2.0/smartapp/getunionid', body: { errno: 0, data: { unionid: '' } } })
+  await t.rejects(adapter.exchange(app, fake.login('bdKeyOne', 'alice').code), { name: 'TransportUnavailable' }, 'an empty unionid fails the login')
+  fake.setFault({ path: '/rest/2.0/smartapp/getunionid', status: 503 })
+  await t.rejects(adapter.exchange(app, fake.login('bdKeyOne', 'alice').code), { name: 'TransportUnavailable' }, 'so does an unreachable getunionid')
+  const tokens = fake.callCount('/oauth/2.0/token')
+  fake.setFault({ path: '/rest/2.0/smartapp/getunionid', body: { errno: 110, errmsg: 'Access token invalid' } })
+  await t.rejects(adapter.exchange(app, fake.login('bdKeyOne', 'alice').code), refused('other', 'errno_110'), 'a token refused twice is not retried forever')
+  t.equal(fake.callCount('/oauth/2.0/token'), tokens + 1)
+  fake.setFault({ path: '/oauth/2.0/token', error: 'invalid_client' })
+  fake.invalidateAccessToken('bdKeyOne')
+  adapter.forgetAccessTokens()
+  await t.rejects(adapter.exchange(app, fake.login('bdKeyOne', 'alice').code), refused('bad_credentials', 'invalid_client'), 'the token call refused')
+})
+
+t.test('user data and the phone decrypt with the session key; data for another app is refused', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const { code } = fake.login('bdKeyOne', 'alice')
+  const { sessionKey } = await adapter.exchange(app, code)
+  const profile = { openid: fake.openid('bdKeyOne', 'alice'), nickname: '熊猫', headimgurl: 'https://x/y.png', sex: 1 }
+  t.same(adapter.decrypt(app, sessionKey!, fake.seal('bdKeyOne', 'alice', profile)), profile)
+  t.same(adapter.phone(app, sessionKey!, fake.phoneData('bdKeyOne', 'alice', '13800138000')), { phoneNumber: '13800138000' })
+  t.throws(() => adapter.decrypt(app, sessionKey!, fake.seal('bdKeyOne', 'alice', profile, { forAppKey: 'bdKeyTwo' })), { name: 'BaiduDecryptError', kind: 'wrong_app' })
+  t.throws(() => adapter.phone(app, sessionKey!, fake.seal('bdKeyOne', 'alice', { mobile: 13800138000 })), { name: 'BaiduDecryptError', kind: 'undecryptable' }, 'a mobile that is not text')
+  t.throws(() => adapter.phone(app, sessionKey!, fake.seal('bdKeyOne', 'alice', {})), { name: 'BaiduDecryptError' }, 'no mobile')
+  fake.login('bdKeyOne', 'alice')
+  t.throws(() => adapter.decrypt(app, sessionKey!, fake.seal('bdKeyOne', 'alice', profile)), { name: 'BaiduDecryptError', kind: 'undecryptable' }, 'sealed with the next session key')
+  const vectorApp = { ...app, appKey: VECTOR.appKey }
+  t.same(adapter.decrypt(vectorApp, VECTOR.sessionKey, VECTOR), VECTOR_PLAINTEXT, 'the official vector through the adapter')
+  t.type(new PlatformRefusal('baidu', 'other', 'x'), Error)
 })
