@@ -1,5 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { FakeAlipay } from '../../src/dev/fake-alipay.js'
+import { AlipayAdapter, alipayRefusalKind, gatewayTimestamp, isAlipayBusy, type AlipayApp } from '../../src/platforms/alipay.js'
+import { Transport, TransportTimeout, TransportUnavailable } from '../../src/platforms/transport.js'
 import {
   alipayAesDecrypt, alipayAesEncrypt, alipaySignContent, openAlipayAnswer, openAlipayPhone, rsa2Sign, rsa2Verify,
   sealAlipayPhone, signAlipayRequest
@@ -138,4 +141,117 @@ t.test('AES input shape is checked before decrypting', async (t) => {
   t.throws(() => alipayAesDecrypt(AES_VECTOR.key, 'not base64'), failure('malformed'))
   t.throws(() => alipayAesDecrypt(AES_VECTOR.key, ''), failure('malformed'))
   t.throws(() => alipayAesDecrypt(Buffer.alloc(16), AES_VECTOR.ciphertext), failure('undecryptable'), 'the wrong key')
+})
+
+const appKeys = rsa()
+const aesOne = Buffer.alloc(16, 11)
+const aesTwo = Buffer.alloc(16, 12)
+
+async function setup (t: Test) {
+  const fake = new FakeAlipay([
+    { appid: '2021000000000001', appPublicKey: appKeys.publicKey, aesKey: aesOne },
+    { appid: '2021000000000002', appPublicKey: appKeys.publicKey, aesKey: aesTwo, subject: 'open_id', grouped: true }
+  ])
+  await fake.listen()
+  const transport = new Transport({ timeoutMs: 300, busyBackoffMs: 5, retryIf: isAlipayBusy })
+  t.teardown(async () => { await transport.close(); await fake.close() })
+  const app = (appid = '2021000000000001', aesKey = aesOne): AlipayApp =>
+    ({ platform: 'alipay', appid, privateKey: appKeys.privateKey, alipayPublicKey: fake.alipayPublicKey, aesKey, apiBase: fake.url })
+  return { fake, app, adapter: new AlipayAdapter(transport) }
+}
+
+const refused = (kind: string, upstream?: string) => ({ name: 'PlatformRefusal', platform: 'alipay', kind, ...(upstream === undefined ? {} : { upstream }) })
+const unbelieved = (reason: string) => ({ name: 'TransportUnavailable', reason })
+
+t.test('an authCode is exchanged for the user_id, or the open_id and union_id of a grouped app', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  t.same(await adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')), { subject: fake.userId('alice'), subjectKind: 'user_id' })
+  t.match(fake.userId('alice'), /^2088\d{12}$/)
+  t.same(await adapter.exchange(app('2021000000000002', aesTwo), fake.getAuthCode('2021000000000002', 'alice')),
+    { subject: fake.openId('2021000000000002', 'alice'), subjectKind: 'openid', unionid: fake.unionId('alice') })
+  t.equal(fake.callCount('/gateway.do'), 2)
+})
+
+t.test('refusals map onto the service\'s kinds', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const code = fake.getAuthCode('2021000000000001', 'alice')
+  await adapter.exchange(app(), code)
+  await t.rejects(adapter.exchange(app(), code), refused('code_invalid', 'isv.code-invalid'), 'a replayed code')
+  await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000002', 'alice')), refused('code_invalid'), "another app's code")
+  await t.rejects(adapter.exchange({ ...app(), privateKey: other.privateKey }, fake.getAuthCode('2021000000000001', 'alice')), refused('bad_credentials', 'isv.invalid-signature'), 'a request signed with the wrong key')
+  await t.rejects(adapter.exchange(app('2021999999999999'), 'x'), refused('bad_credentials', 'isv.invalid-app-id'), 'an unknown app: unsigned, still a refusal')
+  fake.setFault({ error: 'isv.something-new' })
+  await t.rejects(adapter.exchange(app(), 'x'), refused('other', 'isv.something-new'))
+  t.equal(alipayRefusalKind('40006', 'isv.insufficient-isv-permissions'), 'bad_credentials')
+  t.equal(alipayRefusalKind('20001', 'aop.invalid-auth-token'), 'bad_credentials')
+  t.equal(alipayRefusalKind('40004', 'ACQ.X'), 'other')
+})
+
+t.test('a busy Alipay is retried within the deadline; a lasting one is refused as upstream_busy', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  fake.setFault({ error: 'isp.unknow-error', times: 1 })
+  t.equal((await adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice'))).subject, fake.userId('alice'))
+  fake.setFault({ error: 'aop.unknow-error' })
+  await t.rejects(adapter.exchange(app(), 'x'), refused('upstream_busy', 'aop.unknow-error'))
+  t.equal(fake.callCount('/gateway.do'), 5, 'two calls, then three attempts')
+})
+
+t.test('faults: slow, a gateway status, a broken body, a reset connection', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const cases: Array<[object, object]> = [
+    [{ delayMs: 600 }, TransportTimeout], [{ status: 502 }, TransportUnavailable], [{ malformed: true }, TransportUnavailable], [{ reset: true }, TransportUnavailable]
+  ]
+  for (const [fault, error] of cases) {
+    fake.setFault(fault)
+    await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')), error as never, JSON.stringify(fault))
+  }
+})
+
+t.test('attack: a forged, missing or spliced signature never yields an identity', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const evil = { user_id: '2088000000000001' }
+  fake.setFault({ forged: true })
+  await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')), unbelieved('answer forged'))
+  fake.setFault({ forged: true, body: evil })
+  await t.rejects(adapter.exchange(app(), 'x'), unbelieved('answer forged'), 'a forged answer naming a user')
+  fake.setFault({ unsigned: true })
+  await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')), unbelieved('answer unsigned'))
+  fake.setFault({ splice: evil })
+  await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')), unbelieved('answer malformed'), 'a second member after the signed one')
+  fake.setFault({ forged: true, error: 'isv.code-invalid' })
+  await t.rejects(adapter.exchange(app(), 'x'), unbelieved('answer forged'), 'even a refusal must carry a good sign when it carries one')
+})
+
+t.test('a lying answer, signed or not, never becomes an identity', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const lies: Array<Record<string, unknown>> = [
+    {}, { user_id: '' }, { user_id: '123' }, { user_id: 2088000000000001 }, { user_id: '2088000000000001x' }, { open_id: '' }, { open_id: 'a b' },
+    { user_id: '2088000000000001', union_id: 5 }, { user_id: '2088000000000001', union_id: 'x y' }, { user_id: 'bad', open_id: 'good' }
+  ]
+  for (const body of lies) {
+    fake.setFault({ body })
+    await t.rejects(adapter.exchange(app(), 'x'), { name: 'TransportUnavailable' }, JSON.stringify(body))
+  }
+  fake.setFault({ body: { code: '40004', msg: 'Business Failed', sub_code: 'isv.user-frozen' } })
+  await t.rejects(adapter.exchange(app(), 'x'), refused('other', 'isv.user-frozen'), 'a business failure inside the method\'s own member')
+  fake.setFault({ body: { user_id: '2088000000000001', union_id: '' } })
+  t.same(await adapter.exchange(app(), 'x'), { subject: '2088000000000001', subjectKind: 'user_id' }, 'an empty union_id is none')
+})
+
+t.test('the request is signed as Alipay specifies: the fake checks it and the timestamp format', async (t) => {
+  t.equal(gatewayTimestamp(Date.UTC(2026, 11, 31, 20, 5, 9)), '2027-01-01 04:05:09', 'Beijing time')
+  const { fake, app, adapter } = await setup(t)
+  await t.resolves(adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')))
+})
+
+t.test('the phone: Alipay\'s signature, then the app\'s AES key', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  t.same(adapter.phone(app(), fake.phoneResponse('2021000000000001', '13800138000')), { phoneNumber: '13800138000' })
+  t.same(adapter.phone(app(), JSON.parse(fake.phoneResponse('2021000000000001', '13800138000'))), { phoneNumber: '13800138000' }, 'parsed by the client')
+  t.throws(() => adapter.phone(app(), fake.phoneResponse('2021000000000002', '13800138000')), failure('undecryptable'), "another app's AES key")
+  const refusedInside = fake.phoneResponse('2021000000000001', '', { content: { code: '40003', msg: 'Insufficient Conditions', sub_code: 'isv.invalid-auth-relations' } })
+  t.throws(() => adapter.phone(app(), refusedInside), refused('bad_credentials', 'isv.invalid-auth-relations'))
+  t.throws(() => adapter.phone(app(), fake.phoneResponse('2021000000000001', 'not-a-number')), failure('undecryptable'))
+  const sealed = JSON.parse(fake.phoneResponse('2021000000000001', '13800138000'))
+  t.throws(() => adapter.phone({ ...app(), alipayPublicKey: other.publicKey }, sealed), failure('undecryptable'), 'a sign by another key')
 })
