@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { sealBaiduData, type BaiduSealed } from '../platforms/baidu-crypto.js'
+import type { Sealed } from '../platforms/aes-cbc.js'
+import { sealBaiduData } from '../platforms/baidu-crypto.js'
 import { FakePlatformServer, jsonReply, type FakeFault, type FakeReply, type FakeRequest } from './fake-platform.js'
 
 /**
@@ -60,12 +61,12 @@ export class FakeBaidu extends FakePlatformServer {
   }
 
   /** Data the smart program hands over (user info, phone): sealed with the session key, trailed by `forAppKey`. */
-  seal (appKey: string, user: string, payload: object, { forAppKey = appKey } = {}): BaiduSealed {
+  seal (appKey: string, user: string, payload: object, { forAppKey = appKey } = {}): Sealed {
     return sealBaiduData(this.sessionKey(appKey, user), forAppKey, payload)
   }
 
   /** The getPhoneNumber button's payload, as Baidu's sample reads it. */
-  phoneData (appKey: string, user: string, mobile: string): BaiduSealed {
+  phoneData (appKey: string, user: string, mobile: string): Sealed {
     return this.seal(appKey, user, { mobile })
   }
 

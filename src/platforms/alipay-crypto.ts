@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createSign, createVerify, type KeyObject } from 'node:crypto'
-import { decodeBase64, MAX_ENCRYPTED_DATA_BYTES, parseJsonObject } from '../wechat/data-crypto.js'
-import type { DecryptFailureKind } from './adapter.js'
+import { DecryptFailure } from './adapter.js'
+import { decodeBase64, MAX_ENCRYPTED_DATA_BYTES, parseJsonObject } from './aes-cbc.js'
 import { topLevelMembers } from './raw-json.js'
 
 // Alipay's crypto (PLATFORMS.md 4.2-4.4): RSA2 (SHA256withRSA) signatures on
@@ -92,14 +92,6 @@ function parseJsonString (raw: string): string | undefined {
   }
 }
 
-/** Why the phone payload did not open; one message for all, the kind for the log. */
-export class AlipayDecryptError extends Error {
-  override name = 'AlipayDecryptError'
-  constructor (readonly kind: DecryptFailureKind) {
-    super('Alipay data did not decrypt')
-  }
-}
-
 export function alipayAesEncrypt (aesKey: Buffer, plaintext: string): string {
   const cipher = createCipheriv('aes-128-cbc', aesKey, ZERO_IV)
   return Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]).toString('base64')
@@ -108,14 +100,15 @@ export function alipayAesEncrypt (aesKey: Buffer, plaintext: string): string {
 /** AES-128-CBC, zero IV, PKCS#5, the app's console AES key. Callers verify Alipay's signature first. */
 export function alipayAesDecrypt (aesKey: Buffer, ciphertext: string): string {
   const data = decodeBase64(ciphertext)
-  if (aesKey.length !== 16 || data === undefined || data.length === 0 || data.length % 16 !== 0 || data.length > MAX_ENCRYPTED_DATA_BYTES) {
-    throw new AlipayDecryptError('malformed')
+  if (aesKey.length !== 16) throw new DecryptFailure('undecryptable', 'aes key is not 16 bytes')
+  if (data === undefined || data.length === 0 || data.length % 16 !== 0 || data.length > MAX_ENCRYPTED_DATA_BYTES) {
+    throw new DecryptFailure('malformed', 'ciphertext malformed')
   }
   try {
     const decipher = createDecipheriv('aes-128-cbc', aesKey, ZERO_IV)
     return Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8')
   } catch {
-    throw new AlipayDecryptError('undecryptable')
+    throw new DecryptFailure('undecryptable', 'padding')
   }
 }
 
@@ -139,12 +132,12 @@ export function openAlipayPhone (sealed: string | AlipaySealedPhone, alipayPubli
   const { response, sign } = payload ?? {}
   if (typeof response !== 'string' || typeof sign !== 'string' || decodeBase64(response) === undefined ||
       (payload?.sign_type !== undefined && payload.sign_type !== 'RSA2') || (payload?.encrypt_type !== undefined && payload.encrypt_type !== 'AES')) {
-    throw new AlipayDecryptError('malformed')
+    throw new DecryptFailure('malformed', 'payload malformed')
   }
   // response is strict base64, so no quote inside it can move where the signed text ends.
-  if (!rsa2Verify(`"${response}"`, sign, alipayPublicKey)) throw new AlipayDecryptError('undecryptable')
+  if (!rsa2Verify(`"${response}"`, sign, alipayPublicKey)) throw new DecryptFailure('undecryptable', 'signature does not verify')
   const decrypted = parseJsonObject(alipayAesDecrypt(aesKey, response))
-  if (decrypted === undefined) throw new AlipayDecryptError('undecryptable')
+  if (decrypted === undefined) throw new DecryptFailure('undecryptable', 'content is not a JSON object')
   return decrypted
 }
 

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto'
-import { PlatformRefusal, type PlatformIdentity, type RefusalKind } from './adapter.js'
-import { AlipayAnswerError, AlipayDecryptError, openAlipayAnswer, openAlipayPhone, signAlipayRequest, type AlipaySealedPhone } from './alipay-crypto.js'
+import { DecryptFailure, PlatformRefusal, type PlatformIdentity, type RefusalKind } from './adapter.js'
+import { AlipayAnswerError, openAlipayAnswer, openAlipayPhone, signAlipayRequest, type AlipaySealedPhone } from './alipay-crypto.js'
 import { TransportUnavailable, type Answer, type Transport } from './transport.js'
 import { upstreamLabel } from './upstream-label.js'
 
@@ -121,7 +121,7 @@ export class AlipayAdapter {
     const content = openAlipayPhone(sealed, app.alipayPublicKey, app.aesKey)
     if (content.code !== SUCCESS) throw refusal(content)
     const { mobile } = content
-    if (typeof mobile !== 'string' || !/^\+?\d{5,20}$/.test(mobile)) throw new AlipayDecryptError('undecryptable')
+    if (typeof mobile !== 'string' || !/^\+?\d{5,20}$/.test(mobile)) throw new DecryptFailure('undecryptable', 'mobile missing or malformed')
     return { phoneNumber: mobile }
   }
 }

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { decodeBase64, MAX_ENCRYPTED_DATA_BYTES, parseJsonObject } from '../wechat/data-crypto.js'
-import type { DecryptFailureKind } from './adapter.js'
+import { DecryptFailure } from './adapter.js'
+import { decodeBase64, MAX_ENCRYPTED_DATA_BYTES, parseJsonObject, type Sealed } from './aes-cbc.js'
 
 // Baidu's sensitive-data scheme (PLATFORMS.md 3.3), not WeChat's: AES-192-CBC
 // with the 24-byte session key, PKCS#7 over a 32-byte block (Node's own
@@ -14,28 +14,10 @@ const PAD_BLOCK = 32
 const RANDOM_PREFIX = 16
 const LENGTH_BYTES = 4
 
-/**
- * Why data did not decrypt, for the logs: `malformed` (its shape, known
- * without any key), `undecryptable` (padding, framing or JSON: a wrong key
- * and a tampered ciphertext both land here), `wrong_app` (sealed for another
- * app). The client gets one answer for all three.
- */
-export class BaiduDecryptError extends Error {
-  override name = 'BaiduDecryptError'
-  constructor (readonly kind: DecryptFailureKind) {
-    // One message for every kind: only the log, reading `kind`, tells them apart.
-    super('Baidu data did not decrypt')
-  }
-}
-
-export interface BaiduSealed {
-  encryptedData: string
-  iv: string
-}
-
+/** A stored key of the wrong size is ours, not the client's: undecryptable, as for the AES-128 platforms. */
 function keyOf (sessionKey: string): Buffer {
   const key = decodeBase64(sessionKey)
-  if (key?.length !== 24) throw new BaiduDecryptError('malformed')
+  if (key?.length !== 24) throw new DecryptFailure('undecryptable', 'session key is not 24 bytes')
   return key
 }
 
@@ -57,14 +39,17 @@ function sameText (a: Buffer, b: Buffer): boolean {
 /**
  * Opens `{encryptedData, iv}` sealed by Baidu with the user's session key and
  * checks that it was sealed for `appKey`: the JSON object inside, or a
- * BaiduDecryptError.
+ * DecryptFailure: `malformed` (its shape, known without any key),
+ * `undecryptable` (padding, framing or JSON: a wrong key and a tampered
+ * ciphertext land here alike), `wrong_app` (a well-formed payload whose
+ * trailer is another app's key).
  */
 export function decryptBaiduData (sessionKey: string, encryptedData: string, iv: string, appKey: string): Record<string, unknown> {
   const key = keyOf(sessionKey)
   const ivBytes = decodeBase64(iv)
   const data = decodeBase64(encryptedData)
   if (ivBytes?.length !== 16 || data === undefined || data.length === 0 || data.length % 16 !== 0 || data.length > MAX_ENCRYPTED_DATA_BYTES) {
-    throw new BaiduDecryptError('malformed')
+    throw new DecryptFailure('malformed', 'iv or encryptedData malformed')
   }
   const decipher = createDecipheriv('aes-192-cbc', key, ivBytes).setAutoPadding(false)
   const plain = Buffer.concat([decipher.update(data), decipher.final()])
@@ -72,13 +57,13 @@ export function decryptBaiduData (sessionKey: string, encryptedData: string, iv:
   const framed = plain.subarray(0, plain.length - pad)
   const length = pad === 0 || framed.length < RANDOM_PREFIX + LENGTH_BYTES ? -1 : framed.readUInt32BE(RANDOM_PREFIX)
   const start = RANDOM_PREFIX + LENGTH_BYTES
-  if (length < 0 || start + length > framed.length) throw new BaiduDecryptError('undecryptable')
+  if (length < 0 || start + length > framed.length) throw new DecryptFailure('undecryptable', 'padding or frame')
   const content = framed.subarray(start, start + length)
   const parsed = isUtf8(content) ? parseJsonObject(content.toString('utf8')) : undefined
   // Compared whatever the content held; wrong_app is left for a well-formed payload sealed for another app.
   const ours = sameText(framed.subarray(start + length), Buffer.from(appKey, 'utf8'))
-  if (parsed === undefined) throw new BaiduDecryptError('undecryptable')
-  if (!ours) throw new BaiduDecryptError('wrong_app')
+  if (parsed === undefined) throw new DecryptFailure('undecryptable', 'content is not a JSON object')
+  if (!ours) throw new DecryptFailure('wrong_app', 'trailing app key is another app')
   return parsed
 }
 
@@ -86,7 +71,7 @@ export function decryptBaiduData (sessionKey: string, encryptedData: string, iv:
  * Seals a payload the way Baidu does, for the fake and for tests. `prefix`
  * fixes the 16 "random" bytes (official vectors), `iv` the IV.
  */
-export function sealBaiduData (sessionKey: string, appKey: string, payload: object | string, { iv = randomBytes(16), prefix = randomBytes(RANDOM_PREFIX) } = {}): BaiduSealed {
+export function sealBaiduData (sessionKey: string, appKey: string, payload: object | string, { iv = randomBytes(16), prefix = randomBytes(RANDOM_PREFIX) } = {}): Sealed {
   const content = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload), 'utf8')
   const length = Buffer.alloc(LENGTH_BYTES)
   length.writeUInt32BE(content.length)

@@ -1,7 +1,7 @@
-import { decodeBase64 } from '../wechat/data-crypto.js'
 import { SingleFlight } from '../single-flight.js'
-import { PlatformRefusal, type PlatformIdentity, type RefusalKind } from './adapter.js'
-import { BaiduDecryptError, decryptBaiduData, type BaiduSealed } from './baidu-crypto.js'
+import { DecryptFailure, PlatformRefusal, type PlatformIdentity, type RefusalKind } from './adapter.js'
+import { decodeBase64, type Sealed } from './aes-cbc.js'
+import { decryptBaiduData } from './baidu-crypto.js'
 import { TransportUnavailable, type Answer, type Transport } from './transport.js'
 import { upstreamLabel } from './upstream-label.js'
 
@@ -138,15 +138,15 @@ export class BaiduAdapter {
     })
   }
 
-  /** Sensitive data sealed with the user's session key; the trailing app key must be this app's. Throws BaiduDecryptError. */
-  decrypt (app: BaiduApp, sessionKey: string, sealed: BaiduSealed): Record<string, unknown> {
+  /** Sensitive data sealed with the user's session key; the trailing app key must be this app's. Throws DecryptFailure. */
+  decrypt (app: BaiduApp, sessionKey: string, sealed: Sealed): Record<string, unknown> {
     return decryptBaiduData(sessionKey, sealed.encryptedData, sealed.iv, app.appKey)
   }
 
   /** The getPhoneNumber button's payload: the same scheme, the number in `mobile` (Baidu's sample). */
-  phone (app: BaiduApp, sessionKey: string, sealed: BaiduSealed): { phoneNumber: string } {
+  phone (app: BaiduApp, sessionKey: string, sealed: Sealed): { phoneNumber: string } {
     const { mobile } = this.decrypt(app, sessionKey, sealed)
-    if (typeof mobile !== 'string' || !/^\+?\d{5,20}$/.test(mobile)) throw new BaiduDecryptError('undecryptable')
+    if (typeof mobile !== 'string' || !/^\+?\d{5,20}$/.test(mobile)) throw new DecryptFailure('undecryptable', 'mobile missing or malformed')
     return { phoneNumber: mobile }
   }
 }
