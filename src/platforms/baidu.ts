@@ -143,10 +143,16 @@ export class BaiduAdapter {
     return decryptBaiduData(sessionKey, sealed.encryptedData, sealed.iv, app.appKey)
   }
 
-  /** The getPhoneNumber button's payload: the same scheme, the number in `mobile` (Baidu's sample). */
+  /**
+   * The getPhoneNumber button's payload: the same scheme, the number in
+   * `mobile` (Baidu's sample). Only a mainland mobile number is taken: with no
+   * MAC, a client flipping bits of the first ciphertext block steers bytes
+   * 16-31 of the plaintext unseen, and the number's first digit is byte 31.
+   * Requiring its leading 1 leaves nothing there to steer.
+   */
   phone (app: BaiduApp, sessionKey: string, sealed: Sealed): { phoneNumber: string } {
     const { mobile } = this.decrypt(app, sessionKey, sealed)
-    if (typeof mobile !== 'string' || !/^\+?\d{5,20}$/.test(mobile)) throw new DecryptFailure('undecryptable', 'mobile missing or malformed')
+    if (typeof mobile !== 'string' || !/^1\d{10}$/.test(mobile)) throw new DecryptFailure('undecryptable', 'mobile missing or malformed')
     return { phoneNumber: mobile }
   }
 }

@@ -244,3 +244,18 @@ t.test('user data and the phone decrypt with the session key; data for another a
   t.same(adapter.decrypt(vectorApp, VECTOR.sessionKey, VECTOR), VECTOR_PLAINTEXT, 'the official vector through the adapter')
   t.type(new PlatformRefusal('baidu', 'other', 'x'), Error)
 })
+
+t.test('attack: a client steering the first block cannot change the phone number it hands over', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const { sessionKey } = await adapter.exchange(app, fake.login('bdKeyOne', 'alice').code)
+  const sealed = fake.phoneData('bdKeyOne', 'alice', '13800138000')
+  // Ciphertext block 0 garbles only the 16 random bytes and XORs into bytes 16-31: length | {"mobile":"1
+  // (no MAC notices). Byte 31 is the number's first digit.
+  for (const digit of '0234567892') {
+    const bytes = Buffer.from(sealed.encryptedData, 'base64')
+    bytes[15]! ^= '1'.charCodeAt(0) ^ digit.charCodeAt(0)
+    const steered = { ...sealed, encryptedData: bytes.toString('base64') }
+    t.throws(() => adapter.phone(app, sessionKey!, steered), { name: 'DecryptFailure' }, `1 -> ${digit}`)
+  }
+  t.same(adapter.phone(app, sessionKey!, sealed), { phoneNumber: '13800138000' })
+})
