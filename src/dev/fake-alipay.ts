@@ -1,13 +1,15 @@
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { alipaySignContent, rsa2Sign, rsa2Verify, sealAlipayPhone, type AlipaySealedPhone } from '../platforms/alipay-crypto.js'
-import { FakePlatformServer, jsonReply, type FakeFault, type FakeReply, type FakeRequest } from './fake-platform.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { FakeServer, newCode, readForm, type IssuedCode } from './fake-server.js'
 
 /**
  * A stand-in for Alipay's openapi gateway (gateway.do): it checks each
  * request's RSA2 signature with the app's public key and signs each answer
  * over its member's exact text with its own key (`alipayPublicKey` is what an
  * app configures). It also plays the mini-program side: my.getAuthCode and
- * my.getPhoneNumber's sealed payload.
+ * my.getPhoneNumber's sealed payload. The shared faults' `errcode` and `body`
+ * answer unsigned; `setAnswerFault()` shapes signed (or forged) answers.
  */
 
 export interface FakeAlipayApp {
@@ -21,16 +23,23 @@ export interface FakeAlipayApp {
   grouped?: boolean
 }
 
-export interface FakeAlipayFault extends FakeFault {
+/** Faults in Alipay's own answer, past the request's checks. */
+export interface AnswerFault {
+  /** Refuse with this sub_code (isv.code-invalid, isp.unknow-error...), in a signed error_response. */
+  subCode?: string
+  /** Answer this value as the method's member, signed: an Alipay that lies. */
+  body?: Record<string, unknown>
   /** Sign answers with a key that is not Alipay's. */
   forged?: boolean
   /** Send answers without a sign. */
   unsigned?: boolean
   /** After the signed answer, repeat its member with this value (JSON.parse would keep the repeat). */
   splice?: Record<string, unknown>
+  /** How many answers the fault shapes; all when absent. */
+  times?: number
 }
 
-interface IssuedCode { appid: string, user: string, issuedAt: number, used: boolean }
+interface Reply { status: number, text: string }
 
 const METHOD = 'alipay.system.oauth.token'
 const RESPONSE_KEY = 'alipay_system_oauth_token_response'
@@ -50,12 +59,13 @@ const ERRORS: Record<string, [code: string, msg: string, subMsg: string]> = {
 
 const digits = (text: string, length: number): string => BigInt(`0x${createHash('sha256').update(text).digest('hex')}`).toString().slice(0, length)
 
-export class FakeAlipay extends FakePlatformServer<FakeAlipayFault> {
+export class FakeAlipay extends FakeServer {
   readonly alipayPublicKey: KeyObject
   private readonly alipayPrivateKey: KeyObject
   private readonly forger = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
   private readonly apps = new Map<string, FakeAlipayApp>()
   private readonly codes = new Map<string, IssuedCode>()
+  private answerFault?: AnswerFault
 
   constructor (apps: FakeAlipayApp[], private readonly now: () => number = Date.now) {
     super()
@@ -67,7 +77,7 @@ export class FakeAlipay extends FakePlatformServer<FakeAlipayFault> {
 
   /** my.getAuthCode(): a single-use authCode. */
   getAuthCode (appid: string, user: string): string {
-    const code = randomBytes(16).toString('hex')
+    const code = newCode()
     this.codes.set(code, { appid, user, issuedAt: this.now(), used: false })
     return code
   }
@@ -96,20 +106,36 @@ export class FakeAlipay extends FakePlatformServer<FakeAlipayFault> {
     return app
   }
 
-  protected route ({ method, path, form }: FakeRequest, fault: FakeAlipayFault | undefined): FakeReply {
-    if (method !== 'POST' || path !== '/gateway.do') return jsonReply({ error: 'not found' }, 404)
+  setAnswerFault (fault: AnswerFault | undefined): void {
+    this.answerFault = fault === undefined ? undefined : { ...fault }
+  }
+
+  /** The shared `errcode` fault: an unsigned error_response, as Alipay sends when it cannot sign. */
+  protected error (code: number): object {
+    return { error_response: { code: String(code), msg: 'Service Currently Unavailable' } }
+  }
+
+  protected async route (req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST' || url.pathname !== '/gateway.do') return this.answer(res, 404, { error: 'not found' })
+    const fault = this.answerFault
+    if (fault?.times !== undefined && --fault.times <= 0) this.answerFault = undefined
+    const { status, text } = this.gateway(await readForm(req), fault)
+    if (!res.headersSent && !res.destroyed) res.writeHead(status, { 'content-type': 'application/json;charset=utf-8' }).end(text)
+  }
+
+  private gateway (form: URLSearchParams, fault: AnswerFault | undefined): Reply {
     const app = this.apps.get(form.get('app_id') ?? '')
     // Alipay cannot sign for an app it does not know: that refusal goes unsigned.
-    if (app === undefined) return jsonReply({ error_response: this.errorValue('isv.invalid-app-id') })
+    if (app === undefined) return { status: 200, text: JSON.stringify({ error_response: this.errorValue('isv.invalid-app-id') }) }
     const params = Object.fromEntries(form)
-    if (form.get('sign_type') !== 'RSA2' || !rsa2Verify(alipaySignContent(params), form.get('sign'), app.appPublicKey)) return this.error('isv.invalid-signature', fault)
-    if (form.get('method') !== METHOD) return this.error('isv.invalid-method', fault)
-    if (!TIMESTAMP.test(form.get('timestamp') ?? '')) return this.error('isv.invalid-timestamp', fault)
-    if (fault?.error !== undefined) return this.error(fault.error, fault)
+    if (form.get('sign_type') !== 'RSA2' || !rsa2Verify(alipaySignContent(params), form.get('sign'), app.appPublicKey)) return this.refusal('isv.invalid-signature', fault)
+    if (form.get('method') !== METHOD) return this.refusal('isv.invalid-method', fault)
+    if (!TIMESTAMP.test(form.get('timestamp') ?? '')) return this.refusal('isv.invalid-timestamp', fault)
+    if (fault?.subCode !== undefined) return this.refusal(fault.subCode, fault)
     if (fault?.body !== undefined) return this.signed(RESPONSE_KEY, fault.body, fault)
-    if (form.get('grant_type') !== 'authorization_code') return this.error('isv.grant-type-invalid', fault)
+    if (form.get('grant_type') !== 'authorization_code') return this.refusal('isv.grant-type-invalid', fault)
     const issued = this.codes.get(form.get('code') ?? '')
-    if (issued === undefined || issued.used || issued.appid !== app.appid || this.now() - issued.issuedAt > CODE_TTL_MS) return this.error('isv.code-invalid', fault)
+    if (issued === undefined || issued.used || issued.appid !== app.appid || this.now() - issued.issuedAt > CODE_TTL_MS) return this.refusal('isv.code-invalid', fault)
     issued.used = true
     return this.signed(RESPONSE_KEY, {
       access_token: `authusrB${randomBytes(16).toString('hex')}`,
@@ -127,12 +153,12 @@ export class FakeAlipay extends FakePlatformServer<FakeAlipayFault> {
     return { code, msg, sub_code: subCode, sub_msg: subMsg }
   }
 
-  private error (subCode: string, fault: FakeAlipayFault | undefined): FakeReply {
+  private refusal (subCode: string, fault: AnswerFault | undefined): Reply {
     return this.signed('error_response', this.errorValue(subCode), fault)
   }
 
   /** The member, then a sign over its text exactly as written. */
-  private signed (key: string, value: object, fault: FakeAlipayFault | undefined): FakeReply {
+  private signed (key: string, value: object, fault: AnswerFault | undefined): Reply {
     const raw = JSON.stringify(value)
     const sign = rsa2Sign(raw, fault?.forged === true ? this.forger : this.alipayPrivateKey)
     const splice = fault?.splice === undefined ? '' : `,"${key}":${JSON.stringify(fault.splice)}`

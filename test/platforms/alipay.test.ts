@@ -181,7 +181,7 @@ t.test('refusals map onto the service\'s kinds', async (t) => {
   await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000002', 'alice')), refused('code_invalid'), "another app's code")
   await t.rejects(adapter.exchange({ ...app(), privateKey: other.privateKey }, fake.getAuthCode('2021000000000001', 'alice')), refused('bad_credentials', 'isv.invalid-signature'), 'a request signed with the wrong key')
   await t.rejects(adapter.exchange(app('2021999999999999'), 'x'), refused('bad_credentials', 'isv.invalid-app-id'), 'an unknown app: unsigned, still a refusal')
-  fake.setFault({ error: 'isv.something-new' })
+  fake.setAnswerFault({ subCode: 'isv.something-new' })
   await t.rejects(adapter.exchange(app(), 'x'), refused('other', 'isv.something-new'))
   t.equal(alipayRefusalKind('40006', 'isv.insufficient-isv-permissions'), 'bad_credentials')
   t.equal(alipayRefusalKind('20001', 'aop.invalid-auth-token'), 'bad_credentials')
@@ -190,9 +190,9 @@ t.test('refusals map onto the service\'s kinds', async (t) => {
 
 t.test('a busy Alipay is retried within the deadline; a lasting one is refused as upstream_busy', async (t) => {
   const { fake, app, adapter } = await setup(t)
-  fake.setFault({ error: 'isp.unknow-error', times: 1 })
+  fake.setAnswerFault({ subCode: 'isp.unknow-error', times: 1 })
   t.equal((await adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice'))).subject, fake.userId('alice'))
-  fake.setFault({ error: 'aop.unknow-error' })
+  fake.setAnswerFault({ subCode: 'aop.unknow-error' })
   await t.rejects(adapter.exchange(app(), 'x'), refused('upstream_busy', 'aop.unknow-error'))
   t.equal(fake.callCount('/gateway.do'), 5, 'two calls, then three attempts')
 })
@@ -211,15 +211,21 @@ t.test('faults: slow, a gateway status, a broken body, a reset connection', asyn
 t.test('attack: a forged, missing or spliced signature never yields an identity', async (t) => {
   const { fake, app, adapter } = await setup(t)
   const evil = { user_id: '2088000000000001' }
-  fake.setFault({ forged: true })
+  fake.setAnswerFault({ forged: true })
   await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')), unbelieved('answer forged'))
-  fake.setFault({ forged: true, body: evil })
+  fake.setAnswerFault({ forged: true, body: evil })
   await t.rejects(adapter.exchange(app(), 'x'), unbelieved('answer forged'), 'a forged answer naming a user')
-  fake.setFault({ unsigned: true })
+  fake.setAnswerFault({ unsigned: true })
   await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')), unbelieved('answer unsigned'))
-  fake.setFault({ splice: evil })
+  fake.setAnswerFault(undefined)
+  fake.setFault({ body: { alipay_system_oauth_token_response: evil } })
+  await t.rejects(adapter.exchange(app(), 'x'), unbelieved('answer unsigned'), 'an unsigned answer naming a user')
+  fake.setFault({ errcode: 20000 })
+  await t.rejects(adapter.exchange(app(), 'x'), refused('upstream_busy', '20000'), 'an unsigned error_response only refuses')
+  fake.setFault(undefined)
+  fake.setAnswerFault({ splice: evil })
   await t.rejects(adapter.exchange(app(), fake.getAuthCode('2021000000000001', 'alice')), unbelieved('answer malformed'), 'a second member after the signed one')
-  fake.setFault({ forged: true, error: 'isv.code-invalid' })
+  fake.setAnswerFault({ forged: true, subCode: 'isv.code-invalid' })
   await t.rejects(adapter.exchange(app(), 'x'), unbelieved('answer forged'), 'even a refusal must carry a good sign when it carries one')
 })
 
@@ -230,12 +236,12 @@ t.test('a lying answer, signed or not, never becomes an identity', async (t) => 
     { user_id: '2088000000000001', union_id: 5 }, { user_id: '2088000000000001', union_id: 'x y' }, { user_id: 'bad', open_id: 'good' }
   ]
   for (const body of lies) {
-    fake.setFault({ body })
+    fake.setAnswerFault({ body })
     await t.rejects(adapter.exchange(app(), 'x'), { name: 'TransportUnavailable' }, JSON.stringify(body))
   }
-  fake.setFault({ body: { code: '40004', msg: 'Business Failed', sub_code: 'isv.user-frozen' } })
+  fake.setAnswerFault({ body: { code: '40004', msg: 'Business Failed', sub_code: 'isv.user-frozen' } })
   await t.rejects(adapter.exchange(app(), 'x'), refused('other', 'isv.user-frozen'), 'a business failure inside the method\'s own member')
-  fake.setFault({ body: { user_id: '2088000000000001', union_id: '' } })
+  fake.setAnswerFault({ body: { user_id: '2088000000000001', union_id: '' } })
   t.same(await adapter.exchange(app(), 'x'), { subject: '2088000000000001', subjectKind: 'user_id' }, 'an empty union_id is none')
 })
 

@@ -159,7 +159,7 @@ t.test('refusals map onto the service\'s kinds', async (t) => {
     ['invalid_request', 'other', 'invalid_request'], ['unauthorized_client', 'bad_credentials', 'unauthorized_client'], ['a b<script>', 'other', 'unrecognised']
   ]
   for (const [error, kind, upstream] of cases) {
-    fake.setFault({ error })
+    fake.refuse(error)
     await t.rejects(adapter.exchange(app, 'x'), refused(kind, upstream), error)
   }
   fake.setFault({ body: { errno: 40001, errmsg: 'x' } })
@@ -168,11 +168,11 @@ t.test('refusals map onto the service\'s kinds', async (t) => {
 
 t.test('a busy Baidu is retried within the deadline; a lasting one is refused as upstream_busy', async (t) => {
   const { fake, app, adapter } = await setup(t)
-  fake.setFault({ error: 'temporarily_unavailable', times: 1 })
+  fake.refuse('temporarily_unavailable', { times: 1 })
   const { code, openid } = fake.login('bdKeyOne', 'alice')
   t.equal((await adapter.exchange(app, code)).subject, openid)
   t.equal(fake.callCount('/oauth/jscode2sessionkey'), 2)
-  fake.setFault({ error: 'server_error' })
+  fake.refuse('server_error')
   await t.rejects(adapter.exchange(app, 'x'), refused('upstream_busy'))
   t.equal(fake.callCount('/oauth/jscode2sessionkey'), 5, 'three attempts')
 })
@@ -199,7 +199,7 @@ t.test('a lying answer never becomes an identity', async (t) => {
     { openid: 'o1' }, { openid: 'o1', session_key: Buffer.alloc(16).toString('base64') }, { openid: 'o1', session_key: 'not base64!' }, { openid: 'o1', session_key: null }
   ]
   for (const body of lies) {
-    fake.setFault({ body: body as Record<string, unknown> })
+    fake.setFault({ body })
     await t.rejects(adapter.exchange(app, 'x'), { name: 'TransportUnavailable' }, JSON.stringify(body))
   }
 })
@@ -219,10 +219,11 @@ t.test('the unionid comes from getunionid, with the access token fetched once an
   fake.setFault({ path: '/rest/2.0/smartapp/getunionid', status: 503 })
   await t.rejects(adapter.exchange(app, fake.login('bdKeyOne', 'alice').code), { name: 'TransportUnavailable' }, 'so does an unreachable getunionid')
   const tokens = fake.callCount('/oauth/2.0/token')
-  fake.setFault({ path: '/rest/2.0/smartapp/getunionid', body: { errno: 110, errmsg: 'Access token invalid' } })
+  fake.setFault({ path: '/rest/2.0/smartapp/getunionid', errcode: 110 })
   await t.rejects(adapter.exchange(app, fake.login('bdKeyOne', 'alice').code), refused('other', 'errno_110'), 'a token refused twice is not retried forever')
   t.equal(fake.callCount('/oauth/2.0/token'), tokens + 1)
-  fake.setFault({ path: '/oauth/2.0/token', error: 'invalid_client' })
+  fake.setFault(undefined)
+  fake.refuse('invalid_client', { path: '/oauth/2.0/token' })
   fake.invalidateAccessToken('bdKeyOne')
   adapter.forgetAccessTokens()
   await t.rejects(adapter.exchange(app, fake.login('bdKeyOne', 'alice').code), refused('bad_credentials', 'invalid_client'), 'the token call refused')
