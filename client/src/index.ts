@@ -353,7 +353,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     } catch (error) {
       try { w.removeStorageSync(key) } catch (ignored) {}
       unsaved = next
-      emit({ type: 'storageError', error: new AuthError('STORAGE_FAILED', 'storage write failed: the session is in memory only') })
+      emit({ type: 'storageError', error: new AuthError('STORAGE_FAILED', 'storage write failed: session kept in memory') })
     }
     return (tokens = next)
   }
@@ -397,7 +397,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   async function post (path: string, data: object, valid: (body: any) => boolean): Promise<any> {
     const res = await toService(path, data)
     if (res.statusCode >= 300) throw failure(res)
-    if (!valid(res.data)) throw new AuthError('BAD_RESPONSE', path + ' answered ' + res.statusCode + ' without a token pair', res.statusCode)
+    if (!valid(res.data)) throw new AuthError('BAD_RESPONSE', path + ' answered ' + res.statusCode + ' without tokens', res.statusCode)
     return res.data
   }
 
@@ -508,7 +508,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       relogins = relogins.filter((at) => at > since)
       if (relogins.length >= reloginLimit) {
         const wait = Math.ceil((relogins[0]! - since) / 1000)
-        return Promise.reject(new AuthError('RELOGIN_LIMITED', reloginLimit + ' logins within ' + reloginWindow / 1000 + ' s were refused: next login in ' + wait + ' s', undefined, wait))
+        return Promise.reject(new AuthError('RELOGIN_LIMITED', reloginLimit + ' logins within ' + reloginWindow / 1000 + ' s: next login in ' + wait + ' s', undefined, wait))
       }
       relogins.push(now())
       endQuietly(from)

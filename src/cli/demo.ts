@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { createAuthClient } from '../../client/dist/index.js'
+import { createAuthClient } from 'weapp-auth-client'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import { spawnListening } from '../dev/spawn.js'
 import { RuntimeSimulator, type RuntimeCall } from '../dev/runtime-simulator.js'
