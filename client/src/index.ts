@@ -241,11 +241,11 @@ function failure (res: Response<any>): AuthError {
 declare const qq: any, tt: any, swan: any, my: any, ks: any
 
 /**
- * Alipay's `my` as far as wx's shape goes: my.getAuthCode({ scopes: 'auth_base' })
- * for the code (silent, no consent popup), `headers` into my.request, storage by
- * { key, data } answering { data }, where a write may answer { error } instead
- * of throwing; no checkSession (Alipay has no session_key). What my.request
- * answers (`status`, `headers`, and fail for an HTTP error) is read in send().
+ * Alipay's `my` in wx's shape for requests and storage: `headers` into
+ * my.request, storage by { key, data } answering { data }, where a write may
+ * answer { error } instead of throwing; no checkSession (Alipay has no
+ * session_key). What my.request answers (`status`, `headers`, fail for an HTTP
+ * error) is read in send(); the code (my.getAuthCode) in wxLogin().
  */
 function alipay (api: any): Omit<WxLike, 'login'> {
   return {
@@ -289,11 +289,11 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   if (!api) throw new Error('weapp-auth-client: no wx, qq, tt, swan, my, ks: pass options.api')
   // The code: Alipay's authCode (scope auth_base: silent, no consent popup), Baidu's from swan.getLoginCode;
   // tt.login's anonymousCode (a device, not a user) is never read.
-  const alipayed = platform === 'my'
-  const loginName = alipayed ? 'getAuthCode' : platform === 'swan' ? 'getLoginCode' : 'login'
-  const codeName = alipayed ? 'authCode' : 'code'
+  const isAlipay = platform === 'my'
+  const loginName = isAlipay ? 'getAuthCode' : platform === 'swan' ? 'getLoginCode' : 'login'
+  const codeName = isAlipay ? 'authCode' : 'code'
   const named = (platform || 'wx') + '.' + loginName
-  const w: Omit<WxLike, 'login'> = alipayed ? alipay(api) : api
+  const w: Omit<WxLike, 'login'> = isAlipay ? alipay(api) : api
   const base = options.baseUrl.replace(/\/+$/, '')
   const origins = [base].concat(options.apiOrigins || []).map(originOf)
   const key = options.storageKey || 'weapp-auth'
@@ -413,7 +413,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       const refused = (error: any) => failed('WX_LOGIN_FAILED', (error && (error.errMsg || error.errorMessage)) || named + ' failed')
       const timer = setTimeout(() => failed('WX_LOGIN_TIMEOUT', named + ' did not answer within ' + loginTimeout + ' ms'), loginTimeout)
       try {
-        settle(api[loginName](Object.assign(alipayed ? { scopes: 'auth_base' } : {}, { success: done, fail: refused })), done, refused)
+        settle(api[loginName](Object.assign(isAlipay ? { scopes: 'auth_base' } : {}, { success: done, fail: refused })), done, refused)
       } catch (error) {
         refused(error)
       }
