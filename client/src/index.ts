@@ -7,6 +7,9 @@
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
+/** The mini-program runtimes: WeChat, QQ, Douyin/Toutiao, Baidu, Alipay, Kuaishou; by the name of their global. */
+export type Platform = 'wx' | 'qq' | 'tt' | 'swan' | 'my' | 'ks'
+
 /** What wx.request takes; the options the client does not set itself pass through as given. */
 export interface WxRequestOptions {
   url: string
@@ -47,7 +50,11 @@ export interface AuthClientOptions {
   apiOrigins?: string[]
   /** Sent with login when the service serves several mini-programs. */
   appid?: string
-  /** Default: the global wx. */
+  /** The runtime's global: wx, qq, tt, swan, my, ks (or uni, Taro: wx-shaped). Default: the global of `platform`, or the first of wx, qq, tt, swan, my, ks there is. */
+  api?: object
+  /** Which runtime `api` is. Default: the platform whose global `api` is, else wx's shape (uni, Taro). */
+  platform?: Platform
+  /** The former name of `api`, still taken. */
   wx?: WxLike
   /** Default 'weapp-auth'. */
   storageKey?: string
@@ -174,7 +181,6 @@ interface Pending {
   refreshToken: string
 }
 
-const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const noop = (): void => {}
 
 /** exp - iat of a JWT in seconds (no atob in the mini-program), NaN when unreadable. */
@@ -184,7 +190,9 @@ function lifetime (jwt: string): number {
     let buffer = 0
     let text = ''
     for (const char of jwt.split('.')[1]!) {
-      buffer = ((buffer << 6) | BASE64URL.indexOf(char)) & 0xffff
+      // base64url: A-Z a-z 0-9 - _ (what isJwt lets through) as 0 to 63, by character code.
+      const c = char.charCodeAt(0)
+      buffer = ((buffer << 6) | (c > 96 ? c - 71 : c > 94 ? 63 : c > 64 ? c - 65 : c > 47 ? c + 4 : 62)) & 0xffff
       bits += 6
       if (bits >= 8) {
         bits -= 8
@@ -230,6 +238,33 @@ function failure (res: Response<any>): AuthError {
   )
 }
 
+declare const qq: any, tt: any, swan: any, my: any, ks: any
+
+/**
+ * Alipay's `my` in wx's shape for requests and storage: `headers` into
+ * my.request, storage by { key, data } answering { data }, where a write may
+ * answer { error } instead of throwing; no checkSession (Alipay has no
+ * session_key). What my.request answers (`status`, `headers`, fail for an HTTP
+ * error) is read in send(); the code (my.getAuthCode) in wxLogin().
+ */
+function alipay (api: any): Omit<WxLike, 'login'> {
+  return {
+    request: (options) => api.request(Object.assign({ headers: options.header }, options)),
+    getStorageSync: (key) => (api.getStorageSync({ key }) || {}).data,
+    setStorageSync (key, data) {
+      const res = api.setStorageSync({ key, data })
+      if (res && res.error) throw res
+    },
+    removeStorageSync: (key) => api.removeStorageSync({ key }),
+    checkSession: (options) => options.success!()
+  }
+}
+
+/** The JSON in `text`; what is no JSON as it is. */
+function json (text: any): any {
+  try { return JSON.parse(text) } catch (error) { return text }
+}
+
 /** A number option: the default when absent, a TypeError when not a finite number >= 0. */
 function option (name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -238,8 +273,27 @@ function option (name: string, value: number | undefined, fallback: number): num
 }
 
 export function createAuthClient (options: AuthClientOptions): AuthClient {
-  const w: WxLike | undefined = options.wx || (typeof wx === 'undefined' ? undefined : wx)
-  if (!w) throw new Error('weapp-auth-client: no wx: pass options.wx')
+  // The runtimes' globals, wx first: a runtime that has `wx` (WeChat, and hosts that copy it) is wx-shaped.
+  const found: Record<string, any> = {
+    wx: typeof wx !== 'undefined' && wx,
+    qq: typeof qq !== 'undefined' && qq,
+    tt: typeof tt !== 'undefined' && tt,
+    swan: typeof swan !== 'undefined' && swan,
+    my: typeof my !== 'undefined' && my,
+    ks: typeof ks !== 'undefined' && ks
+  }
+  const given = options.api || options.wx
+  let platform = options.platform
+  for (const name in found) if (!platform && found[name] && (!given || given === found[name])) platform = name as Platform
+  const api: any = given || found[platform || 'wx']
+  if (!api) throw new Error('weapp-auth-client: no wx, qq, tt, swan, my, ks: pass options.api')
+  // The code: Alipay's authCode (scope auth_base: silent, no consent popup), Baidu's from swan.getLoginCode;
+  // tt.login's anonymousCode (a device, not a user) is never read.
+  const isAlipay = platform === 'my'
+  const loginName = isAlipay ? 'getAuthCode' : platform === 'swan' ? 'getLoginCode' : 'login'
+  const codeName = isAlipay ? 'authCode' : 'code'
+  const named = (platform || 'wx') + '.' + loginName
+  const w: Omit<WxLike, 'login'> = isAlipay ? alipay(api) : api
   const base = options.baseUrl.replace(/\/+$/, '')
   const origins = [base].concat(options.apiOrigins || []).map(originOf)
   const key = options.storageKey || 'weapp-auth'
@@ -278,7 +332,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   /** Undefined: no session stored; null: storage could not be read. */
   function read (): Tokens | undefined | null {
     try {
-      const stored = w!.getStorageSync(key)
+      const stored = w.getStorageSync(key)
       return isTokens(stored) && typeof stored.expiresAt === 'number' && isFinite(stored.expiresAt) ? stored : undefined
     } catch (error) {
       return null
@@ -295,11 +349,11 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
     const life = lifetime(body.accessToken)
     const next = { accessToken: body.accessToken, refreshToken: body.refreshToken, expiresAt: now() + (life > 0 ? life : body.expiresIn) * 1000 }
     try {
-      w!.setStorageSync(key, next)
+      w.setStorageSync(key, next)
     } catch (error) {
-      try { w!.removeStorageSync(key) } catch (ignored) {}
+      try { w.removeStorageSync(key) } catch (ignored) {}
       unsaved = next
-      emit({ type: 'storageError', error: new AuthError('STORAGE_FAILED', 'wx.setStorageSync failed: the session is kept in memory only') })
+      emit({ type: 'storageError', error: new AuthError('STORAGE_FAILED', 'storage write failed: session kept in memory') })
     }
     return (tokens = next)
   }
@@ -307,27 +361,30 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   function clear (): void {
     const had = tokens
     tokens = undefined
-    try { w!.removeStorageSync(key) } catch (error) {}
+    try { w.removeStorageSync(key) } catch (error) {}
     if (had) emit({ type: 'signOut' })
   }
 
   function disable (): void {
     disabledUntil = now() + cooldown
-    try { w!.setStorageSync(disabledKey, disabledUntil) } catch (error) {}
+    try { w.setStorageSync(disabledKey, disabledUntil) } catch (error) {}
     clear()
     emit({ type: 'disabled', retryAfter: Math.ceil(cooldown / 1000) })
   }
 
   function send (url: string, method: Method, data: unknown, header: Record<string, string>, extra?: object): Promise<Response<any>> {
     return new Promise((resolve, reject) => {
-      const answered = (res: any): void => {
-        resolve({ statusCode: res.statusCode, data: res.data, header: res.header || {} })
+      // my.request answers `status` and `headers`, and calls fail with them for an HTTP error status (error 19) or a body that is not JSON (14).
+      const answered = (res: any, body = res.data): void => {
+        resolve({ statusCode: res.statusCode || res.status, data: body, header: res.header || res.headers || {} })
         if (url.indexOf(base + '/') === 0) flush()
       }
-      const failed = (error: any): void => reject(new AuthError('NETWORK_ERROR', (error && error.errMsg) || 'request failed'))
+      const failed = (error: any): void => error && error.status >= 100
+        ? answered(error, json(error.data))
+        : reject(new AuthError('NETWORK_ERROR', (error && (error.errMsg || error.errorMessage)) || 'request failed'))
       // A runtime that throws instead of calling fail (an invalid URL on some platforms): no answer all the same.
       try {
-        settle(w!.request(Object.assign({}, extra, { url, method, data, header, success: answered, fail: failed })), answered, failed)
+        settle(w.request(Object.assign({}, extra, { url, method, data, header, success: answered, fail: failed })), answered, failed)
       } catch (error) {
         failed(error)
       }
@@ -335,27 +392,28 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   }
 
   const bearer = (accessToken: string) => ({ Authorization: 'Bearer ' + accessToken })
+  const toService = (path: string, data: object, header: Record<string, string> = {}) => send(base + path, 'POST', data, header)
 
   async function post (path: string, data: object, valid: (body: any) => boolean): Promise<any> {
-    const res = await send(base + path, 'POST', data, {})
+    const res = await toService(path, data)
     if (res.statusCode >= 300) throw failure(res)
-    if (!valid(res.data)) throw new AuthError('BAD_RESPONSE', path + ' answered ' + res.statusCode + ' without a token pair', res.statusCode)
+    if (!valid(res.data)) throw new AuthError('BAD_RESPONSE', path + ' answered ' + res.statusCode + ' without tokens', res.statusCode)
     return res.data
   }
 
   /** Best effort: a session this client no longer uses should not stay live at the service. */
   function endQuietly (old: Tokens): void {
-    send(base + '/v1/auth/logout', 'POST', {}, bearer(old.accessToken)).then(noop, noop)
+    toService('/v1/auth/logout', {}, bearer(old.accessToken)).then(noop, noop)
   }
 
   function wxLogin (): Promise<string> {
     return new Promise((resolve, reject) => {
       const failed = (code: string, message: string) => { clearTimeout(timer); reject(new AuthError(code, message)) }
-      const done = (res: any) => res && res.code ? (clearTimeout(timer), resolve(res.code)) : failed('WX_LOGIN_FAILED', 'wx.login gave no code')
-      const refused = (error: any) => failed('WX_LOGIN_FAILED', (error && error.errMsg) || 'wx.login failed')
-      const timer = setTimeout(() => failed('WX_LOGIN_TIMEOUT', 'wx.login did not answer within ' + loginTimeout + ' ms'), loginTimeout)
+      const done = (res: any) => res && res[codeName] ? (clearTimeout(timer), resolve(res[codeName])) : failed('WX_LOGIN_FAILED', named + ' gave no code')
+      const refused = (error: any) => failed('WX_LOGIN_FAILED', (error && (error.errMsg || error.errorMessage)) || named + ' failed')
+      const timer = setTimeout(() => failed('WX_LOGIN_TIMEOUT', named + ' did not answer within ' + loginTimeout + ' ms'), loginTimeout)
       try {
-        settle(w!.login({ success: done, fail: refused }), done, refused)
+        settle(api[loginName](Object.assign(isAlipay ? { scopes: 'auth_base' } : {}, { success: done, fail: refused })), done, refused)
       } catch (error) {
         refused(error)
       }
@@ -383,7 +441,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   function signIn (): Promise<SignedIn> {
     if (!signing) {
       const wait = Math.ceil((disabledUntil - now()) / 1000)
-      if (wait > 0) return Promise.reject(new AuthError('USER_DISABLED', 'this account is disabled: not trying again for ' + wait + ' s', 403, wait))
+      if (wait > 0) return Promise.reject(new AuthError('USER_DISABLED', 'account disabled: next login in ' + wait + ' s', 403, wait))
       const done = () => { signing = undefined }
       signing = logIn()
       signing.then(done, done)
@@ -450,7 +508,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       relogins = relogins.filter((at) => at > since)
       if (relogins.length >= reloginLimit) {
         const wait = Math.ceil((relogins[0]! - since) / 1000)
-        return Promise.reject(new AuthError('RELOGIN_LIMITED', reloginLimit + ' logins within ' + reloginWindow / 1000 + ' s did not give a token the service or your API accepts: not logging in again for ' + wait + ' s', undefined, wait))
+        return Promise.reject(new AuthError('RELOGIN_LIMITED', reloginLimit + ' logins within ' + reloginWindow / 1000 + ' s: next login in ' + wait + ' s', undefined, wait))
       }
       relogins.push(now())
       endQuietly(from)
@@ -493,7 +551,7 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
       if (code === 'SESSION_KEY_STALE') {
         // The data was sealed with a session_key the service no longer has: no replay can open it. A login, within reloginLimit.
         await relogin(held.tokens, mayLogin).catch(noop)
-        throw new AuthError(code, 'the session_key that sealed this data is outdated: logged in again, fetch the encrypted data again and retry', 401)
+        throw new AuthError(code, 'logged in again: fetch the encrypted data again', 401)
       }
       if (code === 'ACCESS_TOKEN_EXPIRED' && !refreshed) {
         refreshed = true
@@ -516,14 +574,14 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
 
   function pendingLogouts (): Pending[] {
     try {
-      const list = w!.getStorageSync(pendingKey)
+      const list = w.getStorageSync(pendingKey)
       if (Array.isArray(list)) return list.filter((entry) => isTokens(entry) && /^\/v1\/auth\/logout(-all)?$/.test(entry.path) && heard.indexOf(entry.refreshToken) < 0)
     } catch (error) {}
     return []
   }
 
   function keepPending (list: Pending[]): void {
-    try { list.length ? w!.setStorageSync(pendingKey, list.slice(-5)) : w!.removeStorageSync(pendingKey) } catch (error) {}
+    try { list.length ? w.setStorageSync(pendingKey, list.slice(-5)) : w.removeStorageSync(pendingKey) } catch (error) {}
     pending = list.length > 0
   }
 
@@ -535,15 +593,15 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   async function tell (): Promise<void> {
     for (let list = pendingLogouts(); list.length; list = pendingLogouts()) {
       const entry = list[0]!
-      let res = await send(base + entry.path, 'POST', {}, bearer(entry.accessToken))
+      let res = await toService(entry.path, {}, bearer(entry.accessToken))
       if (res.statusCode === 401 && res.data && res.data.code === 'ACCESS_TOKEN_EXPIRED') {
-        res = await send(base + '/v1/auth/refresh', 'POST', { refreshToken: entry.refreshToken }, {})
+        res = await toService('/v1/auth/refresh', { refreshToken: entry.refreshToken })
         if (res.statusCode < 300 && isTokenBody(res.data)) {
           heard.push(entry.refreshToken)
           entry.accessToken = res.data.accessToken
           entry.refreshToken = res.data.refreshToken
           keepPending(pendingLogouts().concat(entry))
-          res = await send(base + entry.path, 'POST', {}, bearer(entry.accessToken))
+          res = await toService(entry.path, {}, bearer(entry.accessToken))
         }
       }
       if (res.statusCode === 429 || res.statusCode >= 500) return

@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { createAuthClient } from '../../client/dist/index.js'
+import { createAuthClient } from 'weapp-auth-client'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import { spawnListening } from '../dev/spawn.js'
-import { WxSimulator, type WxCall } from '../dev/wx-simulator.js'
+import { RuntimeSimulator, type RuntimeCall } from '../dev/runtime-simulator.js'
 import { fakeWechatInfoFile } from '../dev/zero-config.js'
 
 // `npm run demo`: plays a mini-program through the client SDK (client/) in a
@@ -18,7 +18,7 @@ const out = (line: string): void => { process.stdout.write(`${line}\n`) }
 /** Tokens and codes are secrets even in a demo: show enough to tell them apart. */
 const mask = (secret: string): string => `${secret.slice(0, 4)}…${secret.slice(-6)}`
 
-function traceLine (call: WxCall): string {
+function traceLine (call: RuntimeCall): string {
   if (call.api === 'login') return `   wx.login() -> ${call.code !== undefined ? `code ${mask(call.code)}` : call.errMsg}`
   if (call.api === 'checkSession') return `   wx.checkSession() -> ${call.valid ? 'ok' : 'fail'}`
   const bearer = call.authorization === undefined ? '' : ` [Bearer ${mask(call.authorization.slice(7))}]`
@@ -42,7 +42,7 @@ async function play (base: string, config: Config): Promise<void> {
   })) as { url: string, appid: string }
 
   const paths: string[] = []
-  const wx = new WxSimulator({
+  const wx = new RuntimeSimulator({
     wechatUrl: fake.url,
     appid: fake.appid,
     user: 'demo-user',

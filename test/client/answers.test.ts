@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { StandInAnswer } from '../../src/dev/wx-simulator.js'
+import type { StandInAnswer } from '../../src/dev/runtime-simulator.js'
 import { authError, client, clocked, device, serve, stored } from '../helpers/client.js'
 
 // A 2xx is not proof that the service answered: a captive portal, a gateway

@@ -71,6 +71,15 @@ t.test("attack: miniprogram_dist/index.js loads with Node's require (CommonJS in
   t.equal(keys.trim(), 'AuthError,createAuthClient')
 })
 
+t.test('miniprogram_dist/index.js stays under 4 KB (4096 bytes) minified and gzipped, measured as client/README.md says', async (t) => {
+  // `npx esbuild client/miniprogram_dist/index.js --minify | gzip -9`: esbuild ships with tsx, gzip with the system.
+  const esbuild = new URL('../../node_modules/.bin/esbuild', import.meta.url).pathname
+  const minified = execFileSync(esbuild, [new URL('miniprogram_dist/index.js', clientDir).pathname, '--minify'])
+  const size = execFileSync('gzip', ['-9', '-n'], { input: minified }).length
+  t.ok(size < 4096, `${size} bytes`)
+  t.ok(minified.length > 5000, 'the measure measures the client')
+})
+
 t.test('client/package.json: no runtime dependencies, and every entry it names exists', async (t) => {
   const pkg = JSON.parse(await source('package.json')) as Record<string, any>
   t.match(pkg, { name: 'weapp-auth-client', type: 'module', miniprogram: 'miniprogram_dist' })

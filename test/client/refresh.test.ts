@@ -1,12 +1,12 @@
 import t from 'tap'
 import { authError, client, Clock, device, expiredCopy, restore, serve, stored, type Served } from '../helpers/client.js'
-import type { WxSimulator } from '../../src/dev/wx-simulator.js'
+import type { RuntimeSimulator } from '../../src/dev/runtime-simulator.js'
 
 const N = 10
 const parallel = <T>(n: number, call: () => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: n }, call))
 
 /** The Bearer tokens of the requests the device sent to `path`, in order. */
-function bearersTo (wx: WxSimulator, path: string): string[] {
+function bearersTo (wx: RuntimeSimulator, path: string): string[] {
   const seen: string[] = []
   const request = wx.request.bind(wx)
   wx.request = (options) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { WxLike } from '../../client/dist/index.js'
-import type { WxSimulator } from '../../src/dev/wx-simulator.js'
+import type { RuntimeSimulator } from '../../src/dev/runtime-simulator.js'
 import { client, device, serve } from '../helpers/client.js'
 
 type Options = Parameters<WxLike['request']>[0]
@@ -11,7 +11,7 @@ type Answer = { statusCode: number, data: unknown, header: Record<string, string
  * callbacks are optional, and request interceptors rewrite the options first
  * (Taro.addInterceptor). It wraps the simulator, so the network is real.
  */
-function taroLike (wx: WxSimulator, interceptors: ((options: Options) => Options)[] = []) {
+function taroLike (wx: RuntimeSimulator, interceptors: ((options: Options) => Options)[] = []) {
   const promised = <T>(call: (callbacks: { success: (r: T) => void, fail: (e: { errMsg: string }) => void }) => void, options: { success?: (r: T) => void, fail?: (e: { errMsg: string }) => void }) =>
     new Promise<T>((resolve, reject) => call({
       success: (result) => { options.success?.(result); resolve(result) },

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Test } from 'tap'
 import { createAuthClient, type AuthClient, type AuthClientOptions } from '../../client/dist/index.js'
-import { WxSimulator } from '../../src/dev/wx-simulator.js'
+import { RuntimeSimulator } from '../../src/dev/runtime-simulator.js'
 import { APP, build, type BuildOptions, type Built } from '../helper.js'
 
 // The client SDK against the real service: the service listens on a loopback
@@ -26,8 +26,8 @@ export async function serve (t: Test, options: BuildOptions = {}): Promise<Serve
 }
 
 /** A phone running the mini-program for `user`; pass another device's storage to play a restart. */
-export function device (served: Pick<Served, 'fake'>, user = 'alice', storage?: Map<string, string>): WxSimulator {
-  return new WxSimulator({ wechatUrl: served.fake.url, appid: APP.appid, user, ...(storage !== undefined ? { storage } : {}) })
+export function device (served: Pick<Served, 'fake'>, user = 'alice', storage?: Map<string, string>): RuntimeSimulator {
+  return new RuntimeSimulator({ wechatUrl: served.fake.url, appid: APP.appid, user, ...(storage !== undefined ? { storage } : {}) })
 }
 
 /** The clock the client judges expiry by; it moves only when a test moves it. */
@@ -37,7 +37,7 @@ export class Clock {
   advance (seconds: number): void { this.ms += seconds * 1000 }
 }
 
-export function client (served: Pick<Served, 'url'>, wx: WxSimulator, options: Partial<AuthClientOptions> = {}): AuthClient {
+export function client (served: Pick<Served, 'url'>, wx: RuntimeSimulator, options: Partial<AuthClientOptions> = {}): AuthClient {
   return createAuthClient({ baseUrl: served.url, wx, ...options })
 }
 
@@ -48,12 +48,12 @@ export interface StoredTokens {
 }
 
 /** What the client keeps in storage ('' when nothing, as wx.getStorageSync answers). */
-export function stored (wx: WxSimulator, key = 'weapp-auth'): StoredTokens | '' {
+export function stored (wx: RuntimeSimulator, key = 'weapp-auth'): StoredTokens | '' {
   return wx.getStorageSync(key) as StoredTokens | ''
 }
 
 /** Rewrites the stored session, as a test of what the client does with what it finds. */
-export function restore (wx: WxSimulator, patch: Partial<StoredTokens>, key = 'weapp-auth'): void {
+export function restore (wx: RuntimeSimulator, patch: Partial<StoredTokens>, key = 'weapp-auth'): void {
   wx.setStorageSync(key, { ...(stored(wx, key) || {}), ...patch })
 }
 
