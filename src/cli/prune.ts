@@ -1,4 +1,4 @@
-import { loadConfig } from '../config.js'
+import { loadConfig } from '../config/index.js'
 import { openDatabase } from '../db/database.js'
 import { Progress } from '../maintenance/progress.js'
 import { Pruner, type PruneCounts } from '../maintenance/pruner.js'

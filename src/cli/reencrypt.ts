@@ -1,4 +1,4 @@
-import { loadConfig } from '../config.js'
+import { loadConfig } from '../config/index.js'
 import { openDatabase } from '../db/database.js'
 import { reencryptSessionKeys } from '../users/reencrypt.js'
 import { SessionKeyVault } from '../users/session-key-vault.js'

@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
 import { FOREIGN_KEY_VIOLATION, isTransient, isUniqueViolation, sqlState } from '../db/errors.js'
 import { statement, type RowOf } from '../db/statements.js'
-import type { ProfileView } from '../schemas/users.js'
 import { UserDisabled } from '../sessions/errors.js'
 import { SESSION_STATE, SESSION_STATE_COLUMNS, assertLive, openSessionSql, type SessionRepository } from '../sessions/repository.js'
-import type { PhoneFields, ProfileFields } from './profile.js'
+import type { PhoneFields, ProfileFields, ProfileView } from './profile.js'
 import type { SessionKeyVault } from './session-key-vault.js'
 
 // The owner of `users` and `wechat_identities`: a person, and the identities

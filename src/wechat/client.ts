@@ -1,5 +1,5 @@
 import { errors as undiciErrors, Pool } from 'undici'
-import type { WechatApp } from '../config.js'
+import type { WechatApp } from '../config/index.js'
 import { decodeBase64, sessionKeySignature } from './data-crypto.js'
 import { WechatApiError, WechatTimeout, WechatUnavailable, wechatOverloaded } from './errors.js'
 import { Slots } from './slots.js'

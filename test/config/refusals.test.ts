@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { parseConfig } from '../../src/config.js'
+import { parseConfig } from '../../src/config/index.js'
 import { testConfig } from '../helper.js'
 
 t.test('configuration a production start should refuse', async (t) => {

@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import { ConfigError, parseConfig } from '../../src/config.js'
+import { ConfigError, parseConfig } from '../../src/config/index.js'
 import { build, type BuildOptions, type Built } from '../helper.js'
 
 /** The problems parseConfig reports for an environment; none when it is accepted. */
