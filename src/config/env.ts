@@ -24,6 +24,7 @@ export const EnvSchema = Type.Object({
   WECHAT_APPID: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   WECHAT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   WECHAT_APPS: Type.Optional(Type.String({ minLength: 1 })),
+  APPS: Type.Optional(Type.String({ minLength: 1 })),
   WECHAT_API_BASE: Type.String({ pattern: '^https?://', default: 'https://api.weixin.qq.com' }),
   WECHAT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
   WECHAT_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 4096, default: 256 }),
@@ -62,12 +63,15 @@ function describeErrors (env: Env): string[] {
   return [...byName.values()]
 }
 
+// JSON: its strings read `\n` themselves (a PEM's newlines); a real newline inside one would not parse.
+const JSON_VALUED = new Set(['APPS'])
+
 /** The schema's variables of `source` (empty ones unset, `\n` read as a newline), defaults filled in; `problems` gets what the schema refuses. */
 export function readEnv (source: Record<string, string | undefined>, problems: string[]): Env {
   const raw: Record<string, unknown> = {}
   for (const key of Object.keys(EnvSchema.properties)) {
     const value = source[key]
-    if (value !== undefined && value !== '') raw[key] = value.replace(/\\n/g, '\n')
+    if (value !== undefined && value !== '') raw[key] = JSON_VALUED.has(key) ? value : value.replace(/\\n/g, '\n')
   }
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
   problems.push(...describeErrors(env))

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { checkWechatPair, checkWechatProduction, readWechatApps, type WechatApp } from './apps.js'
+import { checkWechatPair, checkWechatProduction, readApps, readWechatApps, type App, type WechatApp } from './apps.js'
 import { checkDurations, parseDuration, readEnv, type Env } from './env.js'
 import { checkJwtSecret } from './jwt-secret.js'
 import { checkJwtPair, checkKeysGiven, readKeys, type JwtKeys, type VaultKey } from './keys.js'
 import { checkProxy, parseTrustProxy } from './proxy.js'
 
-export type { WechatApp } from './apps.js'
+export type { AlipayApp, App, BaiduApp, DouyinApp, Platform, SecretApp, WechatApp } from './apps.js'
 export type { Jwk, JwtKeys, VaultKey } from './keys.js'
 export { parseDuration } from './env.js'
 
@@ -44,9 +44,11 @@ export interface Config {
     timeoutMs: number
     maxConnections: number
     maxPending: number
-    /** Absent: development mode against the bundled fake WeChat. */
+    /** WECHAT_APPID/WECHAT_SECRET and WECHAT_APPS; empty: development mode against the bundled fake WeChat. */
     apps: WechatApp[]
   }
+  /** Every app of every platform: the WeChat ones above, then APPS; one appid each. */
+  apps: App[]
   jwt: {
     /** Parsed from JWT_PRIVATE_KEY (+ JWT_PUBLIC_KEYS) or JWT_SECRET; absent outside production when neither is set. */
     keys?: JwtKeys
@@ -126,7 +128,8 @@ export function parseConfig (source: Record<string, string | undefined>): Config
   const env = readEnv(source, problems)
   checkCrossField(env, problems)
   const keys = readKeys(env, problems)
-  const apps = readWechatApps(env, problems)
+  const wechatApps = readWechatApps(env, problems)
+  const apps = readApps(env, wechatApps, problems)
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {
@@ -153,8 +156,9 @@ export function parseConfig (source: Record<string, string | undefined>): Config
       timeoutMs: env.WECHAT_TIMEOUT_MS,
       maxConnections: env.WECHAT_MAX_CONNECTIONS,
       maxPending: env.WECHAT_MAX_PENDING,
-      apps
+      apps: wechatApps
     },
+    apps,
     jwt: {
       keys: keys.jwt,
       issuer: env.JWT_ISSUER,

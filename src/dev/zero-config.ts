@@ -70,6 +70,7 @@ export async function applyDevelopmentDefaults (config: Config, log: Logger): Pr
     const fake = new FakeWechat([app])
     next.wechat.apiBase = await fake.listen()
     next.wechat.apps = [app]
+    next.apps = [{ platform: 'wechat', ...app }, ...next.apps]
     const infoFile = fakeWechatInfoFile(next.dataDir)
     await writeFile(infoFile, JSON.stringify({ url: fake.url, appid: app.appid }))
     closers.push(async () => { await rm(infoFile, { force: true }); await fake.close() })

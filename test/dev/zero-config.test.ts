@@ -65,6 +65,8 @@ t.test('development defaults still run on every loopback address', async (t) => 
     t.teardown(() => rm(dir, { recursive: true, force: true }))
     const development = await applyDevelopmentDefaults(devConfig({ HOST: host, DATA_DIR: dir }), silent)
     t.equal(development.config.host, host)
+    const [demo] = development.config.wechat.apps
+    t.same(development.config.apps, [{ platform: 'wechat', ...demo }], 'the fake WeChat\'s app is in the list of every app too')
     await development.close()
   }
 })
