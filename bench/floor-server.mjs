@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import pg from 'pg'
 import { STATEMENTS } from '../dist/db/statements.js'
 import { RefreshTokens, sealSuccessor } from '../dist/sessions/refresh-token.js'
-import { parseVaultKeys } from '../dist/users/session-key-vault.js'
+import { parseVaultKeys } from '../dist/config/keys.js'
 import '../dist/sessions/repository.js'
 import '../dist/users/repository.js'
 

@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, runtimeConfig, type Config, type RuntimeConfig } from './config.js'
+import { ConfigError, loadConfig, runtimeConfig, type Config, type RuntimeConfig } from './config/index.js'
 import { openDatabase } from './db/database.js'
 import { provisionDatabase } from './db/open.js'
 import { createLogger } from './logger.js'

@@ -1,8 +1,6 @@
-import type { WechatApp } from '../config.js'
+import type { WechatApp } from '../config/index.js'
 import { AppRequired, AppUnknown, wechatRefusal } from '../errors.js'
-import type { LoginResult, TokenPair } from '../schemas/auth.js'
-import type { TokenLifetime } from '../plugins/auth.js'
-import type { AccessClaims } from '../sessions/claims.js'
+import type { AccessClaims, TokenLifetime } from '../sessions/claims.js'
 import { assertUsable } from '../sessions/liveness.js'
 import type { SessionGrant, SessionRepository, Subject } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
@@ -11,6 +9,7 @@ import type { WechatClient } from '../wechat/client.js'
 import { WechatApiError } from '../wechat/errors.js'
 import { WechatCodeInvalid, WechatCodeUsed, WechatUserBlocked } from './errors.js'
 import { grantRef, type GrantRef, type KeptGrant, type LoginGrants } from './login-grants.js'
+import type { LoginResult, TokenPair } from './tokens.js'
 
 export interface AuthServiceDeps {
   apps: WechatApp[]

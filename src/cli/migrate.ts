@@ -1,4 +1,4 @@
-import { loadConfig } from '../config.js'
+import { loadConfig } from '../config/index.js'
 import { migrate } from '../db/migrate.js'
 import { createLogger } from '../logger.js'
 import { runCli } from './run.js'

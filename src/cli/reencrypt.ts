@@ -1,8 +1,8 @@
-import { loadConfig } from '../config.js'
+import { loadConfig } from '../config/index.js'
 import { openDatabase } from '../db/database.js'
 import { reencryptSessionKeys } from '../users/reencrypt.js'
 import { SessionKeyVault } from '../users/session-key-vault.js'
-import { Progress } from '../maintenance/progress.js'
+import { Progress } from './progress.js'
 import { runCli } from './run.js'
 
 // `npm run keys:reencrypt`: moves every stored session_key to the first key of SESSION_KEY_ENCRYPTION_KEYS.

@@ -1,4 +1,4 @@
-import { ConfigError } from '../config.js'
+import { ConfigError } from '../config/index.js'
 
 /**
  * Runs a command-line entry point (npm run db:migrate, keys:reencrypt, studio,

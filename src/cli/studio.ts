@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { ConfigError, loadConfig } from '../config.js'
+import { ConfigError, loadConfig } from '../config/index.js'
 import { runningEmbeddedUrl, startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded.js'
 
 // `npm run studio`: Prisma Studio on the configured database. Without

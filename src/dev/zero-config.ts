@@ -3,10 +3,9 @@ import { isIP } from 'node:net'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { loadJwtKeys } from '../auth/jwt-keys.js'
 import { privateDataDir } from '../data-dir.js'
-import { ConfigError, runtimeConfig, type Config, type RuntimeConfig } from '../config.js'
-import { parseVaultKeys } from '../users/session-key-vault.js'
+import { ConfigError, runtimeConfig, type Config, type RuntimeConfig } from '../config/index.js'
+import { parseJwtKeys, parseVaultKeys } from '../config/keys.js'
 import { loadOrCreateDevKeys } from './dev-keys.js'
 import { FakeWechat } from './fake-wechat.js'
 
@@ -61,7 +60,7 @@ export async function applyDevelopmentDefaults (config: Config, log: Logger): Pr
 
   if (next.jwt.keys === undefined || next.vaultKeys === undefined) {
     const { keys, file, created } = await loadOrCreateDevKeys(next.dataDir)
-    next.jwt.keys ??= loadJwtKeys({ privateKey: keys.jwtPrivateKey })
+    next.jwt.keys ??= parseJwtKeys({ privateKey: keys.jwtPrivateKey })
     next.vaultKeys ??= parseVaultKeys(keys.sessionKeyEncryptionKeys)
     log.warn(`development keys ${created ? 'generated in' : 'loaded from'} ${file} (set JWT_PRIVATE_KEY and SESSION_KEY_ENCRYPTION_KEYS for real deployments)`)
   }
@@ -71,6 +70,7 @@ export async function applyDevelopmentDefaults (config: Config, log: Logger): Pr
     const fake = new FakeWechat([app])
     next.wechat.apiBase = await fake.listen()
     next.wechat.apps = [app]
+    next.apps = [{ platform: 'wechat', ...app }, ...next.apps]
     const infoFile = fakeWechatInfoFile(next.dataDir)
     await writeFile(infoFile, JSON.stringify({ url: fake.url, appid: app.appid }))
     closers.push(async () => { await rm(infoFile, { force: true }); await fake.close() })

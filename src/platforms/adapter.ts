@@ -3,9 +3,10 @@
 // knows no route, table or error code of the service. The service maps its
 // answers (PlatformRefusal kinds, transport failures) onto its own codes.
 
-export type Platform = 'wechat' | 'qq' | 'douyin' | 'baidu' | 'alipay' | 'kuaishou'
+import type { Platform } from '../config/apps.js'
 
-export const PLATFORMS: readonly Platform[] = ['wechat', 'qq', 'douyin', 'baidu', 'alipay', 'kuaishou']
+// The list is configuration's (APPS names a platform per app); config imports nothing, so it is defined there.
+export { PLATFORMS, type Platform } from '../config/apps.js'
 
 /** What names the subject: per app (openid), per developer (Kuaishou open_id), global (Alipay user_id). */
 export type SubjectKind = 'openid' | 'open_id' | 'user_id'

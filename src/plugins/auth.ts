@@ -3,8 +3,8 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AccessTokenExpired, AccessTokenInvalid, AuthTokenMissing } from '../auth/errors.js'
-import type { JwtKeys } from '../auth/jwt-keys.js'
-import type { AccessClaims } from '../sessions/claims.js'
+import type { JwtKeys } from '../config/keys.js'
+import type { AccessClaims, TokenLifetime } from '../sessions/claims.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -21,8 +21,6 @@ declare module 'fastify' {
     signAccessToken: (claims: AccessClaims, lifetime?: TokenLifetime) => string
   }
 }
-
-export interface TokenLifetime { iat: number, exp: number }
 
 export interface AuthPluginOptions {
   keys: JwtKeys

@@ -4,7 +4,7 @@ import createError from '@fastify/error'
 import { Address6 } from 'ip-address'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { RateLimits } from '../config.js'
+import type { RateLimits } from '../config/index.js'
 import { rateLimitCounters } from './rate-limit-counters.js'
 
 declare module 'fastify' {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Jwks, type Jwk } from '../schemas/auth.js'
+import type { Jwk } from '../config/keys.js'
+import { Jwks } from '../schemas/auth.js'
 import { errors } from '../schemas/common.js'
 
 const jwks: FastifyPluginAsyncTypebox<{ keys: Jwk[] }> = async (app, opts) => {

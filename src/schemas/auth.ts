@@ -1,4 +1,7 @@
 import Type, { type Static } from 'typebox'
+import type { LoginResult, TokenPair as DomainTokenPair } from '../auth/tokens.js'
+import type { Jwk as DomainJwk } from '../config/keys.js'
+import { sameType } from './common.js'
 
 export const LoginBody = Type.Object({
   code: Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'the code from wx.login()' }),
@@ -16,13 +19,13 @@ export const TokenPair = Type.Object({
   refreshToken: Type.String(),
   refreshExpiresIn: Type.Integer({ description: 'seconds until the refresh token expires' })
 }, { additionalProperties: false })
-export type TokenPair = Static<typeof TokenPair>
+sameType<Static<typeof TokenPair>, DomainTokenPair>()
 
 export const LoginResponse = Type.Object({
   ...TokenPair.properties,
   user: Type.Object({ id: Type.String({ format: 'uuid' }), isNew: Type.Boolean() }, { additionalProperties: false })
 }, { additionalProperties: false })
-export type LoginResult = Static<typeof LoginResponse>
+sameType<Static<typeof LoginResponse>, LoginResult>()
 
 export const TokenClaims = Type.Object({
   userId: Type.String({ format: 'uuid' }),
@@ -40,6 +43,6 @@ export const Jwk = Type.Object({
   alg: Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256')]),
   use: Type.Literal('sig')
 })
-export type Jwk = Static<typeof Jwk>
+sameType<Static<typeof Jwk>, DomainJwk>()
 
 export const Jwks = Type.Object({ keys: Type.Array(Jwk) })

@@ -18,3 +18,11 @@ export const errors = (...statuses: number[]) =>
  */
 export const Nullable = <T extends TSchema & { type: string }>(schema: T) =>
   Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
+
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
+
+/**
+ * Compiles only when a schema's type is exactly the domain's type, so the HTTP
+ * contract cannot drift from what the services return: `sameType<Static<typeof Profile>, ProfileView>()`.
+ */
+export function sameType<Schema, Domain> (..._proof: Same<Schema, Domain> extends true ? [] : [schema: Schema, differs: Domain]): void {}

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox'
-import { Nullable } from './common.js'
+import type { PhoneFields, ProfileView } from '../users/profile.js'
+import { Nullable, sameType } from './common.js'
 
 export const Profile = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -16,11 +17,11 @@ export const Profile = Type.Object({
   phoneNumber: Nullable(Type.String()),
   createdAt: Type.String({ format: 'date-time' })
 }, { additionalProperties: false })
-export type ProfileView = Static<typeof Profile>
+sameType<Static<typeof Profile>, ProfileView>()
 
 export const PhoneResponse = Type.Object({
   phoneNumber: Type.String(),
   purePhoneNumber: Type.String(),
   countryCode: Type.String()
 }, { additionalProperties: false })
-export type PhoneFields = Static<typeof PhoneResponse>
+sameType<Static<typeof PhoneResponse>, PhoneFields>()

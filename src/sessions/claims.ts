@@ -4,3 +4,6 @@ export interface AccessClaims {
   sid: string
   appid: string
 }
+
+/** When a signed access token starts and stops being valid, in seconds since the epoch. */
+export interface TokenLifetime { iat: number, exp: number }

@@ -1,6 +1,6 @@
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { deriveKey, open, seal } from '../sealing.js'
-import type { VaultKey } from '../users/session-key-vault.js'
+import type { VaultKey } from '../config/keys.js'
 
 // The refresh-token scheme: O(1) rows per session.
 //

@@ -1,6 +1,27 @@
-import type { PhoneFields } from '../schemas/users.js'
+/** A phone number as WeChat gives it (getPhoneNumber). */
+export interface PhoneFields {
+  phoneNumber: string
+  purePhoneNumber: string
+  countryCode: string
+}
 
-export type { PhoneFields }
+/** A user as GET /v1/me shows it, in the mini-program of the session asking. */
+export interface ProfileView {
+  id: string
+  appid: string
+  openid: string
+  hasUnionid: boolean
+  nickname: string | null
+  avatarUrl: string | null
+  gender: number | null
+  language: string | null
+  city: string | null
+  province: string | null
+  country: string | null
+  phoneNumber: string | null
+  /** ISO 8601. */
+  createdAt: string
+}
 
 export interface ProfileFields {
   nickname?: string

@@ -3,10 +3,9 @@ import type { Database } from '../db/database.js'
 import { FOREIGN_KEY_VIOLATION, isTransient, isUniqueViolation, sqlState } from '../db/errors.js'
 import { statement, type RowOf } from '../db/statements.js'
 import { Prisma } from '../generated/prisma/client.js'
-import type { ProfileView } from '../schemas/users.js'
 import { SESSION_STATE_COLUMNS, USER_STATE_COLUMNS, assertLive, assertUsable, sessionState, userState, type UserState } from '../sessions/liveness.js'
 import { openSessionSql, type SessionRepository } from '../sessions/repository.js'
-import type { PhoneFields, ProfileFields } from './profile.js'
+import type { PhoneFields, ProfileFields, ProfileView } from './profile.js'
 import type { SessionKeyVault } from './session-key-vault.js'
 
 // The owner of `users` and `wechat_identities`: a person, and the identities

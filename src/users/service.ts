@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { WechatApp } from '../config.js'
+import type { WechatApp } from '../config/index.js'
 import { AppUnknown, wechatRefusal } from '../errors.js'
-import type { PhoneFields, ProfileView } from '../schemas/users.js'
 import type { AccessClaims } from '../sessions/claims.js'
 import type { SessionRepository } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
@@ -13,7 +12,7 @@ import {
   EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SessionKeyStale, SessionKeyUnreadable,
   SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
 } from './errors.js'
-import { phoneFromWechat, profileFromWechat } from './profile.js'
+import { phoneFromWechat, profileFromWechat, type PhoneFields, type ProfileView } from './profile.js'
 import type { StoredSessionKeys, UserRepository } from './repository.js'
 import type { SessionKeyVault } from './session-key-vault.js'
 

@@ -1,4 +1,4 @@
-import type { WechatApp } from '../config.js'
+import type { WechatApp } from '../config/index.js'
 import { deriveKey, open, seal } from '../sealing.js'
 import { SingleFlight } from '../single-flight.js'
 import type { AppTokenCache } from './app-token-cache.js'

@@ -1,4 +1,4 @@
-import type { WechatApp } from '../config.js'
+import type { WechatApp } from '../config/index.js'
 import { Transport, TransportOverloaded, TransportTimeout, TransportUnavailable, jsonObject, type Answer } from '../platforms/transport.js'
 import { decodeBase64, sessionKeySignature } from './data-crypto.js'
 import { RETRY_AFTER_OVERLOADED_SECONDS, WechatApiError, WechatTimeout, WechatUnavailable, wechatOverloaded } from './errors.js'

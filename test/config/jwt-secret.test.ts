@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { isRandomSecret, parseConfig } from '../../src/config.js'
+import { parseConfig } from '../../src/config/index.js'
+import { isRandomSecret } from '../../src/config/jwt-secret.js'
 import { problemsOf } from '../helpers/config.js'
 
 const production = {

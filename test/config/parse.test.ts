@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { ConfigError, parseConfig, parseDuration } from '../../src/config.js'
+import { ConfigError, parseConfig, parseDuration } from '../../src/config/index.js'
 import { problemsOf } from '../helpers/config.js'
 
 t.test('an empty environment is a valid development setup with documented defaults', async (t) => {

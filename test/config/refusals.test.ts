@@ -1,17 +1,10 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { parseConfig } from '../../src/config.js'
+import { parseConfig } from '../../src/config/index.js'
 import { testConfig } from '../helper.js'
+import { productionEnv } from '../helpers/config.js'
 
 t.test('configuration a production start should refuse', async (t) => {
-  const base = {
-    NODE_ENV: 'production',
-    DATABASE_URL: 'postgresql://u:p@db:5432/x',
-    WECHAT_APPID: 'wx1',
-    WECHAT_SECRET: 's',
-    JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    SESSION_KEY_ENCRYPTION_KEYS: randomBytes(32).toString('base64')
-  }
+  const base = productionEnv()
   for (const [label, extra] of <[string, Record<string, string>][]>[
     ['AppSecret, js_code and session_key over plain HTTP', { WECHAT_API_BASE: 'http://api.weixin.qq.com' }],
     ['an HS256 secret of one repeated character', { JWT_PRIVATE_KEY: '', JWT_SECRET: 'a'.repeat(32) }],

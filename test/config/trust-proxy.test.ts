@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseConfig } from '../../src/config.js'
+import { parseConfig } from '../../src/config/index.js'
 import { problemsOf } from '../helpers/config.js'
 
 t.test('attack: TRUST_PROXY=true, which lets any client choose its address, is refused in production and elsewhere', async (t) => {

@@ -3,7 +3,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { ConfigError, parseConfig } from '../../src/config.js'
+import { ConfigError, parseConfig } from '../../src/config/index.js'
 import { startEmbeddedDatabase } from '../../src/db/embedded.js'
 import { applyDevelopmentDefaults } from '../../src/dev/zero-config.js'
 import { createLogger } from '../../src/logger.js'
@@ -65,6 +65,8 @@ t.test('development defaults still run on every loopback address', async (t) => 
     t.teardown(() => rm(dir, { recursive: true, force: true }))
     const development = await applyDevelopmentDefaults(devConfig({ HOST: host, DATA_DIR: dir }), silent)
     t.equal(development.config.host, host)
+    const [demo] = development.config.wechat.apps
+    t.same(development.config.apps, [{ platform: 'wechat', ...demo }], 'the fake WeChat\'s app is in the list of every app too')
     await development.close()
   }
 })

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { SessionKeyVault, parseVaultKeys } from '../../src/users/session-key-vault.js'
+import { parseVaultKeys } from '../../src/config/keys.js'
+import { SessionKeyVault } from '../../src/users/session-key-vault.js'
 import { APP, VAULT_KEYS, build, type Built } from '../helper.js'
 import { login, rowCounts } from '../helpers/auth.js'
 

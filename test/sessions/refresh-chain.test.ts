@@ -3,7 +3,7 @@ import t from 'tap'
 import type { Database } from '../../src/db/database.js'
 import type { PrismaClient } from '../../src/generated/prisma/client.js'
 import { RefreshTokens } from '../../src/sessions/refresh-token.js'
-import { parseVaultKeys } from '../../src/users/session-key-vault.js'
+import { parseVaultKeys } from '../../src/config/keys.js'
 import { VAULT_KEYS, build } from '../helper.js'
 import { bearer, login, refresh } from '../helpers/auth.js'
 

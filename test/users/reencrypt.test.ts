@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { reencryptSessionKeys } from '../../src/users/reencrypt.js'
-import { SessionKeyVault, parseVaultKeys } from '../../src/users/session-key-vault.js'
+import { parseVaultKeys } from '../../src/config/keys.js'
+import { SessionKeyVault } from '../../src/users/session-key-vault.js'
 import { APP, VAULT_KEYS, build } from '../helper.js'
 import { login } from '../helpers/auth.js'
 

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { SessionKeyVault, parseVaultKeys } from '../../src/users/session-key-vault.js'
+import { parseVaultKeys } from '../../src/config/keys.js'
+import { SessionKeyVault } from '../../src/users/session-key-vault.js'
 import { APP, VAULT_KEYS, build } from '../helper.js'
 import { bearer, type LoginBody } from '../helpers/auth.js'
 

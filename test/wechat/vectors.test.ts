@@ -1,5 +1,6 @@
 import t from 'tap'
-import { SessionKeyVault, parseVaultKeys } from '../../src/users/session-key-vault.js'
+import { parseVaultKeys } from '../../src/config/keys.js'
+import { SessionKeyVault } from '../../src/users/session-key-vault.js'
 import { decryptData, rawDataSignatureMatches, sessionKeySignature } from '../../src/wechat/data-crypto.js'
 import { VAULT_KEYS, build } from '../helper.js'
 import { bearer, login } from '../helpers/auth.js'
