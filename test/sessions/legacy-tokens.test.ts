@@ -1,13 +1,11 @@
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import pg from 'pg'
 import t from 'tap'
-import { MIGRATIONS_DIR, migrate } from '../../src/db/migrate.js'
+import { migrate } from '../../src/db/migrate.js'
 import { sealSuccessor } from '../../src/sessions/refresh-token.js'
 import { build, testDatabase } from '../helper.js'
 import { refresh } from '../helpers/auth.js'
 import { newLegacyRefreshToken } from '../helpers/legacy-tokens.js'
+import { migrateBefore } from '../helpers/migrations.js'
 
 // A deploy of 20261206200000_refresh_on_session onto a database the previous
 // scheme filled: its login and rotation SQL, verbatim (347a147), then the migration.
@@ -41,12 +39,7 @@ const OLD_ROTATE = `
 
 t.test('tokens of the previous scheme survive the migration: the live one rotates once into the new format, retired ones are still reuse', async (t) => {
   const db = await testDatabase(t, { migrated: false })
-  const before = await mkdtemp(join(tmpdir(), 'weapp-before-'))
-  t.teardown(() => rm(before, { recursive: true, force: true }))
-  for (const name of (await readdir(MIGRATIONS_DIR)).filter((n) => /^\d{14}_/.test(n) && n < '20261206200000')) {
-    await cp(join(MIGRATIONS_DIR, name), join(before, name), { recursive: true })
-  }
-  await migrate(db.url, before)
+  await migrateBefore(t, db.url, '20261206200000')
 
   const [t0, t1, t2] = [newLegacyRefreshToken(), newLegacyRefreshToken(), newLegacyRefreshToken()]
   const client = new pg.Client({ connectionString: db.url })
