@@ -85,7 +85,7 @@ t.test('a retired token of the previous scheme, after the session rotated into t
   const { app, prisma } = await build(t, { db, env: { REFRESH_REUSE_GRACE: '0' } })
   const live = newLegacyRefreshToken()
   await prisma.$executeRaw`INSERT INTO users (id) VALUES ('00000000-0000-4000-8000-000000000001')`
-  await prisma.$executeRaw`INSERT INTO wechat_identities (id, user_id, appid, openid, session_key_enc) VALUES ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000001', 'wxtest0000000001', 'o-bob', 'v1.x.y')`
+  await prisma.$executeRaw`INSERT INTO identities (id, user_id, platform, appid, subject, subject_kind, session_key_enc) VALUES ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000001', 'wechat', 'wxtest0000000001', 'o-bob', 'openid', 'v1.x.y')`
   await prisma.$executeRaw`INSERT INTO sessions (id, user_id, identity_id, appid, expires_at, refresh_expires_at)
     VALUES (${SESSION}::uuid, '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'wxtest0000000001', now() + interval '30 days', now() + interval '30 days')`
   await prisma.$executeRaw`INSERT INTO refresh_tokens (session_id, token_hash, expires_at) VALUES (${SESSION}::uuid, ${live.hash}, now() + interval '30 days')`
