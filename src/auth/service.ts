@@ -3,7 +3,7 @@ import { AppRequired, AppUnknown, wechatRefusal } from '../errors.js'
 import type { LoginResult, TokenPair } from '../schemas/auth.js'
 import type { TokenLifetime } from '../plugins/auth.js'
 import type { AccessClaims } from '../sessions/claims.js'
-import { UserDisabled } from '../sessions/errors.js'
+import { assertUsable } from '../sessions/liveness.js'
 import type { SessionGrant, SessionRepository, Subject } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
 import { LostInsertRace, type IdentityLogin, type LoginRecord, type UserRepository } from '../users/repository.js'
@@ -102,7 +102,7 @@ export class AuthService {
     const { users } = this.deps
     for (let attempt = 1; ; attempt++) {
       const identity = await users.findIdentity(login.platform, login.appid, login.subject)
-      if (identity?.user_disabled === true) throw Object.assign(new UserDisabled(), { subject: { userId: identity.user_id, appid: login.appid } })
+      assertUsable(identity, { subject: { userId: identity?.user_id, appid: login.appid } })
       try {
         if (identity === undefined) return await users.recordFirstLogin(login)
         const record = await users.recordReturningLogin(identity, login)
@@ -111,10 +111,7 @@ export class AuthService {
           const link = await users.linkUnionid(identity.id, identity.user_id, login.platform, login.unionid)
           record.userId = link.userId
           // The link joined this identity, and the session just opened, to a banned user: the link ended them.
-          if (link.banned) {
-            const subject = { userId: record.userId, sessionId: record.sessionId, appid: login.appid }
-            throw Object.assign(new UserDisabled(), { subject, revoked: 'user_disabled' })
-          }
+          assertUsable(link, { subject: { userId: record.userId, sessionId: record.sessionId, appid: login.appid }, revoked: 'user_disabled' })
         }
         return record
       } catch (error) {

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { FakeServer, newCode, readJson, type IssuedCode } from './fake-server.js'
 import { checkSessionSignature, sealForUser, signRawData, type FakePhone, type FakeProfile, type Sealed } from './fake-wechat-data.js'
+
+export type { Fault, Held, PathHold } from './fake-server.js'
 
 /**
  * A stand-in for api.weixin.qq.com that speaks its protocol, error codes
@@ -14,40 +16,6 @@ export interface FakeApp {
   secret: string
   /** Bound to an Open Platform account: WeChat then returns unionid. Default true. */
   bound?: boolean
-}
-
-export interface Fault {
-  /** Wait before answering (or before failing). */
-  delayMs?: number
-  /** Answer with this HTTP status and an HTML body, as a gateway would. */
-  status?: number
-  /** Answer 200 with a body that is not JSON. */
-  malformed?: boolean
-  /** Destroy the connection without an answer. */
-  reset?: boolean
-  /** Answer with this WeChat errcode (-1 busy, 45011 too frequent, ...). */
-  errcode?: number
-  /** Answer 200 with exactly this JSON value (a WeChat that lies: fields missing, null, an array...). */
-  body?: unknown
-  /** How many requests the fault applies to; unlimited when absent. */
-  times?: number
-  /** Only requests to this WeChat path (e.g. '/wxa/checksession'); every path when absent. */
-  path?: string
-}
-
-/** A request the fake keeps unanswered until the test says so (see FakeWechat.holdNext). */
-export interface PathHold {
-  /** Resolves when the held request has arrived. */
-  reached: Promise<void>
-  /** Lets the held request go on to be answered as usual (faults included). */
-  release: () => void
-}
-
-interface IssuedCode {
-  appid: string
-  user: string
-  issuedAt: number
-  used: boolean
 }
 
 interface AppUser {
@@ -63,16 +31,6 @@ interface PhoneCode {
   phone: FakePhone
   used: boolean
 }
-
-/** Answers held by `FakeWechat.hold()`: the test learns when they arrived and says when they go. */
-export interface Held {
-  /** Resolves once `count` requests are waiting. */
-  arrived: Promise<void>
-  /** Let them be answered (as they would have been, faults included). */
-  release: () => void
-}
-
-interface Hold { count: number, waiting: number, arrive: () => void, released: Promise<void>, release: () => void }
 
 const ACCESS_TOKEN_TTL_SECONDS = 7200
 
@@ -96,8 +54,7 @@ const ERRMSG: Record<number, string> = {
 
 const digest = (text: string): string => createHash('sha256').update(text).digest('base64url')
 
-export class FakeWechat {
-  private server?: Server
+export class FakeWechat extends FakeServer {
   private readonly apps = new Map<string, FakeApp>()
   private readonly codes = new Map<string, IssuedCode>()
   private readonly users = new Map<string, AppUser>()
@@ -106,34 +63,10 @@ export class FakeWechat {
   private readonly accessTokens = new Map<string, string>()
   private readonly blocked = new Set<string>()
   private readonly recentCalls = new Map<string, number[]>()
-  private fault?: Fault
-  private readonly holds: Hold[] = []
-  private readonly pathHolds = new Map<string, { arrived: () => void, gate: Promise<void> }>()
-  /** Releases of every hold not yet released, so close() lets held requests end. */
-  private readonly pendingReleases = new Set<() => void>()
-  /** Requests received per WeChat path (the fake's own /__fake paths are not counted). */
-  readonly calls = new Map<string, number>()
-  url = ''
 
   constructor (apps: FakeApp[], private readonly now: () => number = Date.now) {
+    super()
     for (const app of apps) this.apps.set(app.appid, { ...app })
-  }
-
-  async listen (port = 0, host = '127.0.0.1'): Promise<string> {
-    this.server = createServer((req, res) => { this.handle(req, res).catch((error) => this.answer(res, 500, { error: String(error) })) })
-    await new Promise<void>((resolve) => this.server!.listen(port, host, resolve))
-    const { port: bound } = this.server.address() as AddressInfo
-    this.url = `http://${host}:${bound}`
-    return this.url
-  }
-
-  async close (): Promise<void> {
-    for (const hold of this.holds.splice(0)) hold.release()
-    for (const release of this.pendingReleases) release()
-    this.pendingReleases.clear()
-    if (this.server === undefined) return
-    this.server.closeAllConnections()
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()))
   }
 
   /**
@@ -143,7 +76,7 @@ export class FakeWechat {
    */
   login (appid: string, user: string, { sameSessionKey = false } = {}): { code: string, openid: string } {
     if (!sameSessionKey || !this.users.has(`${appid}/${user}`)) this.rotateSessionKey(appid, user)
-    const code = randomBytes(24).toString('base64url')
+    const code = newCode()
     this.codes.set(code, { appid, user, issuedAt: this.now(), used: false })
     return { code, openid: this.openid(appid, user) }
   }
@@ -230,58 +163,7 @@ export class FakeWechat {
     this.blocked.add(user)
   }
 
-  setFault (fault: Fault | undefined): void {
-    this.fault = fault
-  }
-
-  /**
-   * Hold the next `count` WeChat requests unanswered until `release()`: a test
-   * waits for `arrived` (an event) instead of guessing a delay.
-   */
-  hold (count = 1): Held {
-    let arrive!: () => void
-    let release!: () => void
-    const arrived = new Promise<void>((resolve) => { arrive = resolve })
-    const released = new Promise<void>((resolve) => { release = resolve })
-    this.holds.push({ count, waiting: 0, arrive, released, release })
-    return { arrived, release }
-  }
-
-  /**
-   * The next request to this WeChat path waits, unanswered, until `release()`:
-   * a test can act while a caller is known to be inside that call. One request
-   * only; later ones are answered at once.
-   */
-  holdNext (path: string): PathHold {
-    let arrived!: () => void
-    let release!: () => void
-    const reached = new Promise<void>((resolve) => { arrived = resolve })
-    const gate = new Promise<void>((resolve) => { release = resolve })
-    this.pathHolds.set(path, { arrived, gate })
-    this.pendingReleases.add(release)
-    return { reached, release: () => { this.pendingReleases.delete(release); release() } }
-  }
-
-  callCount (path: string): number {
-    return this.calls.get(path) ?? 0
-  }
-
-  private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://fake')
-    if (url.pathname.startsWith('/__fake/')) return this.control(url.pathname, await readJson(req), res)
-    this.calls.set(url.pathname, this.callCount(url.pathname) + 1)
-    const hold = this.holds.find((h) => h.waiting < h.count)
-    if (hold !== undefined) {
-      if (++hold.waiting === hold.count) hold.arrive()
-      await hold.released
-    }
-    const held = this.pathHolds.get(url.pathname)
-    if (held !== undefined) {
-      this.pathHolds.delete(url.pathname)
-      held.arrived()
-      await held.gate
-    }
-    if (await this.applyFault(res, url.pathname)) return
+  protected async route (req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
     if (url.pathname === '/sns/jscode2session' && req.method === 'GET') return this.answer(res, 200, this.jscode2session(url.searchParams))
     if (url.pathname === '/cgi-bin/stable_token' && req.method === 'POST') return this.answer(res, 200, this.stableToken(await readJson(req)))
     const tokenApp = this.appOfToken(url.searchParams.get('access_token'))
@@ -290,20 +172,6 @@ export class FakeWechat {
     if (url.pathname === '/wxa/checksession' && req.method === 'GET') return this.answer(res, 200, this.checkSession(tokenApp, url.searchParams))
     if (url.pathname === '/wxa/resetusersessionkey' && req.method === 'GET') return this.answer(res, 200, this.resetSessionKey(tokenApp, url.searchParams))
     this.answer(res, 404, { errcode: 404, errmsg: 'not found' })
-  }
-
-  private async applyFault (res: ServerResponse, path: string): Promise<boolean> {
-    const fault = this.fault
-    if (fault === undefined || (fault.path !== undefined && fault.path !== path)) return false
-    if (fault.times !== undefined && --fault.times <= 0) this.fault = undefined
-    if (fault.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, fault.delayMs))
-    if (res.destroyed) return true
-    if (fault.reset === true) { res.socket?.destroy(); return true }
-    if (fault.status !== undefined) { res.writeHead(fault.status, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>'); return true }
-    if (fault.malformed === true) { res.writeHead(200, { 'content-type': 'text/plain' }).end('{"openid": "trunc'); return true }
-    if (fault.errcode !== undefined) { this.answer(res, 200, this.error(fault.errcode)); return true }
-    if ('body' in fault) { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(fault.body)); return true }
-    return false
   }
 
   private jscode2session (params: URLSearchParams): object {
@@ -385,7 +253,7 @@ export class FakeWechat {
    * (the demo): wx.login, wx.checkSession, the sealed user info of
    * wx.getUserProfile, and the getPhoneNumber button's code.
    */
-  private control (path: string, body: Record<string, unknown>, res: ServerResponse): void {
+  protected override control (path: string, body: Record<string, unknown>, res: ServerResponse): void {
     const appid = String(body.appid ?? [...this.apps.keys()][0])
     const user = String(body.user ?? 'demo-user')
     const client: Record<string, (() => unknown) | undefined> = {
@@ -400,31 +268,10 @@ export class FakeWechat {
       const result = clientCall()
       return result === undefined ? this.answer(res, 400, { errcode: 40003, errmsg: `${user} never called wx.login` }) : this.answer(res, 200, result)
     }
-    if (path === '/__fake/fault') {
-      this.setFault(Object.keys(body).length === 0 ? undefined : body as Fault)
-      return this.answer(res, 204, undefined)
-    }
-    this.answer(res, 404, { errcode: 404, errmsg: 'not found' })
+    super.control(path, body, res)
   }
 
-  private error (errcode: number): { errcode: number, errmsg: string } {
+  protected error (errcode: number): { errcode: number, errmsg: string } {
     return { errcode, errmsg: `${ERRMSG[errcode] ?? 'error'}, rid: ${randomBytes(6).toString('hex')}` }
-  }
-
-  private answer (res: ServerResponse, status: number, body: unknown): void {
-    if (res.headersSent || res.destroyed) return
-    if (body === undefined) { res.writeHead(status).end(); return }
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
-  }
-}
-
-async function readJson (req: IncomingMessage): Promise<Record<string, unknown>> {
-  let text = ''
-  for await (const chunk of req) text += String(chunk)
-  try {
-    const value: unknown = JSON.parse(text === '' ? '{}' : text)
-    return typeof value === 'object' && value !== null ? value as Record<string, unknown> : {}
-  } catch {
-    return {}
   }
 }

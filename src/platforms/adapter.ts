@@ -47,3 +47,11 @@ export class PlatformRefusal extends Error {
 
 /** Failures of decryption; one answer to the client for all of them, so there is no padding oracle. */
 export type DecryptFailureKind = 'malformed' | 'undecryptable' | 'wrong_app'
+
+/** Decryption failed. `kind` is all a client may learn; `detail` is a fixed phrase for the log. */
+export class DecryptFailure extends Error {
+  override name = 'DecryptFailure'
+  constructor (readonly kind: DecryptFailureKind, readonly detail: string) {
+    super(`decrypt failed: ${kind} (${detail})`)
+  }
+}

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
 import type { Prisma } from '../generated/prisma/client.js'
 import { statement, type RowOf } from '../db/statements.js'
-import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionExpired, SessionRevoked, UserDisabled } from './errors.js'
+import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, UserDisabled } from './errors.js'
+import { SESSION_STATE_COLUMNS, assertLive, sessionLive, sessionOpen, sessionState } from './liveness.js'
 import { hashRefreshToken, isLegacyRefreshToken, openSuccessor, sealSuccessor, type RefreshSecret, type RefreshTokens } from './refresh-token.js'
 
 // The owner of `sessions` and `refresh_tokens`. A session is one login and one
@@ -24,28 +25,6 @@ export interface SessionGrant {
   refreshExpiresAt: Date
   /** The session's end (SESSION_MAX_AGE after its login): no token it issues outlives it. */
   sessionExpiresAt: Date
-}
-
-/** What every read of a session selects (from `sessions s`) to tell a live session from an ended one. */
-export const SESSION_STATE = `s.revoked_at IS NOT NULL AS session_revoked, s.expires_at <= now() AS session_expired,
-  EXISTS (SELECT 1 FROM users du WHERE du.id = s.user_id AND du.disabled_at IS NOT NULL) AS user_disabled`
-export const SESSION_STATE_COLUMNS = { session_revoked: 'boolean', session_expired: 'boolean', user_disabled: 'boolean' } as const
-
-export interface SessionState {
-  session_revoked: boolean
-  session_expired: boolean
-  user_disabled: boolean
-}
-
-/**
- * The one rule of a live session: its user is not banned (403), it is not
- * revoked, not past SESSION_MAX_AGE (401s a client acts on).
- */
-export function assertLive (state: SessionState | undefined): void {
-  if (state === undefined) throw new SessionRevoked()
-  if (state.user_disabled) throw new UserDisabled()
-  if (state.session_revoked) throw new SessionRevoked()
-  if (state.session_expired) throw new SessionExpired()
 }
 
 /** Who an error was about, for the audit trail; and the session it ended, when it ended one. */
@@ -90,8 +69,7 @@ const rotate = statement('sessions_rotate', rotated, `
   UPDATE sessions s SET refresh_generation = s.refresh_generation + 1, previous_refresh_hash = s.refresh_hash,
     refresh_retired_at = clock_timestamp(), refresh_successor_enc = $3, refresh_hash = $4,
     refresh_expires_at = ${refreshExpiry(5, 's.expires_at')}, updated_at = now()
-  WHERE s.id = $1::uuid AND s.refresh_hash = $2 AND s.refresh_expires_at > now() AND s.revoked_at IS NULL AND s.expires_at > now()
-    AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL)
+  WHERE s.id = $1::uuid AND s.refresh_hash = $2 AND s.refresh_expires_at > now() AND ${sessionLive('s')}
   RETURNING s.id::text AS session_id, s.user_id::text, s.appid, s.refresh_expires_at AS expires_at, s.expires_at AS session_expires_at`)
 
 /**
@@ -103,8 +81,7 @@ const rotateLegacy = statement('sessions_rotate_legacy', rotated, `
   WITH s AS (
     SELECT s.id FROM sessions s
     WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND s.refresh_hash IS NULL
-      AND s.revoked_at IS NULL AND s.expires_at > now()
-      AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL)
+      AND ${sessionLive('s')}
     FOR UPDATE OF s
   ), old AS (
     UPDATE refresh_tokens rt SET retired_at = now(), updated_at = now()
@@ -146,7 +123,7 @@ const grant = (row: RowOf<typeof rotated>, refreshToken: string): SessionGrant =
 
 /** $1 session id, $2 token hash, $3 the token's generation, $4 grace seconds. */
 const tokenState = statement('sessions_token_state', presentedColumns, `
-  SELECT s.id::text AS session_id, s.user_id::text, s.appid, s.expires_at AS session_expires_at, ${SESSION_STATE},
+  SELECT s.id::text AS session_id, s.user_id::text, s.appid, s.expires_at AS session_expires_at, ${sessionState('s')},
          COALESCE(s.refresh_hash = $2, false) AS live,
          $3::int < s.refresh_generation AND ($3::int < s.refresh_generation - 1 OR COALESCE(s.previous_refresh_hash = $2, false)) AS retired,
          s.refresh_expires_at <= now() AS token_expired,
@@ -160,7 +137,7 @@ const tokenState = statement('sessions_token_state', presentedColumns, `
  * (moments before the deploy), with the live legacy row it must hash to.
  */
 const legacyTokenState = statement('sessions_legacy_token_state', presentedColumns, `
-  SELECT s.id::text AS session_id, s.user_id::text, s.appid, s.expires_at AS session_expires_at, ${SESSION_STATE},
+  SELECT s.id::text AS session_id, s.user_id::text, s.appid, s.expires_at AS session_expires_at, ${sessionState('s')},
          rt.retired_at IS NULL AS live, rt.retired_at IS NOT NULL AS retired, rt.expires_at <= now() AS token_expired,
          COALESCE(rt.retired_at > now() - make_interval(secs => $2::int), false) AS in_grace,
          COALESCE(CASE WHEN s.previous_refresh_hash = rt.token_hash THEN s.refresh_successor_enc END, rt.successor_enc) AS successor_enc,
@@ -185,7 +162,7 @@ const revoke = statement('sessions_revoke', {}, `
   SELECT FROM retired`)
 
 const live = statement('sessions_live', { user_id: 'string', ...SESSION_STATE_COLUMNS }, `
-  SELECT s.user_id::text, ${SESSION_STATE} FROM sessions s WHERE s.id = $1::uuid`)
+  SELECT s.user_id::text, ${sessionState('s')} FROM sessions s WHERE s.id = $1::uuid`)
 
 // revoked_at is the moment the row is written (clock_timestamp), after any rotation it waited for.
 const end = statement('sessions_end', { ended: 'boolean', ...SESSION_STATE_COLUMNS }, `
@@ -194,7 +171,7 @@ const end = statement('sessions_end', { ended: 'boolean', ...SESSION_STATE_COLUM
     WHERE id = $1::uuid AND revoked_at IS NULL AND expires_at > now()
     RETURNING id
   ), ${retireLive('ended')}
-  SELECT EXISTS (SELECT 1 FROM ended) AS ended, ${SESSION_STATE} FROM sessions s WHERE s.id = $1::uuid`)
+  SELECT EXISTS (SELECT 1 FROM ended) AS ended, ${sessionState('s')} FROM sessions s WHERE s.id = $1::uuid`)
 
 const endAllOf = statement('sessions_end_all_of', { ended: 'number', ...SESSION_STATE_COLUMNS }, `
   WITH me AS (
@@ -204,7 +181,7 @@ const endAllOf = statement('sessions_end_all_of', { ended: 'number', ...SESSION_
     WHERE user_id = (SELECT user_id FROM me) AND revoked_at IS NULL
     RETURNING id
   ), ${retireLive('ended')}
-  SELECT (SELECT count(*) FROM ended)::int AS ended, ${SESSION_STATE} FROM sessions s WHERE s.id = $1::uuid`)
+  SELECT (SELECT count(*) FROM ended)::int AS ended, ${sessionState('s')} FROM sessions s WHERE s.id = $1::uuid`)
 
 export class SessionRepository {
   constructor (private readonly db: Database, private readonly policy: SessionPolicy, private readonly tokens: RefreshTokens) {}
@@ -251,16 +228,13 @@ export class SessionRepository {
   private async notRotated (presented: RefreshSecret, state: PresentedState | undefined): Promise<SessionGrant> {
     if (state === undefined) throw new RefreshTokenInvalid()
     const subject: Subject = { userId: state.user_id, sessionId: state.session_id, appid: state.appid }
-    if (state.user_disabled) {
-      // A banned user's refresh ends the session it came with.
-      const ended = !state.session_revoked && !state.session_expired
-      if (ended) await this.db.run(revoke, [state.session_id, 'user_disabled'])
-      throw about(new UserDisabled(), subject, ended ? 'user_disabled' : undefined)
-    }
     try {
       assertLive(state)
     } catch (error) {
-      throw about(error as Error, subject)
+      // A banned user's refresh ends the session it came with, unless that had ended already.
+      const ending = error instanceof UserDisabled && sessionOpen(state)
+      if (ending) await this.db.run(revoke, [state.session_id, 'user_disabled'])
+      throw about(error as Error, subject, ending ? 'user_disabled' : undefined)
     }
     if (state.live) {
       if (state.token_expired) throw about(new RefreshTokenExpired(), subject)

@@ -3,9 +3,10 @@ import type { Database } from '../db/database.js'
 import { FOREIGN_KEY_VIOLATION, isTransient, isUniqueViolation, sqlState } from '../db/errors.js'
 import { statement, type RowOf } from '../db/statements.js'
 import type { Platform, PlatformIdentity, SubjectKind } from '../platforms/adapter.js'
+import { Prisma } from '../generated/prisma/client.js'
 import type { ProfileView } from '../schemas/users.js'
-import { UserDisabled } from '../sessions/errors.js'
-import { SESSION_STATE, SESSION_STATE_COLUMNS, assertLive, openSessionSql, type SessionRepository } from '../sessions/repository.js'
+import { SESSION_STATE_COLUMNS, USER_STATE_COLUMNS, assertLive, assertUsable, sessionState, userState, type UserState } from '../sessions/liveness.js'
+import { openSessionSql, type SessionRepository } from '../sessions/repository.js'
 import type { PhoneFields, ProfileFields } from './profile.js'
 import type { SessionKeyVault } from './session-key-vault.js'
 
@@ -19,13 +20,12 @@ export interface IdentityLogin extends PlatformIdentity {
   appid: string
 }
 
-export interface IdentityRow {
+export interface IdentityRow extends UserState {
   id: string
   user_id: string
   unionid: string | null
   /** Null where the platform has no session_key (Alipay). */
   session_key_enc: string | null
-  user_disabled: boolean
 }
 
 export interface LoginRecord {
@@ -43,8 +43,8 @@ export class LostInsertRace extends Error {
   override name = 'LostInsertRace'
 }
 
-const findIdentity = statement('users_find_identity', { id: 'string', user_id: 'string', unionid: 'string?', session_key_enc: 'string?', user_disabled: 'boolean' }, `
-  SELECT i.id::text, i.user_id::text, i.unionid, i.session_key_enc, u.disabled_at IS NOT NULL AS user_disabled
+const findIdentity = statement('users_find_identity', { id: 'string', user_id: 'string', unionid: 'string?', session_key_enc: 'string?', ...USER_STATE_COLUMNS }, `
+  SELECT i.id::text, i.user_id::text, i.unionid, i.session_key_enc, ${userState('u')}
   FROM identities i JOIN users u ON u.id = i.user_id WHERE i.platform = $1 AND i.appid = $2 AND i.subject = $3`)
 
 /**
@@ -59,7 +59,7 @@ const findIdentity = statement('users_find_identity', { id: 'string', user_id: '
  * has its session ended by the ban's trigger, whose statement starts after it.
  * FOR KEY SHARE, what the session's foreign key takes, would not conflict.
  */
-const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: 'date?', session_expires_at: 'date?', user_inserted: 'boolean', user_disabled: 'boolean' } as const
+const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: 'date?', session_expires_at: 'date?', user_inserted: 'boolean', ...USER_STATE_COLUMNS } as const
 
 /**
  * A first login: identity, user (unless one of this platform already has this
@@ -71,11 +71,11 @@ const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: '
  */
 const loginFirst = statement('users_login_first', loginColumns, `
   WITH owner AS (
-    SELECT id, disabled_at IS NOT NULL AS disabled FROM users WHERE union_platform = $11 AND unionid = $5 FOR SHARE
+    SELECT id, ${userState('users')} FROM users WHERE union_platform = $11 AND unionid = $5 FOR SHARE
   ), i AS (
     INSERT INTO identities (id, user_id, platform, appid, subject, subject_kind, unionid, session_key_enc)
     SELECT $1::uuid, COALESCE((SELECT id FROM owner), $2::uuid), $11, $3, $4, $12, $5, $6
-    WHERE NOT EXISTS (SELECT 1 FROM owner WHERE disabled)
+    WHERE NOT EXISTS (SELECT 1 FROM owner WHERE user_disabled)
     ON CONFLICT (platform, appid, subject) DO NOTHING
     RETURNING id, user_id
   ), u AS (
@@ -84,7 +84,7 @@ const loginFirst = statement('users_login_first', loginColumns, `
     RETURNING id
   ), ${openSessionSql({ sessionId: 7, appid: 3, maxAge: 8, tokenHash: 9, refreshTtl: 10 })}
   SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, s.expires_at AS session_expires_at,
-         EXISTS (SELECT 1 FROM u) AS user_inserted, EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
+         EXISTS (SELECT 1 FROM u) AS user_inserted, EXISTS (SELECT 1 FROM owner WHERE user_disabled) AS user_disabled
   FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN s ON true LEFT JOIN t ON true`)
 
 /**
@@ -95,7 +95,7 @@ const loginFirst = statement('users_login_first', loginColumns, `
  */
 const loginReturning = statement('users_login_returning', loginColumns, `
   WITH owner AS (
-    SELECT id, disabled_at IS NOT NULL AS disabled FROM users
+    SELECT id, ${userState('users')} FROM users
     WHERE id = (SELECT user_id FROM identities WHERE id = $1::uuid) FOR SHARE
   ), i AS (
     UPDATE identities SET
@@ -103,11 +103,11 @@ const loginReturning = statement('users_login_returning', loginColumns, `
       session_key_enc = $3,
       session_key_updated_at = now(),
       updated_at = now()
-    WHERE id = $1::uuid AND user_id IN (SELECT id FROM owner WHERE NOT disabled)
+    WHERE id = $1::uuid AND user_id IN (SELECT id FROM owner WHERE NOT user_disabled)
     RETURNING id, user_id
   ), ${openSessionSql({ sessionId: 4, appid: 5, maxAge: 6, tokenHash: 7, refreshTtl: 8 })}
   SELECT i.user_id::text AS user_id, i.id::text AS identity_id, t.expires_at, s.expires_at AS session_expires_at,
-         false AS user_inserted, EXISTS (SELECT 1 FROM owner WHERE disabled) AS user_disabled
+         false AS user_inserted, EXISTS (SELECT 1 FROM owner WHERE user_disabled) AS user_disabled
   FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN s ON true LEFT JOIN t ON true`)
 
 /** The user who owns a session now (found by its signed id), checked live in the same round trip. */
@@ -133,7 +133,7 @@ const profile = statement('users_profile', {
   SELECT u.id::text AS id, s.appid, i.platform, i.subject, i.subject_kind AS "subjectKind",
          CASE WHEN i.subject_kind = 'openid' THEN i.subject END AS openid, u.unionid IS NOT NULL AS "hasUnionid",
          u.nickname, u.avatar_url AS "avatarUrl", u.gender::int AS gender, u.language, u.city, u.province, u.country,
-         u.phone_number AS "phoneNumber", u.created_at AS "createdAt", ${SESSION_STATE}
+         u.phone_number AS "phoneNumber", u.created_at AS "createdAt", ${sessionState('s')}
   FROM sessions s
   JOIN users u ON u.id = s.user_id
   JOIN identities i ON i.id = s.identity_id
@@ -142,7 +142,7 @@ const profile = statement('users_profile', {
 const sessionKeys = statement('users_session_keys', {
   identity_id: 'string', user_id: 'string', platform: 'string', subject: 'string', session_key_enc: 'string?', previous_session_key_enc: 'string?', ...SESSION_STATE_COLUMNS
 }, `
-  SELECT i.id::text AS identity_id, s.user_id::text AS user_id, i.platform, i.subject, i.session_key_enc, i.previous_session_key_enc, ${SESSION_STATE}
+  SELECT i.id::text AS identity_id, s.user_id::text AS user_id, i.platform, i.subject, i.session_key_enc, i.previous_session_key_enc, ${sessionState('s')}
   FROM sessions s JOIN identities i ON i.id = s.identity_id
   WHERE s.id = $1::uuid`)
 
@@ -225,41 +225,41 @@ export class UserRepository {
    * Returns the user the identity now belongs to, and whether that user is
    * banned (the sessions moved to it then ended in the same transaction).
    */
-  async linkUnionid (identityId: string, userId: string, platform: Platform, unionid: string): Promise<{ userId: string, banned: boolean }> {
+  async linkUnionid (identityId: string, userId: string, platform: Platform, unionid: string): Promise<{ userId: string } & UserState> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.prisma.$transaction(async (tx) => {
           // Users before identities, as a login locks them: a login of this identity waits instead of deadlocking.
-          const [me] = await tx.$queryRaw<{ disabled: boolean }[]>`SELECT disabled_at IS NOT NULL AS disabled FROM users WHERE id = ${userId}::uuid FOR UPDATE`
+          const [me] = await tx.$queryRaw<UserState[]>`SELECT ${Prisma.raw(userState('users'))} FROM users WHERE id = ${userId}::uuid FOR UPDATE`
           if (me === undefined) {
             // A concurrent link of this identity merged it (and this login's session, opened before) into another user.
-            const [now] = await tx.$queryRaw<{ id: string, disabled: boolean }[]>`
-              SELECT u.id::text, u.disabled_at IS NOT NULL AS disabled FROM identities i JOIN users u ON u.id = i.user_id
+            const [now] = await tx.$queryRaw<Array<{ id: string } & UserState>>`
+              SELECT u.id::text, ${Prisma.raw(userState('u'))} FROM identities i JOIN users u ON u.id = i.user_id
               WHERE i.id = ${identityId}::uuid FOR SHARE OF u`
             if (now === undefined) throw new Error('the identity being linked no longer exists')
-            return { userId: now.id, banned: now.disabled }
+            return { userId: now.id, user_disabled: now.user_disabled }
           }
           // Banned since the login statement read it (its trigger ended the session): no link, no merge that would delete the ban.
-          if (me.disabled) return { userId, banned: true }
+          if (me.user_disabled) return { userId, user_disabled: true }
           await tx.identity.update({ where: { id: identityId }, data: { unionid } })
           // Share-locked and read from the newest row, as a login reads its user: a ban of the owner
           // committed first is seen here, one committed after ends the moved sessions by its trigger.
-          const [owner] = await tx.$queryRaw<{ id: string, disabled: boolean }[]>`
-            SELECT id::text, disabled_at IS NOT NULL AS disabled FROM users WHERE union_platform = ${platform} AND unionid = ${unionid} FOR SHARE`
+          const [owner] = await tx.$queryRaw<Array<{ id: string } & UserState>>`
+            SELECT id::text, ${Prisma.raw(userState('users'))} FROM users WHERE union_platform = ${platform} AND unionid = ${unionid} FOR SHARE`
           if (owner === undefined) {
             await tx.user.updateMany({ where: { id: userId, unionid: null }, data: { unionid, unionPlatform: platform } })
-            return { userId, banned: false }
+            return { userId, user_disabled: false }
           }
-          if (owner.id === userId) return { userId, banned: owner.disabled }
+          if (owner.id === userId) return { userId, user_disabled: owner.user_disabled }
           const mine = await tx.user.findUnique({ where: { id: userId }, select: { unionid: true } })
           // A user with another unionid (of any platform) is another person: never merge across that.
-          if (mine?.unionid != null) return { userId, banned: false }
+          if (mine?.unionid != null) return { userId, user_disabled: false }
           // A banned user gets no session, moved ones included.
-          if (owner.disabled) await this.sessions.endAllOfUser(tx, userId, 'user_disabled')
+          if (owner.user_disabled) await this.sessions.endAllOfUser(tx, userId, 'user_disabled')
           await tx.identity.updateMany({ where: { userId }, data: { userId: owner.id } })
           await this.sessions.moveToUser(tx, userId, owner.id)
           await tx.user.delete({ where: { id: userId } })
-          return { userId: owner.id, banned: owner.disabled }
+          return { userId: owner.id, user_disabled: owner.user_disabled }
         })
       } catch (error) {
         if (!(isUniqueViolation(error) || isTransient(error)) || attempt >= 3) throw error
@@ -270,7 +270,7 @@ export class UserRepository {
   async profile (sessionId: string): Promise<ProfileView> {
     const [row] = await this.db.run(profile, [sessionId])
     assertLive(row)
-    const { session_revoked: _revoked, session_expired: _expired, createdAt, platform, subjectKind, ...view } = row!
+    const { session_revoked: _revoked, session_expired: _expired, user_disabled: _disabled, createdAt, platform, subjectKind, ...view } = row!
     // The names the migrations' CHECKs allow.
     return { ...view, platform: platform as Platform, subjectKind: subjectKind as SubjectKind, createdAt: createdAt.toISOString() }
   }
@@ -306,7 +306,7 @@ export class UserRepository {
   }
 
   private loginRecord (row: RowOf<typeof loginColumns> | undefined, session: { sessionId: string, refreshToken: string }): LoginRecord {
-    if (row?.user_disabled === true) throw new UserDisabled()
+    assertUsable(row)
     if (row === undefined || row.user_id === null || row.identity_id === null || row.expires_at === null || row.session_expires_at === null) throw new LostInsertRace()
     return {
       identityId: row.identity_id,

@@ -1,8 +1,7 @@
-import { errors as undiciErrors, Pool } from 'undici'
 import type { WechatApp } from '../config.js'
+import { Transport, TransportOverloaded, TransportTimeout, TransportUnavailable, jsonObject, type Answer } from '../platforms/transport.js'
 import { decodeBase64, sessionKeySignature } from './data-crypto.js'
-import { WechatApiError, WechatTimeout, WechatUnavailable, wechatOverloaded } from './errors.js'
-import { Slots } from './slots.js'
+import { RETRY_AFTER_OVERLOADED_SECONDS, WechatApiError, WechatTimeout, WechatUnavailable, wechatOverloaded } from './errors.js'
 
 export interface Code2Session {
   openid: string
@@ -25,9 +24,6 @@ export interface WechatClientOptions {
   observe?: (api: string, outcome: string, seconds?: number) => void
 }
 
-export const DEFAULT_MAX_CONNECTIONS = 256
-export const DEFAULT_MAX_PENDING = 1024
-
 export interface StableToken {
   accessToken: string
   expiresInSeconds: number
@@ -46,8 +42,6 @@ interface Call { method: 'GET' | 'POST', path: string, query: Record<string, str
 /** openid and unionid: WeChat's are 28 URL-safe characters; the columns hold 128. */
 const WECHAT_ID = /^[A-Za-z0-9_-]{1,128}$/
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
-
 // The errcodes the service reads (and the access_token ones): each its own metric
 // label. Any other number WeChat sends is `errcode_other`: a label per value
 // would let a lying WeChat mint series without bound.
@@ -55,12 +49,25 @@ const LABELLED_ERRCODES = new Set([-1, 40001, 40013, 40014, 40029, 40125, 40163,
 
 function outcomeOf (error: unknown): string {
   if (error instanceof WechatApiError) return LABELLED_ERRCODES.has(error.errcode) ? `errcode_${error.errcode}` : 'errcode_other'
-  return error instanceof WechatTimeout ? 'timeout' : 'unavailable'
+  return 'unavailable'
 }
 
-function isTimeout (error: unknown): boolean {
-  const { name, code } = error as { name?: string, code?: string }
-  return name === 'TimeoutError' || name === 'AbortError' || (code !== undefined && TIMEOUT_CODES.has(code))
+/** WeChat's envelope: a non-zero errcode is a refusal; a success may carry no errcode at all. */
+function readWechat (answer: Answer): Body {
+  const body: Body = jsonObject(answer)
+  const errcode = typeof body.errcode === 'number' ? body.errcode : 0
+  if (errcode !== 0) throw new WechatApiError(errcode, typeof body.errmsg === 'string' ? body.errmsg : undefined)
+  return body
+}
+
+const isBusy = (error: unknown): boolean => error instanceof WechatApiError && error.errcode === -1
+
+/** The transport's neutral failures, as the WeChat errors the services and clients know. */
+function asWechatError (error: unknown): unknown {
+  if (error instanceof TransportTimeout) return new WechatTimeout()
+  if (error instanceof TransportUnavailable) return new WechatUnavailable()
+  if (error instanceof TransportOverloaded) return wechatOverloaded()
+  return error
 }
 
 /**
@@ -70,24 +77,26 @@ function isTimeout (error: unknown): boolean {
  * never logged.
  */
 export class WechatClient {
-  private readonly pool: Pool
-  private readonly slots: Slots
-  private readonly busyAttempts: number
-  private readonly busyBackoffMs: number
+  private readonly transport: Transport
 
   constructor (private readonly options: WechatClientOptions) {
-    const connections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
-    // Logins waiting on a slow WeChat are I/O, not work: hundreds at once must not fail for want of a connection.
-    this.slots = new Slots(connections, Math.max(connections, options.maxPending ?? DEFAULT_MAX_PENDING), wechatOverloaded)
-    this.pool = new Pool(options.apiBase, {
-      connections,
-      connectTimeout: Math.min(options.timeoutMs, 3000),
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      keepAliveTimeout: 30_000
+    const { timeoutMs, maxConnections, maxPending, observe, busyAttempts, busyBackoffMs } = options
+    this.transport = new Transport({
+      timeoutMs,
+      maxConnections,
+      maxPending,
+      retryAfterSeconds: RETRY_AFTER_OVERLOADED_SECONDS,
+      observe,
+      outcomeOf,
+      retryIf: isBusy,
+      busyAttempts,
+      busyBackoffMs
     })
-    this.busyAttempts = options.busyAttempts ?? 3
-    this.busyBackoffMs = options.busyBackoffMs ?? 100
+  }
+
+  /** Calls admitted (on the wire plus queued). */
+  get slots (): Transport['slots'] {
+    return this.transport.slots
   }
 
   async code2session (app: WechatApp, code: string): Promise<Code2Session> {
@@ -130,80 +139,15 @@ export class WechatClient {
   }
 
   async close (): Promise<void> {
-    await this.pool.close()
+    await this.transport.close()
   }
 
-  /** One API call: a connection slot first (bounded wait), then the call on the wire. */
-  private async call (call: Call): Promise<Body> {
-    const api = call.path.slice(call.path.lastIndexOf('/') + 1)
-    const observe = this.options.observe
-    let release: () => void
+  private async call ({ method, path, query, body }: Call): Promise<Body> {
+    const api = path.slice(path.lastIndexOf('/') + 1)
     try {
-      release = await this.slots.acquire(this.options.timeoutMs)
+      return await this.transport.call({ api, origin: this.options.apiBase, method, path, query, ...(body !== undefined ? { json: body } : {}) }, readWechat)
     } catch (error) {
-      observe?.(api, 'overloaded')
-      throw error
-    }
-    const started = performance.now()
-    try {
-      const body = await this.callOnWire(call)
-      observe?.(api, 'ok', (performance.now() - started) / 1000)
-      return body
-    } catch (error) {
-      observe?.(api, outcomeOf(error), (performance.now() - started) / 1000)
-      throw error
-    } finally {
-      release()
-    }
-  }
-
-  /** Retried only on -1 (busy), while a retry can finish within the deadline. */
-  private async callOnWire (call: Call): Promise<Body> {
-    const deadline = Date.now() + this.options.timeoutMs
-    // A timer cleared when the call ends: AbortSignal.timeout would leave one per login for the GC.
-    const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs)
-    try {
-      for (let attempt = 1; ; attempt++) {
-        const body = await this.once(call, controller.signal)
-        const errcode = typeof body.errcode === 'number' ? body.errcode : 0
-        if (errcode === 0) return body
-        const backoffMs = this.busyBackoffMs * 2 ** (attempt - 1) * (0.5 + Math.random())
-        if (errcode === -1 && attempt < this.busyAttempts && Date.now() + backoffMs < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, backoffMs))
-          continue
-        }
-        throw new WechatApiError(errcode, typeof body.errmsg === 'string' ? body.errmsg : undefined)
-      }
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  private async once ({ method, path, query, body }: Call, signal: AbortSignal): Promise<Body> {
-    let text: string
-    try {
-      const search = new URLSearchParams(query).toString()
-      const res = await this.pool.request({
-        method,
-        path: search === '' ? path : `${path}?${search}`,
-        signal,
-        ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {})
-      })
-      text = await res.body.text()
-      if (res.statusCode !== 200) throw new WechatUnavailable()
-    } catch (error) {
-      if (error instanceof WechatUnavailable) throw error
-      if (isTimeout(error) || signal.aborted) throw new WechatTimeout()
-      if (error instanceof undiciErrors.UndiciError || (error as { code?: string }).code !== undefined) throw new WechatUnavailable()
-      throw error
-    }
-    try {
-      const body: unknown = JSON.parse(text)
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object')
-      return body as Body
-    } catch {
-      throw new WechatUnavailable()
+      throw asWechatError(error)
     }
   }
 }

@@ -54,7 +54,7 @@ t.test('attack: a Douyin identity linking a unionid a WeChat user holds is not m
   // Its app bound to the developer's account after the first login: the unionid arrives on a later login.
   const douyin = await users.recordFirstLogin({ platform: 'douyin', appid: DOUYIN, subject: 'douyin-openid-1', subjectKind: 'openid', sessionKey: newKey() })
   const link = await users.linkUnionid(douyin.identityId, douyin.userId, 'douyin', unionid)
-  t.same(link, { userId: douyin.userId, banned: false }, 'the identity stays with its own user')
+  t.same(link, { userId: douyin.userId, user_disabled: false }, 'the identity stays with its own user')
   t.same((await unionids(built)).map((u) => [u.id, u.union_platform]), [[douyin.userId, 'douyin'], [frank.user.id, 'wechat']])
   const refreshed = await built.app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: frank.refreshToken } })
   t.equal(subOf(built, refreshed.json().accessToken), frank.user.id, 'the WeChat user is untouched')

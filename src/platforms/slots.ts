@@ -1,5 +1,5 @@
 /**
- * Bounds the calls to WeChat: at most `size` on the wire at once (one pooled
+ * Bounds the calls to a platform: at most `size` on the wire at once (one pooled
  * connection each), at most `maxPending` admitted in all (on the wire plus
  * queued). Past that, callers are refused at once instead of joining a queue
  * whose wait would eat their deadline. A queued caller waits at most `waitMs`.
