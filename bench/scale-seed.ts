@@ -40,8 +40,8 @@ export async function seedScale (client: pg.Client, sessions: number, appid: str
            now() - make_interval(secs => random() * 90 * 86400), now()
     FROM generate_series(1, ${users}) g`)
   await step(`${users} identities`, `
-    INSERT INTO wechat_identities (user_id, appid, openid, session_key_enc, created_at, updated_at)
-    SELECT id, '${appid}', 'o' || substr(md5(id::text), 1, 27), 'v1:k1:' || encode(sha256(id::text::bytea), 'base64'), created_at, now()
+    INSERT INTO identities (user_id, platform, appid, subject, subject_kind, session_key_enc, created_at, updated_at)
+    SELECT id, 'wechat', '${appid}', 'o' || substr(md5(id::text), 1, 27), 'openid', 'v1:k1:' || encode(sha256(id::text::bytea), 'base64'), created_at, now()
     FROM users`)
   // A sealed successor: an rt2 token (98 chars) sealed is 126 bytes, 168 in base64url.
   const sealed = (seed: string, bytes: number) =>
@@ -57,7 +57,7 @@ export async function seedScale (client: pg.Client, sessions: number, appid: str
               CASE WHEN g % 10 = 1 THEN now() - make_interval(secs => 60 + random() * 30 * 86400)
                    ELSE now() + make_interval(secs => random() * 90 * 86400) END AS expires_at
             FROM generate_series(1, ${sessions}) g
-            JOIN (SELECT id, user_id, row_number() OVER () AS n FROM wechat_identities) i ON i.n = 1 + g % ${users}) s) s;
+            JOIN (SELECT id, user_id, row_number() OVER () AS n FROM identities) i ON i.n = 1 + g % ${users}) s) s;
     INSERT INTO sessions (id, user_id, identity_id, appid, expires_at, revoked_at, revoked_reason,
                           refresh_generation, refresh_hash, refresh_expires_at, previous_refresh_hash, refresh_retired_at, refresh_successor_enc, created_at, updated_at)
     SELECT id, user_id, identity_id, '${appid}', expires_at, revoked_at, CASE WHEN revoked_at IS NOT NULL THEN 'logout' END,

@@ -4,7 +4,7 @@ import type { AccessClaims, TokenLifetime } from '../sessions/claims.js'
 import { assertUsable } from '../sessions/liveness.js'
 import type { SessionGrant, SessionRepository, Subject } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
-import { LostInsertRace, type LoginRecord, type UserRepository, type WechatLogin } from '../users/repository.js'
+import { LostInsertRace, type IdentityLogin, type LoginRecord, type UserRepository } from '../users/repository.js'
 import type { WechatClient } from '../wechat/client.js'
 import { WechatApiError } from '../wechat/errors.js'
 import { WechatCodeInvalid, WechatCodeUsed, WechatUserBlocked } from './errors.js'
@@ -73,8 +73,8 @@ export class AuthService {
     const claim = await grants.claimOrWait<LoginResult>(ref)
     if (!claim.claimed && claim.kept !== undefined) return this.replay(claim.kept, app)
     try {
-      const session = await this.deps.wechat.code2session(app, code).catch((error: unknown) => { throw loginFailure(error) })
-      const record = await this.record({ appid: app.appid, ...session })
+      const { openid, unionid, sessionKey } = await this.deps.wechat.code2session(app, code).catch((error: unknown) => { throw loginFailure(error) })
+      const record = await this.record({ platform: 'wechat', appid: app.appid, subject: openid, subjectKind: 'openid', unionid, sessionKey })
       const result = { ...this.tokens({ ...record, appid: app.appid }), user: { id: record.userId, isNew: record.isNewUser } }
       await grants.keep(ref, result, record.sessionId)
       return { result, subject: { userId: record.userId, sessionId: record.sessionId, appid: app.appid } }
@@ -97,17 +97,17 @@ export class AuthService {
    * in one statement. A concurrent first login of the same person makes the
    * insert lose; it then reads again and takes the returning path.
    */
-  private async record (login: WechatLogin): Promise<LoginRecord> {
+  private async record (login: IdentityLogin): Promise<LoginRecord> {
     const { users } = this.deps
     for (let attempt = 1; ; attempt++) {
-      const identity = await users.findIdentity(login.appid, login.openid)
+      const identity = await users.findIdentity(login.platform, login.appid, login.subject)
       assertUsable(identity, { subject: { userId: identity?.user_id, appid: login.appid } })
       try {
         if (identity === undefined) return await users.recordFirstLogin(login)
         const record = await users.recordReturningLogin(identity, login)
         // The app was bound to the Open Platform after this identity's first login.
         if (login.unionid !== undefined && identity.unionid === null) {
-          const link = await users.linkUnionid(identity.id, identity.user_id, login.unionid)
+          const link = await users.linkUnionid(identity.id, identity.user_id, login.platform, login.unionid)
           record.userId = link.userId
           // The link joined this identity, and the session just opened, to a banned user: the link ended them.
           assertUsable(link, { subject: { userId: record.userId, sessionId: record.sessionId, appid: login.appid }, revoked: 'user_disabled' })

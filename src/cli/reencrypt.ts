@@ -14,7 +14,7 @@ runCli('', async () => {
   const vault = new SessionKeyVault(config.vaultKeys)
   const db = openDatabase({ url: config.databaseUrl, poolSize: 1 })
   try {
-    const progress = new Progress('identities checked', await db.prisma.wechatIdentity.count())
+    const progress = new Progress('identities checked', await db.prisma.identity.count())
     const result = await reencryptSessionKeys(db.prisma, vault, (n) => { progress.add(n) })
     progress.finish()
     process.stdout.write(`weapp-auth: scanned ${result.scanned} identities, re-encrypted ${result.reencrypted} under key ${vault.currentKeyId}` +

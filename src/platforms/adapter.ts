@@ -11,6 +11,8 @@ export { PLATFORMS, type Platform } from '../config/apps.js'
 /** What names the subject: per app (openid), per developer (Kuaishou open_id), global (Alipay user_id). */
 export type SubjectKind = 'openid' | 'open_id' | 'user_id'
 
+export const SUBJECT_KINDS: readonly SubjectKind[] = ['openid', 'open_id', 'user_id']
+
 /**
  * Who the platform's server says logged in. Everything here came from the
  * platform over TLS; nothing the client relayed (decrypted data) ever is.

@@ -11,5 +11,7 @@ export const SignatureInvalid = createError('SIGNATURE_INVALID', 'signature does
 export const RawDataInvalid = createError('RAW_DATA_INVALID', 'rawData must be a JSON object', 400)
 export const PhoneCodeInvalid = createError('PHONE_CODE_INVALID',
   'phone code invalid, expired or used: get a new one from the getPhoneNumber button (a wx.login code does not work here)', 400)
+export const SessionKeyAbsent = createError('SESSION_KEY_ABSENT',
+  'this session\'s platform has no session_key (Alipay): there is nothing to decrypt or verify with it', 400)
 export const SessionKeyUnreadable = createError('SESSION_KEY_UNREADABLE',
   'the stored session_key cannot be read (its encryption key is no longer configured): call wx.login(), log in again, then fetch the data again', 401)

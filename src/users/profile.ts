@@ -1,3 +1,4 @@
+import type { Platform, SubjectKind } from '../platforms/adapter.js'
 /** A phone number as WeChat gives it (getPhoneNumber). */
 export interface PhoneFields {
   phoneNumber: string
@@ -9,7 +10,12 @@ export interface PhoneFields {
 export interface ProfileView {
   id: string
   appid: string
-  openid: string
+  platform: Platform
+  /** The platform's id of the user: an openid, Kuaishou's open_id or Alipay's user_id (subjectKind says which). */
+  subject: string
+  subjectKind: SubjectKind
+  /** subject when it is an openid, else null: kept for WeChat clients written before platform and subject. */
+  openid: string | null
   hasUnionid: boolean
   nickname: string | null
   avatarUrl: string | null

@@ -2,27 +2,29 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
 import { FOREIGN_KEY_VIOLATION, isTransient, isUniqueViolation, sqlState } from '../db/errors.js'
 import { statement, type RowOf } from '../db/statements.js'
+import type { Platform, PlatformIdentity, SubjectKind } from '../platforms/adapter.js'
 import { Prisma } from '../generated/prisma/client.js'
 import { SESSION_STATE_COLUMNS, USER_STATE_COLUMNS, assertLive, assertUsable, sessionState, userState, type UserState } from '../sessions/liveness.js'
 import { openSessionSql, type SessionRepository } from '../sessions/repository.js'
 import type { PhoneFields, ProfileFields, ProfileView } from './profile.js'
 import type { SessionKeyVault } from './session-key-vault.js'
 
-// The owner of `users` and `wechat_identities`: a person, and the identities
-// (one per mini-program) WeChat knows them by.
+// The owner of `users` and `identities`: a person, and the identities (one per
+// mini-program of a platform) the platforms know them by. An identity is
+// (platform, appid, subject); a unionid links identities of its own platform only.
 
-export interface WechatLogin {
+/** Who a platform's server said logged in, to which of the service's apps. */
+export interface IdentityLogin extends PlatformIdentity {
+  platform: Platform
   appid: string
-  openid: string
-  unionid?: string
-  sessionKey: string
 }
 
 export interface IdentityRow extends UserState {
   id: string
   user_id: string
   unionid: string | null
-  session_key_enc: string
+  /** Null where the platform has no session_key (Alipay). */
+  session_key_enc: string | null
 }
 
 export interface LoginRecord {
@@ -40,9 +42,9 @@ export class LostInsertRace extends Error {
   override name = 'LostInsertRace'
 }
 
-const findIdentity = statement('users_find_identity', { id: 'string', user_id: 'string', unionid: 'string?', session_key_enc: 'string', ...USER_STATE_COLUMNS }, `
+const findIdentity = statement('users_find_identity', { id: 'string', user_id: 'string', unionid: 'string?', session_key_enc: 'string?', ...USER_STATE_COLUMNS }, `
   SELECT i.id::text, i.user_id::text, i.unionid, i.session_key_enc, ${userState('u')}
-  FROM wechat_identities i JOIN users u ON u.id = i.user_id WHERE i.appid = $1 AND i.openid = $2`)
+  FROM identities i JOIN users u ON u.id = i.user_id WHERE i.platform = $1 AND i.appid = $2 AND i.subject = $3`)
 
 /**
  * A login statement always answers one row: the identity and session it wrote
@@ -59,8 +61,8 @@ const findIdentity = statement('users_find_identity', { id: 'string', user_id: '
 const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: 'date?', session_expires_at: 'date?', user_inserted: 'boolean', ...USER_STATE_COLUMNS } as const
 
 /**
- * A first login: identity, user (unless one already has this unionid), session
- * and token in one statement. The identity row is written before its user;
+ * A first login: identity, user (unless one of this platform already has this
+ * unionid), session and token in one statement. The identity row is written before its user;
  * Postgres checks foreign keys at the end of the statement, so that is valid.
  * A concurrent first login of the same person surfaces as no row (same app:
  * the identity exists) or a foreign-key error (another app created the user
@@ -68,15 +70,15 @@ const loginColumns = { user_id: 'string?', identity_id: 'string?', expires_at: '
  */
 const loginFirst = statement('users_login_first', loginColumns, `
   WITH owner AS (
-    SELECT id, ${userState('users')} FROM users WHERE unionid = $5 FOR SHARE
+    SELECT id, ${userState('users')} FROM users WHERE union_platform = $11 AND unionid = $5 FOR SHARE
   ), i AS (
-    INSERT INTO wechat_identities (id, user_id, appid, openid, unionid, session_key_enc)
-    SELECT $1::uuid, COALESCE((SELECT id FROM owner), $2::uuid), $3, $4, $5, $6
+    INSERT INTO identities (id, user_id, platform, appid, subject, subject_kind, unionid, session_key_enc)
+    SELECT $1::uuid, COALESCE((SELECT id FROM owner), $2::uuid), $11, $3, $4, $12, $5, $6
     WHERE NOT EXISTS (SELECT 1 FROM owner WHERE user_disabled)
-    ON CONFLICT (appid, openid) DO NOTHING
+    ON CONFLICT (platform, appid, subject) DO NOTHING
     RETURNING id, user_id
   ), u AS (
-    INSERT INTO users (id, unionid) SELECT user_id, $5 FROM i WHERE user_id = $2::uuid
+    INSERT INTO users (id, unionid, union_platform) SELECT user_id, $5, CASE WHEN $5 IS NOT NULL THEN $11 END FROM i WHERE user_id = $2::uuid
     ON CONFLICT DO NOTHING
     RETURNING id
   ), ${openSessionSql({ sessionId: 7, appid: 3, maxAge: 8, tokenHash: 9, refreshTtl: 10 })}
@@ -86,16 +88,16 @@ const loginFirst = statement('users_login_first', loginColumns, `
 
 /**
  * A known identity: the new session_key (the previous one kept for data
- * encrypted before it), and a session. A unionid the identity lacks is not
+ * encrypted before it; both NULL where the platform has none), and a session. A unionid the identity lacks is not
  * written here but by linkUnionid, in one transaction with the link it makes:
  * a link that fails leaves the identity without it, and the next login links.
  */
 const loginReturning = statement('users_login_returning', loginColumns, `
   WITH owner AS (
     SELECT id, ${userState('users')} FROM users
-    WHERE id = (SELECT user_id FROM wechat_identities WHERE id = $1::uuid) FOR SHARE
+    WHERE id = (SELECT user_id FROM identities WHERE id = $1::uuid) FOR SHARE
   ), i AS (
-    UPDATE wechat_identities SET
+    UPDATE identities SET
       previous_session_key_enc = CASE WHEN $2 THEN previous_session_key_enc ELSE session_key_enc END,
       session_key_enc = $3,
       session_key_updated_at = now(),
@@ -111,7 +113,10 @@ const loginReturning = statement('users_login_returning', loginColumns, `
 const profile = statement('users_profile', {
   id: 'string',
   appid: 'string',
-  openid: 'string',
+  platform: 'string',
+  subject: 'string',
+  subjectKind: 'string',
+  openid: 'string?',
   hasUnionid: 'boolean',
   nickname: 'string?',
   avatarUrl: 'string?',
@@ -124,19 +129,20 @@ const profile = statement('users_profile', {
   createdAt: 'date',
   ...SESSION_STATE_COLUMNS
 }, `
-  SELECT u.id::text AS id, s.appid, i.openid, u.unionid IS NOT NULL AS "hasUnionid",
+  SELECT u.id::text AS id, s.appid, i.platform, i.subject, i.subject_kind AS "subjectKind",
+         CASE WHEN i.subject_kind = 'openid' THEN i.subject END AS openid, u.unionid IS NOT NULL AS "hasUnionid",
          u.nickname, u.avatar_url AS "avatarUrl", u.gender::int AS gender, u.language, u.city, u.province, u.country,
          u.phone_number AS "phoneNumber", u.created_at AS "createdAt", ${sessionState('s')}
   FROM sessions s
   JOIN users u ON u.id = s.user_id
-  JOIN wechat_identities i ON i.id = s.identity_id
+  JOIN identities i ON i.id = s.identity_id
   WHERE s.id = $1::uuid`)
 
 const sessionKeys = statement('users_session_keys', {
-  identity_id: 'string', user_id: 'string', openid: 'string', session_key_enc: 'string', previous_session_key_enc: 'string?', ...SESSION_STATE_COLUMNS
+  identity_id: 'string', user_id: 'string', platform: 'string', subject: 'string', session_key_enc: 'string?', previous_session_key_enc: 'string?', ...SESSION_STATE_COLUMNS
 }, `
-  SELECT i.id::text AS identity_id, s.user_id::text AS user_id, i.openid, i.session_key_enc, i.previous_session_key_enc, ${sessionState('s')}
-  FROM sessions s JOIN wechat_identities i ON i.id = s.identity_id
+  SELECT i.id::text AS identity_id, s.user_id::text AS user_id, i.platform, i.subject, i.session_key_enc, i.previous_session_key_enc, ${sessionState('s')}
+  FROM sessions s JOIN identities i ON i.id = s.identity_id
   WHERE s.id = $1::uuid`)
 
 /**
@@ -164,28 +170,30 @@ const updatePhone = statement('users_update_phone', {}, `
 export interface StoredSessionKeys {
   identityId: string
   userId: string
-  openid: string
-  currentEnc: string
+  platform: Platform
+  subject: string
+  /** Null where the platform has no session_key (Alipay). */
+  currentEnc: string | null
   previousEnc: string | null
 }
 
 export class UserRepository {
   constructor (private readonly db: Database, private readonly vault: SessionKeyVault, private readonly sessions: SessionRepository) {}
 
-  async findIdentity (appid: string, openid: string): Promise<IdentityRow | undefined> {
-    const [row] = await this.db.run(findIdentity, [appid, openid])
+  async findIdentity (platform: Platform, appid: string, subject: string): Promise<IdentityRow | undefined> {
+    const [row] = await this.db.run(findIdentity, [platform, appid, subject])
     return row
   }
 
   /** Identity, user, session and its first refresh token: one statement. */
-  async recordFirstLogin (login: WechatLogin): Promise<LoginRecord> {
+  async recordFirstLogin (login: IdentityLogin): Promise<LoginRecord> {
     const identityId = randomUUID()
     const session = this.sessions.newSession(login.appid)
     const { values: v } = session
     let rows
     try {
-      rows = await this.db.run(loginFirst, [identityId, randomUUID(), login.appid, login.openid, login.unionid ?? null,
-        this.vault.encrypt(login.sessionKey, identityId), v.sessionId, v.maxAge, v.tokenHash, v.refreshTtl])
+      rows = await this.db.run(loginFirst, [identityId, randomUUID(), login.appid, login.subject, login.unionid ?? null,
+        this.sealKey(login, identityId), v.sessionId, v.maxAge, v.tokenHash, v.refreshTtl, login.platform, login.subjectKind])
     } catch (error) {
       if (sqlState(error) === FOREIGN_KEY_VIOLATION) throw new LostInsertRace()
       throw error
@@ -194,19 +202,20 @@ export class UserRepository {
   }
 
   /** A known identity: its new session_key and a session, one statement. */
-  async recordReturningLogin (identity: IdentityRow, login: WechatLogin): Promise<LoginRecord> {
+  async recordReturningLogin (identity: IdentityRow, login: IdentityLogin): Promise<LoginRecord> {
     const session = this.sessions.newSession(login.appid)
     const { values: v } = session
     const rows = await this.db.run(loginReturning, [identity.id, this.sameKey(identity, login.sessionKey),
-      this.vault.encrypt(login.sessionKey, identity.id), v.sessionId, v.appid, v.maxAge, v.tokenHash, v.refreshTtl])
+      this.sealKey(login, identity.id), v.sessionId, v.appid, v.maxAge, v.tokenHash, v.refreshTtl])
     return this.loginRecord(rows[0], session)
   }
 
   /**
    * A unionid that jscode2session returned for an identity that had none (the
    * app was bound to an Open Platform account after its first login). Only
-   * WeChat's server answer may link: never data a client relayed. The user
-   * takes the unionid when no one has it; when another user has it, this
+   * the platform's server answer may link: never data a client relayed. The
+   * unionid is `platform`'s: only a user holding it for that platform is the
+   * same person. The user takes the unionid when no one has it; when another user has it, this
    * identity and its sessions move to that user and the emptied user is
    * removed. Two apps of one person linking at once race on the unique
    * unionid: the loser retries and finds the winner, which makes it a move; a
@@ -215,7 +224,7 @@ export class UserRepository {
    * Returns the user the identity now belongs to, and whether that user is
    * banned (the sessions moved to it then ended in the same transaction).
    */
-  async linkUnionid (identityId: string, userId: string, unionid: string): Promise<{ userId: string } & UserState> {
+  async linkUnionid (identityId: string, userId: string, platform: Platform, unionid: string): Promise<{ userId: string } & UserState> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.prisma.$transaction(async (tx) => {
@@ -224,29 +233,29 @@ export class UserRepository {
           if (me === undefined) {
             // A concurrent link of this identity merged it (and this login's session, opened before) into another user.
             const [now] = await tx.$queryRaw<Array<{ id: string } & UserState>>`
-              SELECT u.id::text, ${Prisma.raw(userState('u'))} FROM wechat_identities i JOIN users u ON u.id = i.user_id
+              SELECT u.id::text, ${Prisma.raw(userState('u'))} FROM identities i JOIN users u ON u.id = i.user_id
               WHERE i.id = ${identityId}::uuid FOR SHARE OF u`
             if (now === undefined) throw new Error('the identity being linked no longer exists')
             return { userId: now.id, user_disabled: now.user_disabled }
           }
           // Banned since the login statement read it (its trigger ended the session): no link, no merge that would delete the ban.
           if (me.user_disabled) return { userId, user_disabled: true }
-          await tx.wechatIdentity.update({ where: { id: identityId }, data: { unionid } })
+          await tx.identity.update({ where: { id: identityId }, data: { unionid } })
           // Share-locked and read from the newest row, as a login reads its user: a ban of the owner
           // committed first is seen here, one committed after ends the moved sessions by its trigger.
           const [owner] = await tx.$queryRaw<Array<{ id: string } & UserState>>`
-            SELECT id::text, ${Prisma.raw(userState('users'))} FROM users WHERE unionid = ${unionid} FOR SHARE`
+            SELECT id::text, ${Prisma.raw(userState('users'))} FROM users WHERE union_platform = ${platform} AND unionid = ${unionid} FOR SHARE`
           if (owner === undefined) {
-            await tx.user.updateMany({ where: { id: userId, unionid: null }, data: { unionid } })
+            await tx.user.updateMany({ where: { id: userId, unionid: null }, data: { unionid, unionPlatform: platform } })
             return { userId, user_disabled: false }
           }
           if (owner.id === userId) return { userId, user_disabled: owner.user_disabled }
           const mine = await tx.user.findUnique({ where: { id: userId }, select: { unionid: true } })
-          // A user with another unionid is another person: never merge across that.
+          // A user with another unionid (of any platform) is another person: never merge across that.
           if (mine?.unionid != null) return { userId, user_disabled: false }
           // A banned user gets no session, moved ones included.
           if (owner.user_disabled) await this.sessions.endAllOfUser(tx, userId, 'user_disabled')
-          await tx.wechatIdentity.updateMany({ where: { userId }, data: { userId: owner.id } })
+          await tx.identity.updateMany({ where: { userId }, data: { userId: owner.id } })
           await this.sessions.moveToUser(tx, userId, owner.id)
           await tx.user.delete({ where: { id: userId } })
           return { userId: owner.id, user_disabled: owner.user_disabled }
@@ -260,15 +269,17 @@ export class UserRepository {
   async profile (sessionId: string): Promise<ProfileView> {
     const [row] = await this.db.run(profile, [sessionId])
     assertLive(row)
-    const { session_revoked: _revoked, session_expired: _expired, user_disabled: _disabled, createdAt, ...view } = row!
-    return { ...view, createdAt: createdAt.toISOString() }
+    const { session_revoked: _revoked, session_expired: _expired, user_disabled: _disabled, createdAt, platform, subjectKind, ...view } = row!
+    // The names the migrations' CHECKs allow.
+    return { ...view, platform: platform as Platform, subjectKind: subjectKind as SubjectKind, createdAt: createdAt.toISOString() }
   }
 
   /** The stored session_keys of a live session's identity, still encrypted. */
   async sessionKeys (sessionId: string): Promise<StoredSessionKeys> {
     const [row] = await this.db.run(sessionKeys, [sessionId])
     assertLive(row)
-    return { identityId: row!.identity_id, userId: row!.user_id, openid: row!.openid, currentEnc: row!.session_key_enc, previousEnc: row!.previous_session_key_enc }
+    const { identity_id: identityId, user_id: userId, subject, session_key_enc: currentEnc, previous_session_key_enc: previousEnc } = row!
+    return { identityId, userId, platform: row!.platform as Platform, subject, currentEnc, previousEnc }
   }
 
   async updateProfile (userId: string, p: ProfileFields): Promise<void> {
@@ -279,7 +290,13 @@ export class UserRepository {
     await this.db.run(updatePhone, [userId, phone.phoneNumber, phone.purePhoneNumber, phone.countryCode])
   }
 
-  private sameKey (identity: IdentityRow, sessionKey: string): boolean {
+  /** The session_key sealed to its identity's row; null where the platform has none. */
+  private sealKey (login: IdentityLogin, identityId: string): string | null {
+    return login.sessionKey === undefined ? null : this.vault.encrypt(login.sessionKey, identityId)
+  }
+
+  private sameKey (identity: IdentityRow, sessionKey: string | undefined): boolean {
+    if (identity.session_key_enc === null || sessionKey === undefined) return identity.session_key_enc === null && sessionKey === undefined
     try {
       return this.vault.decrypt(identity.session_key_enc, identity.id) === sessionKey
     } catch {

@@ -9,7 +9,7 @@ import type { WechatClient } from '../wechat/client.js'
 import { DataDecryptError, checkSealedShape, decryptData, parseJsonObject, rawDataSignatureMatches, type DecryptedData, type Watermark } from '../wechat/data-crypto.js'
 import { WechatApiError } from '../wechat/errors.js'
 import {
-  EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SessionKeyStale, SessionKeyUnreadable,
+  EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SessionKeyAbsent, SessionKeyStale, SessionKeyUnreadable,
   SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
 } from './errors.js'
 import { phoneFromWechat, profileFromWechat, type PhoneFields, type ProfileView } from './profile.js'
@@ -31,7 +31,8 @@ export interface UserServiceDeps {
 interface SessionKeys {
   identityId: string
   userId: string
-  openid: string
+  /** The platform's name for the user (a WeChat openid here: checksession takes it). */
+  subject: string
   /** Changes whenever the stored key is rewritten: names this key in the checksession verdict cache. */
   version: string
   current: string
@@ -112,12 +113,14 @@ export class UserService {
 
   private async sessionKeys (claims: AccessClaims): Promise<SessionKeys> {
     const stored = await this.deps.users.sessionKeys(claims.sid)
+    const { currentEnc } = stored
+    if (currentEnc === null) throw new SessionKeyAbsent()
     return {
       identityId: stored.identityId,
       userId: stored.userId,
-      openid: stored.openid,
-      version: createHash('sha256').update(stored.currentEnc).digest('base64url').slice(0, 16),
-      current: this.open(stored, stored.currentEnc),
+      subject: stored.subject,
+      version: createHash('sha256').update(currentEnc).digest('base64url').slice(0, 16),
+      current: this.open(stored, currentEnc),
       previous: () => stored.previousEnc === null ? undefined : this.openQuietly(stored, stored.previousEnc)
     }
   }
@@ -154,7 +157,7 @@ export class UserService {
   /** Neither key opens it: WeChat says whether our session_key is outdated (stale) or the data is bad. */
   private async explainFailure (claims: AccessClaims, keys: SessionKeys, failures: string[]): Promise<never> {
     const valid = await this.verdicts.run(`${keys.identityId}:${keys.version}`, () =>
-      this.deps.appTokens.withToken(this.app(claims), (token) => this.deps.wechat.checkSession(token, keys.openid, keys.current))
+      this.deps.appTokens.withToken(this.app(claims), (token) => this.deps.wechat.checkSession(token, keys.subject, keys.current))
         .catch((error: unknown) => { throw wechatRefusal(error) }))
     const error = valid ? new EncryptedDataInvalid() : new SessionKeyStale()
     throw Object.assign(error, { logDetail: { decryptFailures: failures } })

@@ -7,7 +7,7 @@ const loginWith = (app: Awaited<ReturnType<typeof build>>['app'], code: string) 
   app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } })
 
 async function storedKeys (prisma: Db): Promise<{ current: string, previous: string | null }> {
-  const [row] = await prisma.$queryRaw<{ current: string, previous: string | null }[]>`SELECT session_key_enc AS current, previous_session_key_enc AS previous FROM wechat_identities`
+  const [row] = await prisma.$queryRaw<{ current: string, previous: string | null }[]>`SELECT session_key_enc AS current, previous_session_key_enc AS previous FROM identities`
   return row!
 }
 

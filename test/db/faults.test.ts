@@ -73,7 +73,7 @@ t.test('the connection lost in the middle of a login\'s write: nothing half-writ
   await admin.query('CREATE TRIGGER hold_token_insert BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION hold_token_insert()')
 
   const alice = await login(app, fake, 'alice')
-  const identity = async () => (await admin.query<{ session_key_enc: string, previous_session_key_enc: string | null }>('SELECT session_key_enc, previous_session_key_enc FROM wechat_identities')).rows
+  const identity = async () => (await admin.query<{ session_key_enc: string, previous_session_key_enc: string | null }>('SELECT session_key_enc, previous_session_key_enc FROM identities')).rows
   const keysBefore = await identity()
 
   for (const user of ['bob', 'alice']) {
@@ -86,7 +86,7 @@ t.test('the connection lost in the middle of a login\'s write: nothing half-writ
         WHERE l.locktype = 'advisory' AND l.objid = 4242 AND NOT l.granted`)
       return rows[0]
     })
-    t.match(pid.query, /INSERT INTO wechat_identities|UPDATE wechat_identities/, `${user}: stopped inside the login's write`)
+    t.match(pid.query, /INSERT INTO identities|UPDATE identities/, `${user}: stopped inside the login's write`)
     await admin.query('SELECT pg_terminate_backend($1)', [pid.pid])
     const res = await pending
     await admin.query('SELECT pg_advisory_unlock(4242)')

@@ -35,7 +35,7 @@ t.test('applies every migration and records it as prisma migrate deploy does', a
     t.equal(recorded[i]!.rolled_back_at, null)
   }
   const tables = await rows(db.url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
-  t.same(tables.map((r) => r.table_name), ['_prisma_migrations', 'auth_events', 'auth_events_log', 'refresh_tokens', 'sessions', 'users', 'wechat_identities'])
+  t.same(tables.map((r) => r.table_name), ['_prisma_migrations', 'auth_events', 'auth_events_log', 'identities', 'refresh_tokens', 'sessions', 'users'])
 })
 
 t.test('a second run applies nothing', async (t) => {

@@ -2,12 +2,14 @@ import { readFile } from 'node:fs/promises'
 import { get_dmmf as getDmmf } from '@prisma/prisma-schema-wasm'
 import pg from 'pg'
 import t from 'tap'
+import { PLATFORMS, SUBJECT_KINDS } from '../../src/platforms/adapter.js'
 import { testDatabase } from '../helper.js'
 
 // The migrations are applied to an empty database and what they built is
 // compared with what schema.prisma declares (parsed by Prisma's own schema
 // engine, compiled to WASM): tables, columns, types, nullability, defaults,
-// keys, indexes and foreign keys. Either side changing alone fails here.
+// keys, indexes and foreign keys (and the CHECKs listed below). Either side
+// changing alone fails here.
 
 interface DmmfField {
   name: string
@@ -76,6 +78,16 @@ const SQL_ONLY_INDEXES = [
   "index auth_events_log(outcome,created_at) where ((outcome)::text <> 'ok'::text)"
 ]
 
+// CHECKs, which schema.prisma cannot declare: the names are src/platforms/adapter.ts's,
+// so a platform or subject kind added there without a migration fails here.
+const oneOf = (column: string, names: readonly string[]) => `CHECK ((${column} = ANY (ARRAY[${names.map((n) => `'${n}'::text`).join(', ')}])))`
+const SQL_ONLY_CHECKS = [
+  `identities ${oneOf('platform', PLATFORMS)}`,
+  `identities ${oneOf('subject_kind', SUBJECT_KINDS)}`,
+  `users ${oneOf('union_platform', PLATFORMS)}`,
+  'users CHECK (((unionid IS NULL) = (union_platform IS NULL)))'
+].sort()
+
 const ON_DELETE: Record<string, string> = { a: 'noaction', r: 'restrict', c: 'cascade', n: 'setnull', d: 'setdefault' }
 
 async function actualSchema (url: string) {
@@ -107,11 +119,15 @@ async function actualSchema (url: string) {
       FROM pg_constraint c JOIN pg_class src ON src.oid = c.conrelid JOIN pg_class dst ON dst.oid = c.confrelid
       JOIN pg_namespace ns ON ns.oid = src.relnamespace
       WHERE c.contype = 'f' AND ns.nspname = 'public'`)
+    const checks = await client.query(`
+      SELECT t.relname AS table_name, pg_get_constraintdef(c.oid) AS definition
+      FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace ns ON ns.oid = t.relnamespace
+      WHERE c.contype = 'c' AND ns.nspname = 'public'`)
     const constraints = [
       ...idx.rows.map((r) => `${r.indisprimary ? 'pk' : r.indisunique ? 'unique' : 'index'} ${r.table_name}(${r.cols})${r.predicate === null ? '' : ` where ${r.predicate}`}`),
       ...fks.rows.map((r) => `fk ${r.table_name}(${r.cols}) -> ${r.ref_table}(${r.ref_cols}) on delete ${ON_DELETE[r.confdeltype]}`)
     ]
-    return { columns: columns.sort(), constraints: constraints.sort() }
+    return { columns: columns.sort(), constraints: constraints.sort(), checks: checks.rows.map((r) => `${r.table_name} ${r.definition}`).sort() }
   } finally {
     await client.end()
   }
@@ -127,4 +143,5 @@ t.test('the migrations build exactly what schema.prisma declares', async (t) => 
   t.ok(expected.columns.length > 10, 'the schema was read')
   t.same(actual.columns, expected.columns, 'columns: name, type, nullability, database default')
   t.same(actual.constraints, expected.constraints, 'primary keys, unique and plain indexes, foreign keys')
+  t.same(actual.checks, SQL_ONLY_CHECKS, 'CHECKs: the platforms and subject kinds of the adapter contract')
 })

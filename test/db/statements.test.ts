@@ -29,7 +29,7 @@ t.test('each statement answers exactly the columns it declares', async (t) => {
   const alice = await login(app, fake, 'alice')
   const rotated = (await refresh(app, alice.refreshToken)).json()
   const { sid, sub } = app.jwt.decode<{ sid: string, sub: string }>(rotated.accessToken)!
-  const identity = await prisma.wechatIdentity.findFirstOrThrow({ select: { id: true, openid: true } })
+  const identity = await prisma.identity.findFirstOrThrow({ select: { id: true, subject: true } })
   // A session of the previous scheme: its live token a refresh_tokens row.
   const { sid: legacySid } = app.jwt.decode<{ sid: string }>((await login(app, fake, 'bob')).accessToken)!
   const legacy = sha256(`rt_${randomUUID()}`)
@@ -45,8 +45,8 @@ t.test('each statement answers exactly the columns it declares', async (t) => {
     sessions_live: [sid],
     sessions_end: [sid, 'test'],
     sessions_end_all_of: [sid, 'test'],
-    users_find_identity: [APP.appid, identity.openid],
-    users_login_first: [randomUUID(), randomUUID(), APP.appid, 'o-statement-test', 'u-statement-test', 'v1.k1.x', randomUUID(), 3600, sha256('x'), 3600],
+    users_find_identity: ['wechat', APP.appid, identity.subject],
+    users_login_first: [randomUUID(), randomUUID(), APP.appid, 'o-statement-test', 'u-statement-test', 'v1.k1.x', randomUUID(), 3600, sha256('x'), 3600, 'wechat', 'openid'],
     users_login_returning: [identity.id, false, 'v1.k1.y', randomUUID(), APP.appid, 3600, sha256('y'), 3600],
     users_profile: [sid],
     users_session_keys: [sid],

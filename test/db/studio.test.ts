@@ -78,7 +78,7 @@ async function seed ({ app, fake, prisma }: Built, name: string, phone: string):
   })
   if (stored.statusCode !== 200) throw new Error(`phone: ${stored.statusCode} ${stored.body}`)
   const [row] = await prisma.$queryRaw<{ openid: string, session_id: string }[]>`
-    SELECT i.openid, s.id::text AS session_id FROM wechat_identities i JOIN sessions s ON s.identity_id = i.id
+    SELECT i.subject AS openid, s.id::text AS session_id FROM identities i JOIN sessions s ON s.identity_id = i.id
     WHERE i.user_id = ${user.id}::uuid ORDER BY s.created_at DESC LIMIT 1`
   return { userId: user.id, openid: row!.openid, phone, sessionId: row!.session_id, accessToken }
 }
@@ -119,7 +119,7 @@ async function adminEndsSession (t: Test, page: Page, studio: string, who: Seede
     for (const other of others) await rowWith(page, other[column]).waitFor({ state: 'detached' })
   }
   try {
-    await openTable(page, studio, 'wechat_identities')
+    await openTable(page, studio, 'identities')
     await search(page, who.openid)
     await rowWith(page, who.openid).getByRole('link', { name: 'Open users' }).click()
     await rowWith(page, who.userId).waitFor()
@@ -227,7 +227,7 @@ async function screenshot (page: Page, name: string): Promise<void> {
 async function tablesListed (t: Test, page: Page, studio: string): Promise<void> {
   await openTable(page, studio, 'users')
   const tables = page.getByRole('navigation', { name: 'Tables' })
-  for (const table of ['users', 'sessions', 'wechat_identities', 'refresh_tokens', 'auth_events']) {
+  for (const table of ['users', 'sessions', 'identities', 'refresh_tokens', 'auth_events']) {
     t.ok(await tables.getByRole('link', { name: table, exact: true }).isVisible(), `lists ${table}`)
   }
 }

@@ -39,7 +39,7 @@ export async function liveRefreshTokens (prisma: PrismaClient): Promise<number> 
 /** Rows written by logins; `tokens`: refresh tokens stored (on their session's row, or rows of the previous scheme). */
 export async function rowCounts (prisma: PrismaClient): Promise<{ users: number, identities: number, sessions: number, tokens: number }> {
   const [row] = await prisma.$queryRaw<{ users: number, identities: number, sessions: number, tokens: number }[]>`
-    SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM wechat_identities) AS identities,
+    SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM identities) AS identities,
            (SELECT count(*)::int FROM sessions) AS sessions,
            (SELECT count(*)::int FROM sessions WHERE refresh_hash IS NOT NULL) + (SELECT count(*)::int FROM refresh_tokens) AS tokens`
   return row!

@@ -17,13 +17,13 @@ t.test('a banned user cannot log in: 403 USER_DISABLED, no session opened, sessi
   const alice = await login(app, fake, 'alice')
   await ban(prisma, alice.user.id)
   const before = await rowCounts(prisma)
-  const [keyBefore] = await prisma.$queryRaw<{ session_key_enc: string }[]>`SELECT session_key_enc FROM wechat_identities`
+  const [keyBefore] = await prisma.$queryRaw<{ session_key_enc: string }[]>`SELECT session_key_enc FROM identities`
   const { code } = fake.login(APP.appid, 'alice')
   const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } })
   t.equal(res.statusCode, 403)
   t.match(res.json(), { code: 'USER_DISABLED', message: /disabled/ })
   t.same(await rowCounts(prisma), before, 'nothing written')
-  const [keyAfter] = await prisma.$queryRaw<{ session_key_enc: string }[]>`SELECT session_key_enc FROM wechat_identities`
+  const [keyAfter] = await prisma.$queryRaw<{ session_key_enc: string }[]>`SELECT session_key_enc FROM identities`
   t.equal(keyAfter!.session_key_enc, keyBefore!.session_key_enc)
 })
 

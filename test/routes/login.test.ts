@@ -28,9 +28,11 @@ t.test('login: a wx.login code becomes an access token, a refresh token and a us
   const header = JSON.parse(Buffer.from(body.accessToken.split('.')[0], 'base64url').toString())
   t.match(header, { alg: 'EdDSA', kid: /.+/ })
 
-  const [identity] = await prisma.$queryRaw<{ id: string, openid: string, unionid: string, session_key_enc: string }[]>`SELECT id::text, openid, unionid, session_key_enc FROM wechat_identities`
-  t.equal(identity!.openid, fake.openid(APP.appid, 'alice'))
+  const [identity] = await prisma.$queryRaw<{ id: string, platform: string, subject: string, subject_kind: string, unionid: string, union_platform: string, session_key_enc: string }[]>`
+    SELECT i.id::text, i.platform, i.subject, i.subject_kind, i.unionid, u.union_platform, i.session_key_enc FROM identities i JOIN users u ON u.id = i.user_id`
+  t.match(identity, { platform: 'wechat', subject: fake.openid(APP.appid, 'alice'), subject_kind: 'openid' }, 'a WeChat identity, keyed by its openid')
   t.equal(identity!.unionid, fake.unionid('alice'))
+  t.equal(identity!.union_platform, 'wechat', "the user's unionid is WeChat's")
   const sessionKey = fake.sessionKey(APP.appid, 'alice')!
   t.notMatch(identity!.session_key_enc, sessionKey, 'session_key is not stored in clear')
   t.equal(new SessionKeyVault(parseVaultKeys(VAULT_KEYS)).decrypt(identity!.session_key_enc, identity!.id), sessionKey)
@@ -52,7 +54,7 @@ t.test('a second login keeps the previous session_key beside the new one', async
   const first = fake.sessionKey(APP.appid, 'alice')
   await login(app, fake, 'alice')
   const vault = new SessionKeyVault(parseVaultKeys(VAULT_KEYS))
-  const [row] = await prisma.$queryRaw<{ id: string, session_key_enc: string, previous_session_key_enc: string }[]>`SELECT id::text, session_key_enc, previous_session_key_enc FROM wechat_identities`
+  const [row] = await prisma.$queryRaw<{ id: string, session_key_enc: string, previous_session_key_enc: string }[]>`SELECT id::text, session_key_enc, previous_session_key_enc FROM identities`
   t.equal(vault.decrypt(row!.session_key_enc, row!.id), fake.sessionKey(APP.appid, 'alice'))
   t.equal(vault.decrypt(row!.previous_session_key_enc, row!.id), first)
 })

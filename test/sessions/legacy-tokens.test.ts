@@ -1,13 +1,11 @@
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import pg from 'pg'
 import t from 'tap'
-import { MIGRATIONS_DIR, migrate } from '../../src/db/migrate.js'
+import { migrate } from '../../src/db/migrate.js'
 import { sealSuccessor } from '../../src/sessions/refresh-token.js'
 import { build, testDatabase } from '../helper.js'
 import { refresh } from '../helpers/auth.js'
 import { newLegacyRefreshToken } from '../helpers/legacy-tokens.js'
+import { migrateBefore } from '../helpers/migrations.js'
 
 // A deploy of 20261206200000_refresh_on_session onto a database the previous
 // scheme filled: its login and rotation SQL, verbatim (347a147), then the migration.
@@ -41,12 +39,7 @@ const OLD_ROTATE = `
 
 t.test('tokens of the previous scheme survive the migration: the live one rotates once into the new format, retired ones are still reuse', async (t) => {
   const db = await testDatabase(t, { migrated: false })
-  const before = await mkdtemp(join(tmpdir(), 'weapp-before-'))
-  t.teardown(() => rm(before, { recursive: true, force: true }))
-  for (const name of (await readdir(MIGRATIONS_DIR)).filter((n) => /^\d{14}_/.test(n) && n < '20261206200000')) {
-    await cp(join(MIGRATIONS_DIR, name), join(before, name), { recursive: true })
-  }
-  await migrate(db.url, before)
+  await migrateBefore(t, db.url, '20261206200000')
 
   const [t0, t1, t2] = [newLegacyRefreshToken(), newLegacyRefreshToken(), newLegacyRefreshToken()]
   const client = new pg.Client({ connectionString: db.url })
@@ -92,7 +85,7 @@ t.test('a retired token of the previous scheme, after the session rotated into t
   const { app, prisma } = await build(t, { db, env: { REFRESH_REUSE_GRACE: '0' } })
   const live = newLegacyRefreshToken()
   await prisma.$executeRaw`INSERT INTO users (id) VALUES ('00000000-0000-4000-8000-000000000001')`
-  await prisma.$executeRaw`INSERT INTO wechat_identities (id, user_id, appid, openid, session_key_enc) VALUES ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000001', 'wxtest0000000001', 'o-bob', 'v1.x.y')`
+  await prisma.$executeRaw`INSERT INTO identities (id, user_id, platform, appid, subject, subject_kind, session_key_enc) VALUES ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000001', 'wechat', 'wxtest0000000001', 'o-bob', 'openid', 'v1.x.y')`
   await prisma.$executeRaw`INSERT INTO sessions (id, user_id, identity_id, appid, expires_at, refresh_expires_at)
     VALUES (${SESSION}::uuid, '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'wxtest0000000001', now() + interval '30 days', now() + interval '30 days')`
   await prisma.$executeRaw`INSERT INTO refresh_tokens (session_id, token_hash, expires_at) VALUES (${SESSION}::uuid, ${live.hash}, now() + interval '30 days')`

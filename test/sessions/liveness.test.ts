@@ -18,7 +18,7 @@ t.test('the ban trigger ends sessions exactly when the liveness rule turns a use
   t.teardown(() => client.end())
   await client.query('INSERT INTO users (id) VALUES ($1)', [USER])
   const { rows: [identity] } = await client.query<{ id: string }>(
-    "INSERT INTO wechat_identities (user_id, appid, openid, session_key_enc) VALUES ($1, 'wxtest0000000001', 'o-liveness', 'v1.x.y') RETURNING id", [USER])
+    "INSERT INTO identities (user_id, platform, appid, subject, subject_kind, session_key_enc) VALUES ($1, 'wechat', 'wxtest0000000001', 'o-liveness', 'openid', 'v1.x.y') RETURNING id", [USER])
   await client.query(`INSERT INTO sessions (user_id, identity_id, appid, expires_at, refresh_expires_at)
     VALUES ($1, $2, 'wxtest0000000001', now() + interval '1 day', now() + interval '1 hour')`, [USER, identity!.id])
 

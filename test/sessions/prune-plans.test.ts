@@ -69,14 +69,14 @@ async function seed (url: string): Promise<void> {
   try {
     await client.query(`
       INSERT INTO users (id) SELECT gen_random_uuid() FROM generate_series(1, 1000);
-      INSERT INTO wechat_identities (user_id, appid, openid, session_key_enc)
-        SELECT id, 'wxseed', 'o-' || row_number() OVER (), 'sealed' FROM users;
+      INSERT INTO identities (user_id, platform, appid, subject, subject_kind, session_key_enc)
+        SELECT id, 'wechat', 'wxseed', 'o-' || row_number() OVER (), 'openid', 'sealed' FROM users;
       CREATE TEMP TABLE seed AS
         SELECT g, gen_random_uuid() AS id, i.user_id, i.id AS identity_id,
           CASE WHEN g % 20 = 1 THEN now() - make_interval(secs => 60 + random() * 30 * ${DAY}) ELSE now() + interval '60 days' END AS expires_at,
           CASE WHEN g % 20 = 2 THEN now() - interval '30 days' - make_interval(secs => 60 + random() * 30 * ${DAY}) END AS revoked_at
         FROM generate_series(1, ${SESSIONS}) g
-        JOIN (SELECT id, user_id, row_number() OVER () - 1 AS n FROM wechat_identities) i ON i.n = g % 1000;
+        JOIN (SELECT id, user_id, row_number() OVER () - 1 AS n FROM identities) i ON i.n = g % 1000;
       -- Its current refresh token on the row: expired unused for the idle sessions (g % 20 = 0), never after its
       -- session, at most REFRESH_TOKEN_TTL after a revocation.
       INSERT INTO sessions (id, user_id, identity_id, appid, expires_at, revoked_at, revoked_reason, refresh_generation, refresh_hash, refresh_expires_at)
@@ -89,7 +89,7 @@ async function seed (url: string): Promise<void> {
           LEAST(CASE WHEN g % 10 = 5 THEN now() - make_interval(secs => 60 + random() * 30 * ${DAY}) ELSE now() + interval '10 days' END, expires_at, revoked_at + interval '20 days'),
           COALESCE(revoked_at, now() - interval '20 days')
         FROM seed, (VALUES ('old'), ('older')) AS v(k);
-      ANALYZE users, wechat_identities, sessions, refresh_tokens;`)
+      ANALYZE users, identities, sessions, refresh_tokens;`)
   } finally {
     await client.end()
   }

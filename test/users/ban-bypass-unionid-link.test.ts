@@ -29,7 +29,7 @@ t.test('attack: a banned user logs in through a unionid link made by that very l
   // The second app is bound to the Open Platform; Mallory logs in there.
   fake.bind(SECOND.appid)
   const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: fake.login(SECOND.appid, 'mallory').code, appid: SECOND.appid } })
-  const [owner] = await prisma.$queryRaw<{ user_id: string }[]>`SELECT user_id::text FROM wechat_identities WHERE appid = ${SECOND.appid}`
+  const [owner] = await prisma.$queryRaw<{ user_id: string }[]>`SELECT user_id::text FROM identities WHERE appid = ${SECOND.appid}`
   t.equal(owner!.user_id, banned, 'the link moved the identity to the banned user')
   t.equal(res.statusCode, 403, 'the login that leads to a banned user is refused')
   t.equal(res.json().code, 'USER_DISABLED')

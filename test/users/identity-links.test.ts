@@ -34,7 +34,7 @@ t.test('attack: a unionId in decrypted data cannot take over the account that ow
   t.equal(me.id, mallory.user.id)
   t.equal(me.phoneNumber, null, "the victim's phone number is not shown")
   t.match(await rowCounts(prisma), { users: 2 }, 'no merge')
-  const [victim] = await prisma.$queryRaw<{ identities: number }[]>`SELECT count(*)::int AS identities FROM wechat_identities WHERE user_id = ${vera.user.id}::uuid`
+  const [victim] = await prisma.$queryRaw<{ identities: number }[]>`SELECT count(*)::int AS identities FROM identities WHERE user_id = ${vera.user.id}::uuid`
   t.equal(victim!.identities, 1, "no identity joined the victim's user")
 })
 

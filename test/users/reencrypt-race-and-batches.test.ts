@@ -19,12 +19,12 @@ const NEW_KEY = `k2:${randomBytes(32).toString('base64')}`
 const ROTATED = `${NEW_KEY},${VAULT_KEYS}`
 const REENCRYPT_CLI = new URL('../../dist/cli/reencrypt.js', import.meta.url).pathname
 
-interface Row { id: string, openid: string, session_key_enc: string, previous_session_key_enc: string | null }
+interface Row { id: string, subject: string, session_key_enc: string, previous_session_key_enc: string | null }
 
-/** The same Prisma Client, except that its first wechatIdentity.updateMany on `rowId` first awaits `meanwhile`. */
+/** The same Prisma Client, except that its first identity.updateMany on `rowId` first awaits `meanwhile`. */
 function interleaved (prisma: PrismaClient, rowId: () => string, meanwhile: () => Promise<void>): PrismaClient {
   let done = false
-  const model = new Proxy(prisma.wechatIdentity, {
+  const model = new Proxy(prisma.identity, {
     get (target, property) {
       if (property !== 'updateMany') return Reflect.get(target, property)
       return async (args: { where: { id: string } }) => {
@@ -33,7 +33,7 @@ function interleaved (prisma: PrismaClient, rowId: () => string, meanwhile: () =
       }
     }
   })
-  return new Proxy(prisma, { get: (target, property) => property === 'wechatIdentity' ? model : Reflect.get(target, property) })
+  return new Proxy(prisma, { get: (target, property) => property === 'identity' ? model : Reflect.get(target, property) })
 }
 
 t.test('re-encryption racing a login that rewrites the row: the login\'s session_key wins, the next runs finish the row', async (t) => {
@@ -44,8 +44,8 @@ t.test('re-encryption racing a login that rewrites the row: the login\'s session
   // The service restarted with the new key first; the run moves the rest.
   const { app, fake, prisma } = await build(t, { env: { SESSION_KEY_ENCRYPTION_KEYS: ROTATED }, db: before.db, fake: before.fake })
   const vault = new SessionKeyVault(parseVaultKeys(ROTATED))
-  const rows = async () => prisma.$queryRaw<Row[]>`SELECT id::text, openid, session_key_enc, previous_session_key_enc FROM wechat_identities ORDER BY openid`
-  const aliceRow = async () => (await rows()).find((row) => row.openid === fake.openid(APP.appid, 'alice'))!
+  const rows = async () => prisma.$queryRaw<Row[]>`SELECT id::text, subject, session_key_enc, previous_session_key_enc FROM identities ORDER BY subject`
+  const aliceRow = async () => (await rows()).find((row) => row.subject === fake.openid(APP.appid, 'alice'))!
   const aliceId = (await aliceRow()).id
   const keyBefore = fake.sessionKey(APP.appid, 'alice')!
 
@@ -92,8 +92,8 @@ t.test('more than one batch: 1201 identities, every row visited once, the undecr
   await client.connect()
   t.teardown(() => client.end())
   await client.query('INSERT INTO users (id) SELECT unnest($1::uuid[])', [ids])
-  await client.query(`INSERT INTO wechat_identities (id, user_id, appid, openid, session_key_enc, previous_session_key_enc)
-    SELECT id, id, $2, 'o' || replace(id::text, '-', ''), enc, prev FROM unnest($1::uuid[], $3::text[], $4::text[]) AS r(id, enc, prev)`, [ids, APP.appid, current, previous])
+  await client.query(`INSERT INTO identities (id, user_id, platform, appid, subject, subject_kind, session_key_enc, previous_session_key_enc)
+    SELECT id, id, 'wechat', $2, 'o' || replace(id::text, '-', ''), 'openid', enc, prev FROM unnest($1::uuid[], $3::text[], $4::text[]) AS r(id, enc, prev)`, [ids, APP.appid, current, previous])
 
   const { prisma } = await build(t, { db, env: { SESSION_KEY_ENCRYPTION_KEYS: ROTATED } })
   const result = await reencryptSessionKeys(prisma, newVault)
@@ -104,7 +104,7 @@ t.test('more than one batch: 1201 identities, every row visited once, the undecr
     if (ciphertext === null) return null
     try { return onlyNew.decrypt(ciphertext, id) } catch { return undefined }
   }
-  const { rows } = await client.query<Row>('SELECT id::text, openid, session_key_enc, previous_session_key_enc FROM wechat_identities')
+  const { rows } = await client.query<Row>('SELECT id::text, subject, session_key_enc, previous_session_key_enc FROM identities')
   let checked = 0
   for (const row of rows) {
     if (row.id === broken) { t.equal(row.session_key_enc, current[ids.indexOf(broken)], 'the undecryptable row is left as it was'); continue }

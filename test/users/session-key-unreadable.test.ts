@@ -54,12 +54,12 @@ t.test('a restored or copied ciphertext that does not belong to its row: the sam
   const bobOpenid = fake.openid(APP.appid, 'bob')
 
   // Bob's ciphertext on Alice's row: a valid key id, but the row id is its associated data.
-  await prisma.$executeRaw`UPDATE wechat_identities SET session_key_enc = (SELECT session_key_enc FROM wechat_identities WHERE openid = ${bobOpenid}) WHERE openid = ${aliceOpenid}`
+  await prisma.$executeRaw`UPDATE identities SET session_key_enc = (SELECT session_key_enc FROM identities WHERE subject = ${bobOpenid}) WHERE subject = ${aliceOpenid}`
   t.match((await post(app, '/v1/auth/decrypt', alice.accessToken, sealed(info))).json(), { statusCode: 401, code: 'SESSION_KEY_UNREADABLE' }, 'copied: decrypt')
   t.match((await post(app, '/v1/auth/verify', alice.accessToken, signed(info))).json(), { statusCode: 401, code: 'SESSION_KEY_UNREADABLE' }, 'copied: verify')
 
   for (const garbage of ['not a ciphertext', 'v1.k1.AAAA', 'v2.k1.AAAA', 'v1.k1.AAAA.extra']) {
-    await prisma.$executeRaw`UPDATE wechat_identities SET session_key_enc = ${garbage} WHERE openid = ${aliceOpenid}`
+    await prisma.$executeRaw`UPDATE identities SET session_key_enc = ${garbage} WHERE subject = ${aliceOpenid}`
     t.match((await post(app, '/v1/auth/decrypt', alice.accessToken, sealed(info))).json(), { statusCode: 401, code: 'SESSION_KEY_UNREADABLE' }, `${garbage}: decrypt`)
     t.match((await post(app, '/v1/auth/verify', alice.accessToken, signed(info))).json(), { statusCode: 401, code: 'SESSION_KEY_UNREADABLE' }, `${garbage}: verify`)
   }

@@ -38,7 +38,7 @@ t.test('attack: one failed link transaction splits a person into two users for g
   const other = await login(app, fake, 'dora', SECOND.appid)
   const me = (await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(again.accessToken) })).json()
   const [row] = await prisma.$queryRaw<{ identity_unionid: string | null, user_unionid: string | null }[]>`
-    SELECT i.unionid AS identity_unionid, u.unionid AS user_unionid FROM wechat_identities i JOIN users u ON u.id = i.user_id WHERE i.appid = ${APP.appid}`
+    SELECT i.unionid AS identity_unionid, u.unionid AS user_unionid FROM identities i JOIN users u ON u.id = i.user_id WHERE i.appid = ${APP.appid}`
   t.comment(`identity.unionid=${row!.identity_unionid} user.unionid=${row!.user_unionid} hasUnionid=${me.hasUnionid}`)
   t.comment(`app 1 user ${again.user.id}, app 2 user ${other.user.id}`)
   t.not(failed.statusCode, 500, 'no 500 for a transient database error')

@@ -72,8 +72,8 @@ t.test('the routes: decrypt opens the official sample and verify accepts the doc
   const user = await login(service, fake, 'band', app.appid)
   const vault = new SessionKeyVault(parseVaultKeys(VAULT_KEYS))
   const store = async (sessionKey: string) => {
-    const [row] = await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM wechat_identities`
-    await prisma.$executeRaw`UPDATE wechat_identities SET session_key_enc = ${vault.encrypt(sessionKey, row!.id)}, previous_session_key_enc = NULL WHERE id = ${row!.id}::uuid`
+    const [row] = await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM identities`
+    await prisma.$executeRaw`UPDATE identities SET session_key_enc = ${vault.encrypt(sessionKey, row!.id)}, previous_session_key_enc = NULL WHERE id = ${row!.id}::uuid`
   }
 
   await store(DEMO.sessionKey)
