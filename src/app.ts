@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config, RuntimeConfig } from './config/index.js'
 import type { Database } from './db/database.js'
+import { ServiceError } from './errors.js'
 import auth from './plugins/auth.js'
 import docs from './plugins/docs.js'
 import drain from './plugins/drain.js'
@@ -63,10 +64,14 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
   // A URL that does not decode is refused by Fastify before any hook runs: it is
   // still counted against the client's per-IP limit (a 429 once past it).
   const frameworkErrors = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    const refuse = (status: number, e: Error & { code?: string, headers?: Record<string, string> }): void => {
-      reply.code(status).headers({ ...securityHeaderValues, ...e.headers }).send({ statusCode: status, code: e.code ?? 'ERROR', error: status === 429 ? 'Too Many Requests' : 'Bad Request', message: e.message })
+    const refuse = (status: number, code: string, message: string, headers?: Readonly<Record<string, string>>): void => {
+      reply.code(status).headers({ ...securityHeaderValues, ...headers }).send({ statusCode: status, code, error: status === 429 ? 'Too Many Requests' : 'Bad Request', message })
     }
-    app.rateLimits.ip(request, reply, (limited?: Error) => { limited === undefined ? refuse(400, error) : refuse(429, limited) })
+    app.rateLimits.ip(request, reply, (limited?: Error) => {
+      if (limited === undefined) refuse(400, error.code, error.message)
+      else if (limited instanceof ServiceError) refuse(429, limited.code, limited.message, limited.headers)
+      else refuse(429, 'ERROR', limited.message)
+    })
   }
   const app = Fastify({
     frameworkErrors,

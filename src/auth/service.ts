@@ -1,13 +1,13 @@
 import type { WechatApp } from '../config/index.js'
-import { AppRequired, AppUnknown, wechatRefusal } from '../errors.js'
+import { AppRequired, AppUnknown, WechatCodeInvalid, WechatCodeUsed, WechatUserBlocked, type Subject } from '../errors.js'
 import type { AccessClaims, TokenLifetime } from '../sessions/claims.js'
 import { assertUsable } from '../sessions/liveness.js'
-import type { SessionGrant, SessionRepository, Subject } from '../sessions/repository.js'
+import type { SessionGrant, SessionRepository } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
 import { LostInsertRace, type IdentityLogin, type LoginRecord, type UserRepository } from '../users/repository.js'
 import type { WechatClient } from '../wechat/client.js'
 import { WechatApiError } from '../wechat/errors.js'
-import { WechatCodeInvalid, WechatCodeUsed, WechatUserBlocked } from './errors.js'
+import { wechatRefusal } from '../wechat/refusal.js'
 import { grantRef, type GrantRef, type KeptGrant, type LoginGrants } from './login-grants.js'
 import type { LoginResult, TokenPair } from './tokens.js'
 
@@ -30,9 +30,10 @@ export interface Granted<T> {
 /** What jscode2session's errcodes mean to a login; the rest are read as every service reads them. */
 function loginFailure (error: unknown): unknown {
   if (error instanceof WechatApiError) {
-    if (error.errcode === 40029) return Object.assign(new WechatCodeInvalid(), { errcode: 40029 })
-    if (error.errcode === 40163) return Object.assign(new WechatCodeUsed(), { errcode: 40163 })
-    if (error.errcode === 40226) return Object.assign(new WechatUserBlocked(), { errcode: 40226 })
+    const context = { detail: { errcode: error.errcode } }
+    if (error.errcode === 40029) return new WechatCodeInvalid(context)
+    if (error.errcode === 40163) return new WechatCodeUsed(context)
+    if (error.errcode === 40226) return new WechatUserBlocked(context)
   }
   return wechatRefusal(error)
 }
@@ -80,15 +81,15 @@ export class AuthService {
       return { result, subject: { userId: record.userId, sessionId: record.sessionId, appid: app.appid } }
     } catch (error) {
       if (claim.claimed) await grants.release(ref)
-      throw Object.assign(error as Error, { subject: { appid: app.appid, ...(error as { subject?: Subject }).subject } })
+      throw error
     }
   }
 
   /** The grant this code already bought, while the window is open and its session live; else the code is spent. */
   private async replay (kept: KeptGrant<LoginResult>, app: WechatApp): Promise<Granted<LoginResult>> {
     const subject = { userId: kept.result.user.id, sessionId: kept.sessionId, appid: app.appid }
-    if (!this.deps.grants.isOpen(kept)) throw Object.assign(new WechatCodeUsed(), { subject })
-    await this.deps.sessions.live(kept.sessionId).catch(() => { throw Object.assign(new WechatCodeUsed(), { subject }) })
+    if (!this.deps.grants.isOpen(kept)) throw new WechatCodeUsed({ subject })
+    await this.deps.sessions.live(kept.sessionId).catch(() => { throw new WechatCodeUsed({ subject }) })
     return { result: kept.result, subject }
   }
 

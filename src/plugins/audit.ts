@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AuditLog, type AuthEventType } from '../audit/log.js'
 import { createPartitionsAhead } from '../audit/partitions.js'
+import { ServiceError, type Subject } from '../errors.js'
 import { clientCode } from './errors.js'
 import { clientKey } from './rate-limit.js'
-import type { Subject } from '../sessions/repository.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -12,7 +12,7 @@ declare module 'fastify' {
     audit?: AuthEventType
   }
   interface FastifyRequest {
-    /** Who the answer was about (set by the route on success). */
+    /** Who the answer was about: set by the route on success, or before the call with what it knows (an error's subject adds to it). */
     auditSubject?: Subject
     /** The error the client got, with who it was about and the session it ended, if any. */
     auditError?: { code: string, subject?: Subject, revoked?: string }
@@ -41,8 +41,8 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
   const refused = new Map<string, number>()
 
   app.addHook('onError', (request, _reply, error, done) => {
-    const { subject, revoked } = error as { subject?: Subject, revoked?: string }
-    request.auditError = { code: clientCode(error), subject, revoked }
+    const ours = error instanceof ServiceError ? error : undefined
+    request.auditError = { code: clientCode(error), subject: ours?.subject, revoked: ours?.revoked }
     done()
   })
 
@@ -55,7 +55,8 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     const failure = reply.statusCode >= 400 ? request.auditError : undefined
     const outcome = reply.statusCode < 400 ? 'ok' : (failure?.code ?? `HTTP_${reply.statusCode}`)
     const claims = (request as { user?: { sub?: string, sid?: string, appid?: string } }).user
-    const subject: Subject = request.auditSubject ?? failure?.subject ?? { userId: claims?.sub, sessionId: claims?.sid, appid: claims?.appid }
+    const named = failure?.subject === undefined ? request.auditSubject : { ...request.auditSubject, ...failure.subject }
+    const subject: Subject = named ?? { userId: claims?.sub, sessionId: claims?.sid, appid: claims?.appid }
     app.metrics.authOutcome(type, outcome, subject.appid)
     // A failure that names no one (no user, no session: a bad code, a forged token, a flood)
     // is noise an attacker controls: one row per client (as the limiter counts clients: an

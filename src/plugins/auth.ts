@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { AccessTokenExpired, AccessTokenInvalid, AuthTokenMissing } from '../auth/errors.js'
+import { AccessTokenExpired, AccessTokenInvalid, AuthTokenMissing } from '../errors.js'
 import type { JwtKeys } from '../config/keys.js'
 import type { AccessClaims, TokenLifetime } from '../sessions/claims.js'
 

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { DatabaseUnavailable, NotFound } from '../errors.js'
+import { DatabaseUnavailable, NotFound, ServiceError } from '../errors.js'
 import { isConnectionError } from '../db/errors.js'
 
 export interface ErrorBody {
@@ -49,12 +49,11 @@ export default fp(async function errors (app: FastifyInstance) {
   app.setErrorHandler((raw: FastifyError, request, reply) => {
     const error = answerFor(raw)
     const body = toBody(error)
-    // `logDetail`: what an error may tell the log but never the client (e.g. why each key failed to decrypt).
-    const detail = (error as { logDetail?: unknown }).logDetail
+    const ours = error instanceof ServiceError ? error : undefined
+    // `detail`: what an error may tell the log but never the client (e.g. why each key failed to decrypt).
     if (body.statusCode >= 500) request.log.error({ err: raw }, 'request failed')
-    else request.log.info({ errorCode: body.code, ...(detail !== undefined ? { detail } : {}) }, 'request rejected')
-    const headers = (error as { headers?: Record<string, string> }).headers
-    if (headers !== undefined) reply.headers(headers)
+    else request.log.info({ errorCode: body.code, ...(ours?.detail !== undefined ? { detail: ours.detail } : {}) }, 'request rejected')
+    if (ours?.headers !== undefined) reply.headers(ours.headers)
     return reply.code(body.statusCode).send(body)
   })
   app.setNotFoundHandler((request, reply) => {

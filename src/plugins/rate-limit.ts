@@ -1,10 +1,10 @@
 import { isIP, isIPv6 } from 'node:net'
 import rateLimit from '@fastify/rate-limit'
-import createError from '@fastify/error'
 import { Address6 } from 'ip-address'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { RateLimits } from '../config/index.js'
+import { RateLimited } from '../errors.js'
 import { rateLimitCounters } from './rate-limit-counters.js'
 
 declare module 'fastify' {
@@ -19,8 +19,6 @@ declare module 'fastify' {
 
 /** A callback-style hook: it runs on every request, and an async one would cost a promise more each time. */
 export type LimitHook = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => void
-
-export const RateLimited = createError('RATE_LIMITED', 'rate limit exceeded: retry in %s s', 429)
 
 const EXEMPT = new Set(['/healthz', '/readyz'])
 
@@ -82,9 +80,7 @@ export default fp(async function limits (app: FastifyInstance, opts: RateLimits 
         // Headers only on a 429: three more on every response cost a fifth of a light route's throughput.
         reply.headers({ 'x-ratelimit-limit': String(result.max), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(result.ttlInSeconds) })
         app.metrics.rateLimited(name)
-        const error: Error & { headers?: Record<string, string> } = new RateLimited(result.ttlInSeconds)
-        error.headers = { 'retry-after': String(result.ttlInSeconds) }
-        done(error)
+        done(new RateLimited(result.ttlInSeconds))
       }, done)
     }
   }

@@ -14,6 +14,8 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: LoginResponse, ...errors(400, 401, 403, 429, 500, 502, 503, 504) }
     }
   }, async (request) => {
+    // The app first, so that a failed exchange is recorded against it too.
+    request.auditSubject = { appid: app.authService.selectApp(request.body.appid).appid }
     const { result, subject } = await app.authService.login(request.body.code, request.body.appid)
     request.auditSubject = subject
     return result

@@ -1,4 +1,4 @@
-import { SessionExpired, SessionRevoked, UserDisabled } from './errors.js'
+import { SessionExpired, SessionRevoked, UserDisabled, type ErrorContext } from '../errors.js'
 
 // The rule of a usable user and a live session, written once: every statement
 // that reads it embeds these fragments, every check turns the columns they
@@ -53,8 +53,8 @@ export interface SessionState extends UserState {
 }
 
 /** 403 USER_DISABLED for a banned user; `context` (who it was about, for the audit trail) rides on the error. */
-export function assertUsable (state: UserState | undefined, context: object = {}): void {
-  if (state?.user_disabled === true) throw Object.assign(new UserDisabled(), context)
+export function assertUsable (state: UserState | undefined, context?: ErrorContext): void {
+  if (state?.user_disabled === true) throw new UserDisabled(context)
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.js'
 import type { Prisma } from '../generated/prisma/client.js'
 import { statement, type RowOf } from '../db/statements.js'
-import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, UserDisabled } from './errors.js'
+import { RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, ServiceError, UserDisabled, type Subject } from '../errors.js'
 import { SESSION_STATE_COLUMNS, assertLive, sessionLive, sessionOpen, sessionState } from './liveness.js'
 import { hashRefreshToken, isLegacyRefreshToken, openSuccessor, sealSuccessor, type RefreshSecret, type RefreshTokens } from './refresh-token.js'
 
@@ -26,10 +26,6 @@ export interface SessionGrant {
   /** The session's end (SESSION_MAX_AGE after its login): no token it issues outlives it. */
   sessionExpiresAt: Date
 }
-
-/** Who an error was about, for the audit trail; and the session it ended, when it ended one. */
-export interface Subject { userId?: string, sessionId?: string, appid?: string }
-const about = <E extends Error>(error: E, subject: Subject, revoked?: string): E => Object.assign(error, { subject, ...(revoked !== undefined ? { revoked } : {}) })
 
 /** A new refresh token expires REFRESH_TOKEN_TTL from now, never after its session. */
 const refreshExpiry = (ttlParam: number, sessionExpiresAt: string): string =>
@@ -234,15 +230,15 @@ export class SessionRepository {
       // A banned user's refresh ends the session it came with, unless that had ended already.
       const ending = error instanceof UserDisabled && sessionOpen(state)
       if (ending) await this.db.run(revoke, [state.session_id, 'user_disabled'])
-      throw about(error as Error, subject, ending ? 'user_disabled' : undefined)
+      throw error instanceof ServiceError ? error.about(subject, ending ? 'user_disabled' : undefined) : error
     }
     if (state.live) {
-      if (state.token_expired) throw about(new RefreshTokenExpired(), subject)
+      if (state.token_expired) throw new RefreshTokenExpired({ subject })
       // Current and unexpired, yet the update missed it: the session changed under us.
-      throw about(new RefreshTokenInvalid(), subject)
+      throw new RefreshTokenInvalid({ subject })
     }
     // A valid MAC on a generation never issued (or a previous one that was not this): not this session's token.
-    if (!state.retired) throw about(new RefreshTokenInvalid(), subject)
+    if (!state.retired) throw new RefreshTokenInvalid({ subject })
     if (state.in_grace && state.successor_enc !== null && state.live_hash !== null) {
       const successor = openSuccessor(presented, state.successor_enc)
       if (successor !== undefined && hashRefreshToken(successor).equals(state.live_hash)) {
@@ -251,7 +247,7 @@ export class SessionRepository {
     }
     // After the grace window, or a token whose successor was itself rotated: one of two holders is a thief.
     await this.db.run(revoke, [state.session_id, 'refresh_reuse'])
-    throw about(new RefreshTokenReused(), subject, 'refresh_reuse')
+    throw new RefreshTokenReused({ subject, revoked: 'refresh_reuse' })
   }
 
   /** A merge of two users (a unionid move): the sessions follow their identities, inside the merge's transaction. */

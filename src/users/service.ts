@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { WechatApp } from '../config/index.js'
-import { AppUnknown, wechatRefusal } from '../errors.js'
+import {
+  AppUnknown, EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SessionKeyAbsent, SessionKeyStale, SessionKeyUnreadable,
+  SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
+} from '../errors.js'
 import type { AccessClaims } from '../sessions/claims.js'
 import type { SessionRepository } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
@@ -8,10 +11,7 @@ import type { WechatAppTokens } from '../wechat/app-token.js'
 import type { WechatClient } from '../wechat/client.js'
 import { DataDecryptError, checkSealedShape, decryptData, parseJsonObject, rawDataSignatureMatches, type DecryptedData, type Watermark } from '../wechat/data-crypto.js'
 import { WechatApiError } from '../wechat/errors.js'
-import {
-  EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SessionKeyAbsent, SessionKeyStale, SessionKeyUnreadable,
-  SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
-} from './errors.js'
+import { wechatRefusal } from '../wechat/refusal.js'
 import { phoneFromWechat, profileFromWechat, type PhoneFields, type ProfileView } from './profile.js'
 import type { StoredSessionKeys, UserRepository } from './repository.js'
 import type { SessionKeyVault } from './session-key-vault.js'
@@ -46,7 +46,7 @@ const VERDICT_MEMORY_MS = 60_000
 
 /** What getuserphonenumber's errcodes mean to the phone route. */
 function phoneFailure (error: unknown): unknown {
-  if (error instanceof WechatApiError && (error.errcode === 40029 || error.errcode === 40163)) return Object.assign(new PhoneCodeInvalid(), { errcode: error.errcode })
+  if (error instanceof WechatApiError && (error.errcode === 40029 || error.errcode === 40163)) return new PhoneCodeInvalid({ detail: { errcode: error.errcode } })
   return wechatRefusal(error)
 }
 
@@ -130,7 +130,7 @@ export class UserService {
     try {
       return this.deps.vault.decrypt(ciphertext, stored.identityId)
     } catch (error) {
-      throw Object.assign(new SessionKeyUnreadable(), { logDetail: { identityId: stored.identityId, reason: (error as Error).message } })
+      throw new SessionKeyUnreadable({ detail: { identityId: stored.identityId, reason: error instanceof Error ? error.message : String(error) } })
     }
   }
 
@@ -159,8 +159,8 @@ export class UserService {
     const valid = await this.verdicts.run(`${keys.identityId}:${keys.version}`, () =>
       this.deps.appTokens.withToken(this.app(claims), (token) => this.deps.wechat.checkSession(token, keys.subject, keys.current))
         .catch((error: unknown) => { throw wechatRefusal(error) }))
-    const error = valid ? new EncryptedDataInvalid() : new SessionKeyStale()
-    throw Object.assign(error, { logDetail: { decryptFailures: failures } })
+    const context = { detail: { decryptFailures: failures } }
+    throw valid ? new EncryptedDataInvalid(context) : new SessionKeyStale(context)
   }
 
   private checkWatermark (watermark: Watermark, appid: string): void {

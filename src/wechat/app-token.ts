@@ -1,9 +1,10 @@
 import type { WechatApp } from '../config/index.js'
+import { WechatTimeout } from '../errors.js'
 import { deriveKey, open, seal } from '../sealing.js'
 import { SingleFlight } from '../single-flight.js'
 import type { AppTokenCache } from './app-token-cache.js'
 import type { WechatClient } from './client.js'
-import { WechatApiError, WechatTimeout } from './errors.js'
+import { WechatApiError } from './errors.js'
 
 /** errcodes meaning "this access_token is not (or no longer) valid". */
 const TOKEN_ERRCODES = new Set([40001, 40014, 42001])

@@ -1,7 +1,8 @@
 import type { WechatApp } from '../config/index.js'
+import { RETRY_AFTER_WECHAT_OVERLOADED_SECONDS, WechatOverloaded, WechatTimeout, WechatUnavailable } from '../errors.js'
 import { Transport, TransportOverloaded, TransportTimeout, TransportUnavailable, jsonObject, type Answer } from '../platforms/transport.js'
 import { decodeBase64, sessionKeySignature } from './data-crypto.js'
-import { RETRY_AFTER_OVERLOADED_SECONDS, WechatApiError, WechatTimeout, WechatUnavailable, wechatOverloaded } from './errors.js'
+import { WechatApiError } from './errors.js'
 
 export interface Code2Session {
   openid: string
@@ -66,7 +67,7 @@ const isBusy = (error: unknown): boolean => error instanceof WechatApiError && e
 function asWechatError (error: unknown): unknown {
   if (error instanceof TransportTimeout) return new WechatTimeout()
   if (error instanceof TransportUnavailable) return new WechatUnavailable()
-  if (error instanceof TransportOverloaded) return wechatOverloaded()
+  if (error instanceof TransportOverloaded) return new WechatOverloaded()
   return error
 }
 
@@ -85,7 +86,7 @@ export class WechatClient {
       timeoutMs,
       maxConnections,
       maxPending,
-      retryAfterSeconds: RETRY_AFTER_OVERLOADED_SECONDS,
+      retryAfterSeconds: RETRY_AFTER_WECHAT_OVERLOADED_SECONDS,
       observe,
       outcomeOf,
       retryIf: isBusy,
