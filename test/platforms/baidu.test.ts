@@ -260,3 +260,15 @@ t.test('attack: a client steering the first block cannot change the phone number
   }
   t.same(adapter.phone(app, sessionKey!, sealed), { phoneNumber: '13800138000' })
 })
+
+t.test('attack: an OAuth2 error named like an Object member (constructor, __proto__) is still a bounded kind', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const kinds = new Set(['code_invalid', 'code_anonymous', 'user_blocked', 'bad_credentials', 'rate_limited', 'upstream_busy', 'other'])
+  for (const error of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+    fake.setFault({ body: { error, error_description: 'x' } })
+    const refusal = await adapter.exchange(app, 'x').then(() => undefined, (e: unknown) => e)
+    t.ok(refusal instanceof PlatformRefusal, error)
+    t.ok(kinds.has((refusal as PlatformRefusal).kind), `${error} -> ${String((refusal as PlatformRefusal).kind).slice(0, 40)}`)
+    t.match(refusal, refused('other'), error)
+  }
+})
