@@ -84,7 +84,8 @@ export abstract class SessionKeyAdapter<P extends Platform> {
     const { phoneNumber, purePhoneNumber, countryCode } = data
     if (typeof phoneNumber !== 'string' || !PHONE_NUMBER.test(phoneNumber) || typeof countryCode !== 'string' || !DIGITS.test(countryCode) ||
         (purePhoneNumber !== undefined && (typeof purePhoneNumber !== 'string' || !DIGITS.test(purePhoneNumber)))) {
-      throw new DecryptFailure('malformed', 'not phone data')
+      // It took the key to get here: undecryptable, like any tampering, or a client steering the IV would learn the JSON held.
+      throw new DecryptFailure('undecryptable', 'not phone data')
     }
     return { phoneNumber, countryCode, ...(purePhoneNumber !== undefined ? { purePhoneNumber: purePhoneNumber as string } : {}) }
   }

@@ -1,7 +1,8 @@
 import type { Test } from 'tap'
 import type { FakePlatformApp, FakeSessionKeyPlatform } from '../../src/dev/fake-session-key-platform.js'
 import { DecryptFailure, type Platform, type RefusalKind } from '../../src/platforms/adapter.js'
-import type { AdapterOptions, SecretApp, SessionKeyAdapter } from '../../src/platforms/session-key-adapter.js'
+import type { Sealed } from '../../src/platforms/aes-cbc.js'
+import type { AdapterOptions, PlatformPhone, SecretApp, SessionKeyAdapter } from '../../src/platforms/session-key-adapter.js'
 import { TransportTimeout, TransportUnavailable } from '../../src/platforms/transport.js'
 
 // The cases every session-key platform (QQ, Douyin, Kuaishou) must pass
@@ -19,6 +20,11 @@ export interface PlatformCase<P extends Platform, F extends FakeSessionKeyPlatfo
   success: (fields: { subject?: unknown, sessionKey?: unknown, unionid?: unknown }) => unknown
   /** Whether the app is bound (union ids) unless told otherwise. */
   boundByDefault: boolean
+}
+
+/** An adapter with the getPhoneNumber capability. */
+export interface PhoneAdapter<P extends Platform> {
+  phone: (app: SecretApp<P>, sessionKey: string, sealed: Sealed) => PlatformPhone
 }
 
 export interface Setup<P extends Platform, F, A> {
@@ -184,5 +190,29 @@ export function sessionKeyPlatformCases<P extends Platform, F extends FakeSessio
     const wrong = { ...app, platform: spec.platform === 'qq' ? 'douyin' : 'qq' } as unknown as SecretApp<P>
     await t.rejects(adapter.exchange(wrong, fake.login(app.appid, 'ian').code), /given to the/)
     t.equal(fake.calls.size, 0)
+  })
+}
+
+/** What a platform with a getPhoneNumber button (Douyin, Kuaishou) must pass besides the common cases. */
+export function phoneCases<P extends Platform, F extends FakeSessionKeyPlatform, A extends SessionKeyAdapter<P> & PhoneAdapter<P>> (t: Test, spec: PlatformCase<P, F, A>): void {
+  t.test('attack: a steered IV that keeps the JSON valid fails like one that breaks it (no format oracle)', async (t) => {
+    const { fake, adapter, app } = await setup(t, spec)
+    await adapter.exchange(app, fake.login(app.appid, 'oz').code)
+    const key = fake.sessionKey(app.appid, 'oz')!
+    const sealed = fake.phoneData(app.appid, 'oz', { phoneNumber: '13800138000', countryCode: '86' })
+    // The IV XORs straight into the first 16 plaintext bytes, {"phoneNumber":" (no MAC notices).
+    const steer = (index: number, from: string, to: string): Sealed => {
+      const iv = Buffer.from(sealed.iv, 'base64')
+      iv[index]! ^= from.charCodeAt(0) ^ to.charCodeAt(0)
+      return { ...sealed, iv: iv.toString('base64') }
+    }
+    const answers = [
+      decryptFailure(() => adapter.phone(app, key, steer(12, 'r', 'X'))), // {"phoneNumbeX":"...: valid JSON, no phoneNumber
+      decryptFailure(() => adapter.phone(app, key, steer(14, ':', ';'))), // not JSON
+      decryptFailure(() => adapter.phone(app, Buffer.alloc(16, 7).toString('base64'), sealed)) // the wrong key
+    ].map(({ name, kind }) => `${name} ${kind}`)
+    // Only the kind reaches a client; the detail is a fixed phrase for the log.
+    t.same(answers, Array(3).fill('DecryptFailure undecryptable'))
+    t.same(adapter.phone(app, key, sealed), { phoneNumber: '13800138000', countryCode: '86' }, 'untouched, it opens')
   })
 }

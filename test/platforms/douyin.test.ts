@@ -1,7 +1,7 @@
 import t from 'tap'
 import { FakeDouyin } from '../../src/dev/fake-douyin.js'
 import { DouyinAdapter } from '../../src/platforms/douyin.js'
-import { sessionKeyPlatformCases, setup, type PlatformCase } from '../helpers/platform-cases.js'
+import { phoneCases, sessionKeyPlatformCases, setup, type PlatformCase } from '../helpers/platform-cases.js'
 
 const DOUYIN: PlatformCase<'douyin', FakeDouyin, DouyinAdapter> = {
   platform: 'douyin',
@@ -14,6 +14,7 @@ const DOUYIN: PlatformCase<'douyin', FakeDouyin, DouyinAdapter> = {
 }
 
 sessionKeyPlatformCases(t, DOUYIN)
+phoneCases(t, DOUYIN)
 
 t.test('attack: an answer carrying only an anonymous_openid never becomes an identity', async (t) => {
   const { fake, adapter, app } = await setup(t, DOUYIN)
@@ -54,6 +55,6 @@ t.test('phone: the old getPhoneNumber data opens with the session_key, bound to 
   const phone = { phoneNumber: '+86 13800138000', purePhoneNumber: '13800138000', countryCode: '86' }
   t.same(adapter.phone(app, key, fake.phoneData(app.appid, 'lee', phone)), phone)
   t.throws(() => adapter.phone(app, key, fake.phoneData(app.appid, 'lee', phone, { watermarkAppid: 'tt-other' })), { name: 'DecryptFailure', kind: 'wrong_app' })
-  t.throws(() => adapter.phone(app, key, fake.userInfo(app.appid, 'lee', { nickName: 'not a phone' })), { name: 'DecryptFailure', kind: 'malformed' })
-  t.throws(() => adapter.phone(app, key, fake.phoneData(app.appid, 'lee', { ...phone, phoneNumber: '<script>' })), { name: 'DecryptFailure', kind: 'malformed' })
+  t.throws(() => adapter.phone(app, key, fake.userInfo(app.appid, 'lee', { nickName: 'not a phone' })), { name: 'DecryptFailure', kind: 'undecryptable' })
+  t.throws(() => adapter.phone(app, key, fake.phoneData(app.appid, 'lee', { ...phone, phoneNumber: '<script>' })), { name: 'DecryptFailure', kind: 'undecryptable' })
 })

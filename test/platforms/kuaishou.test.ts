@@ -1,7 +1,7 @@
 import t from 'tap'
 import { FakeKuaishou } from '../../src/dev/fake-kuaishou.js'
 import { KuaishouAdapter } from '../../src/platforms/kuaishou.js'
-import { sessionKeyPlatformCases, setup, type PlatformCase } from '../helpers/platform-cases.js'
+import { phoneCases, sessionKeyPlatformCases, setup, type PlatformCase } from '../helpers/platform-cases.js'
 
 const KUAISHOU: PlatformCase<'kuaishou', FakeKuaishou, KuaishouAdapter> = {
   platform: 'kuaishou',
@@ -13,6 +13,7 @@ const KUAISHOU: PlatformCase<'kuaishou', FakeKuaishou, KuaishouAdapter> = {
 }
 
 sessionKeyPlatformCases(t, KUAISHOU)
+phoneCases(t, KUAISHOU)
 
 t.test('open_id is per developer: two apps of one developer see one subject, of kind open_id', async (t) => {
   const fake = new FakeKuaishou([{ appid: 'ks-a', secret: 's', developer: 'dev1' }, { appid: 'ks-b', secret: 's', developer: 'dev1' }, { appid: 'ks-c', secret: 's' }])
