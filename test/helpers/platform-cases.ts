@@ -178,6 +178,23 @@ export function sessionKeyPlatformCases<P extends Platform, F extends FakeSessio
     t.match(answers[0], /^undecryptable /)
   })
 
+  t.test('attack: blocks appended after the sealed JSON answer alike whatever their padding (no padding oracle)', async (t) => {
+    const { fake, adapter, app } = await setup(t, spec)
+    fake.login(app.appid, 'ida')
+    const sessionKey = fake.sessionKey(app.appid, 'ida')!
+    const sealed = fake.userInfo(app.appid, 'ida', { nickName: 'i' })
+    const bytes = Buffer.from(sealed.encryptedData, 'base64')
+    // C || X || C[1]: only the last block's padding depends on X[15]; what follows the JSON must fail alike (Baidu's did not).
+    const answers = new Set<string>()
+    for (let guess = 0; guess < 256; guess++) {
+      const x = Buffer.alloc(16)
+      x[15] = guess
+      const { kind, message } = decryptFailure(() => adapter.decrypt(app, sessionKey, { ...sealed, encryptedData: Buffer.concat([bytes, x, bytes.subarray(16, 32)]).toString('base64') }))
+      answers.add(`${kind} ${message}`)
+    }
+    t.same([...answers], ['undecryptable decrypt failed: undecryptable (illegal_buffer)'])
+  })
+
   t.test('data sealed for another appid is wrong_app', async (t) => {
     const { fake, adapter, app } = await setup(t, spec)
     fake.login(app.appid, 'hal')
