@@ -53,6 +53,8 @@ const ERRORS: Record<string, [code: string, msg: string, subMsg: string]> = {
   'isv.invalid-method': ['40002', 'Invalid Arguments', '不存在的方法名'],
   'isv.invalid-timestamp': ['40002', 'Invalid Arguments', '非法的时间戳参数'],
   'isv.grant-type-invalid': ['40002', 'Invalid Arguments', 'grant_type参数不正确'],
+  'isv.invalid-auth-relations': ['40003', 'Insufficient Conditions', '无效的授权关系'],
+  'isv.missing-default-signature-type': ['40001', 'Missing Required Arguments', '应用未设置默认签名类型'],
   'isp.unknow-error': ['20000', 'Service Currently Unavailable', '系统繁忙'],
   'aop.unknow-error': ['20000', 'Service Currently Unavailable', '系统繁忙']
 }
@@ -98,6 +100,12 @@ export class FakeAlipay extends FakeServer {
   phoneResponse (appid: string, mobile: string, { aesKey = this.app(appid).aesKey, content = { code: '10000', msg: 'Success', mobile } as object } = {}): string {
     const sealed: AlipaySealedPhone = sealAlipayPhone(content, aesKey, this.alipayPrivateKey)
     return JSON.stringify(sealed)
+  }
+
+  /** my.getPhoneNumber refused: Alipay's error sealed and signed like a number, its names in camelCase (subCode, subMsg) as documented. */
+  phoneRefusal (appid: string, subCode: string): string {
+    const { code, msg, sub_code: sub, sub_msg: subMsg } = this.errorValue(subCode)
+    return this.phoneResponse(appid, '', { content: { code, msg, subCode: sub, subMsg } })
   }
 
   private app (appid: string): FakeAlipayApp {
@@ -148,7 +156,7 @@ export class FakeAlipay extends FakeServer {
     }, fault)
   }
 
-  private errorValue (subCode: string): object {
+  private errorValue (subCode: string): { code: string, msg: string, sub_code: string, sub_msg: string } {
     const [code, msg, subMsg] = ERRORS[subCode] ?? ['40004', 'Business Failed', subCode]
     return { code, msg, sub_code: subCode, sub_msg: subMsg }
   }

@@ -49,8 +49,9 @@ export function alipayRefusalKind (code: unknown, subCode: unknown): RefusalKind
   return 'other'
 }
 
-function refusal (value: Record<string, unknown>): PlatformRefusal {
-  return new PlatformRefusal('alipay', alipayRefusalKind(value.code, value.sub_code), upstreamLabel(value.sub_code ?? value.code))
+/** The gateway names it sub_code; the phone payload's error, subCode (my.getPhoneNumber's documented shape). */
+function refusal (value: Record<string, unknown>, subCode: unknown = value.sub_code): PlatformRefusal {
+  return new PlatformRefusal('alipay', alipayRefusalKind(value.code, subCode), upstreamLabel(subCode ?? value.code))
 }
 
 /** "yyyy-MM-dd HH:mm:ss" in Beijing time, as the gateway wants its timestamp. */
@@ -119,7 +120,7 @@ export class AlipayAdapter {
    */
   phone (app: AlipayApp, sealed: string | AlipaySealedPhone): { phoneNumber: string } {
     const content = openAlipayPhone(sealed, app.alipayPublicKey, app.aesKey)
-    if (content.code !== SUCCESS) throw refusal(content)
+    if (content.code !== SUCCESS) throw refusal(content, content.subCode ?? content.sub_code)
     const { mobile } = content
     if (typeof mobile !== 'string' || !/^\+?\d{5,20}$/.test(mobile)) throw new DecryptFailure('undecryptable', 'mobile missing or malformed')
     return { phoneNumber: mobile }

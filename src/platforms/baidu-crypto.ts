@@ -39,10 +39,13 @@ function sameText (a: Buffer, b: Buffer): boolean {
 /**
  * Opens `{encryptedData, iv}` sealed by Baidu with the user's session key and
  * checks that it was sealed for `appKey`: the JSON object inside, or a
- * DecryptFailure: `malformed` (its shape, known without any key),
- * `undecryptable` (padding, framing or JSON: a wrong key and a tampered
- * ciphertext land here alike), `wrong_app` (a well-formed payload whose
- * trailer is another app's key).
+ * DecryptFailure: `malformed` (its shape, known without any key), else
+ * `undecryptable` for everything that took the key (padding, framing, JSON,
+ * and a trailer that is not this app's key; the detail tells them apart in
+ * the log). Never `wrong_app`: the trailer is not checked by any MAC or
+ * grammar, so blocks appended after it leave the JSON intact and only the
+ * padding decides; answering a bad trailer apart from bad padding would be
+ * a padding oracle that decrypts any block under the user's key.
  */
 export function decryptBaiduData (sessionKey: string, encryptedData: string, iv: string, appKey: string): Record<string, unknown> {
   const key = keyOf(sessionKey)
@@ -60,10 +63,10 @@ export function decryptBaiduData (sessionKey: string, encryptedData: string, iv:
   if (length < 0 || start + length > framed.length) throw new DecryptFailure('undecryptable', 'padding or frame')
   const content = framed.subarray(start, start + length)
   const parsed = isUtf8(content) ? parseJsonObject(content.toString('utf8')) : undefined
-  // Compared whatever the content held; wrong_app is left for a well-formed payload sealed for another app.
+  // Compared whatever the content held; one kind either way (see above).
   const ours = sameText(framed.subarray(start + length), Buffer.from(appKey, 'utf8'))
   if (parsed === undefined) throw new DecryptFailure('undecryptable', 'content is not a JSON object')
-  if (!ours) throw new DecryptFailure('wrong_app', 'trailing app key is another app')
+  if (!ours) throw new DecryptFailure('undecryptable', 'trailing app key is another app')
   return parsed
 }
 

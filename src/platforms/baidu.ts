@@ -34,13 +34,15 @@ const STALE_TOKEN_ERRNOS = new Set([110, 111])
 /** openid and unionid: Baidu's are opaque URL-safe text; the columns hold 128. */
 const BAIDU_ID = /^[A-Za-z0-9_-]{1,128}$/
 
-const OAUTH_REFUSALS: Record<string, RefusalKind> = {
-  invalid_grant: 'code_invalid',
-  invalid_client: 'bad_credentials',
-  unauthorized_client: 'bad_credentials',
-  server_error: 'upstream_busy',
-  temporarily_unavailable: 'upstream_busy'
-}
+// A Map, not an object literal: `error` is Baidu's text, and "constructor" or
+// "__proto__" looked up on an object would come back as a kind.
+const OAUTH_REFUSALS: ReadonlyMap<string, RefusalKind> = new Map([
+  ['invalid_grant', 'code_invalid'],
+  ['invalid_client', 'bad_credentials'],
+  ['unauthorized_client', 'bad_credentials'],
+  ['server_error', 'upstream_busy'],
+  ['temporarily_unavailable', 'upstream_busy']
+])
 
 function body (answer: Answer): Record<string, unknown> | undefined {
   try {
@@ -58,7 +60,7 @@ function body (answer: Answer): Record<string, unknown> | undefined {
  */
 function oauthBody (answer: Answer): Record<string, unknown> {
   const parsed = body(answer)
-  if (typeof parsed?.error === 'string') throw new PlatformRefusal('baidu', OAUTH_REFUSALS[parsed.error] ?? 'other', upstreamLabel(parsed.error))
+  if (typeof parsed?.error === 'string') throw new PlatformRefusal('baidu', OAUTH_REFUSALS.get(parsed.error) ?? 'other', upstreamLabel(parsed.error))
   if (answer.status !== 200) throw new TransportUnavailable(`HTTP status ${answer.status}`)
   if (parsed === undefined) throw new TransportUnavailable('body is not a JSON object')
   if (parsed.errno !== undefined && parsed.errno !== 0) throw new PlatformRefusal('baidu', 'other', `errno_${upstreamLabel(parsed.errno)}`)

@@ -180,12 +180,14 @@ export class Transport {
   }
 
   private async once ({ origin, method, path, query, json, form, headers }: TransportRequest, signal: AbortSignal): Promise<Answer> {
+    // Outside the try: an origin that is not one is a configuration error, not the platform being away.
+    const pool = this.open(origin)
     try {
       const search = query === undefined ? '' : new URLSearchParams(query).toString()
       const body = json !== undefined
         ? { body: JSON.stringify(json), type: 'application/json' }
         : form !== undefined ? { body: new URLSearchParams(form).toString(), type: 'application/x-www-form-urlencoded' } : undefined
-      const res = await this.pool(origin).request({
+      const res = await pool.request({
         method,
         path: search === '' ? path : `${path}?${search}`,
         signal,
@@ -201,7 +203,8 @@ export class Transport {
     }
   }
 
-  private pool (origin: string): Pool {
+  /** The pool for `origin` (`scheme://host[:port]`, no path), opened now if it is not yet: a bad origin throws here. */
+  open (origin: string): Pool {
     let pool = this.pools.get(origin)
     if (pool === undefined) {
       const { timeoutMs } = this.options

@@ -93,6 +93,8 @@ export class WechatClient {
       busyAttempts,
       busyBackoffMs
     })
+    // A bad WECHAT_API_BASE fails at start, not at the first login.
+    this.transport.open(options.apiBase)
   }
 
   /** Calls admitted (on the wire plus queued). */

@@ -262,3 +262,15 @@ t.test('the phone: Alipay\'s signature, then the app\'s AES key', async (t) => {
   const sealed = JSON.parse(fake.phoneResponse('2021000000000001', '13800138000'))
   t.throws(() => adapter.phone({ ...app(), alipayPublicKey: other.publicKey }, sealed), failure('undecryptable'), 'a sign by another key')
 })
+
+t.test('attack: a refusal inside the phone payload, as Alipay documents it (subCode), keeps its kind', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const cases: Array<[subCode: string, kind: string]> = [
+    ['isv.invalid-auth-relations', 'bad_credentials'], ['isv.missing-default-signature-type', 'bad_credentials'], ['aop.unknow-error', 'upstream_busy']
+  ]
+  for (const [subCode, kind] of cases) {
+    t.throws(() => adapter.phone(app(), fake.phoneRefusal('2021000000000001', subCode)), refused(kind, subCode), subCode)
+  }
+  t.match(JSON.parse(alipayAesDecrypt(aesOne, JSON.parse(fake.phoneRefusal('2021000000000001', 'isv.invalid-auth-relations')).response)),
+    { code: '40003', msg: 'Insufficient Conditions', subCode: 'isv.invalid-auth-relations', subMsg: '无效的授权关系' }, 'the documented shape')
+})

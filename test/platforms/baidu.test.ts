@@ -15,7 +15,8 @@ const VECTOR = {
 }
 const VECTOR_PLAINTEXT = { openid: 'open_id', nickname: 'baidu_user', headimgurl: 'url of image', sex: 1 }
 
-const failure = (kind: string) => ({ name: 'DecryptFailure', kind })
+const failure = (kind: string, detail?: string) => ({ name: 'DecryptFailure', kind, ...(detail === undefined ? {} : { detail }) })
+const anotherApp = failure('undecryptable', 'trailing app key is another app')
 
 t.test("Baidu's official vector decrypts to its documented plaintext", async (t) => {
   t.same(decryptBaiduData(VECTOR.sessionKey, VECTOR.encryptedData, VECTOR.iv, VECTOR.appKey), VECTOR_PLAINTEXT)
@@ -42,13 +43,13 @@ t.test('round trip at every padding length, 4-byte UTF-8 included', async (t) =>
   t.same(decryptBaiduData(key, sealed.encryptedData, sealed.iv, 'appkey-1'), payload)
 })
 
-t.test('data sealed for another app is refused as wrong_app', async (t) => {
-  t.throws(() => decryptBaiduData(VECTOR.sessionKey, VECTOR.encryptedData, VECTOR.iv, 'another-app-key'), failure('wrong_app'))
-  t.throws(() => decryptBaiduData(VECTOR.sessionKey, VECTOR.encryptedData, VECTOR.iv, VECTOR.appKey.slice(0, -1)), failure('wrong_app'), 'a prefix of the app key')
-  t.throws(() => decryptBaiduData(VECTOR.sessionKey, VECTOR.encryptedData, VECTOR.iv, ''), failure('wrong_app'), 'an empty app key')
+t.test('data sealed for another app is refused, as undecryptable (the log says why)', async (t) => {
+  t.throws(() => decryptBaiduData(VECTOR.sessionKey, VECTOR.encryptedData, VECTOR.iv, 'another-app-key'), anotherApp)
+  t.throws(() => decryptBaiduData(VECTOR.sessionKey, VECTOR.encryptedData, VECTOR.iv, VECTOR.appKey.slice(0, -1)), anotherApp, 'a prefix of the app key')
+  t.throws(() => decryptBaiduData(VECTOR.sessionKey, VECTOR.encryptedData, VECTOR.iv, ''), anotherApp, 'an empty app key')
   const key = Buffer.alloc(24, 9).toString('base64')
   const sealed = sealBaiduData(key, `${VECTOR.appKey}x`, { openid: 'o' })
-  t.throws(() => decryptBaiduData(key, sealed.encryptedData, sealed.iv, VECTOR.appKey), failure('wrong_app'), 'the app key followed by more')
+  t.throws(() => decryptBaiduData(key, sealed.encryptedData, sealed.iv, VECTOR.appKey), anotherApp, 'the app key followed by more')
 })
 
 t.test('attack: tampered ciphertext and a wrong key give the same failure', async (t) => {
@@ -77,9 +78,9 @@ t.test('attack: tampered ciphertext and a wrong key give the same failure', asyn
       kinds.add(error.kind)
     }
   }
-  // No MAC: a flip landing only in the trailing app key (bytes 100-131, steered from the block before) reads as
-  // another app's data. Everything that garbles padding, frame or JSON is undecryptable, exactly like a wrong key.
-  t.same([...kinds].sort(), ['undecryptable', 'wrong_app'])
+  // No MAC: a flip landing only in the trailing app key (bytes 100-131, steered from the block before) leaves the
+  // JSON intact; it is undecryptable like everything that garbles padding, frame or JSON, exactly like a wrong key.
+  t.same([...kinds], ['undecryptable'])
   const truncated = bytes.subarray(0, 128).toString('base64')
   t.match(attempt(VECTOR.sessionKey, truncated), failure('undecryptable'), 'truncated by a 32-byte block')
 })
@@ -236,7 +237,7 @@ t.test('user data and the phone decrypt with the session key; data for another a
   const profile = { openid: fake.openid('bdKeyOne', 'alice'), nickname: '熊猫', headimgurl: 'https://x/y.png', sex: 1 }
   t.same(adapter.decrypt(app, sessionKey!, fake.seal('bdKeyOne', 'alice', profile)), profile)
   t.same(adapter.phone(app, sessionKey!, fake.phoneData('bdKeyOne', 'alice', '13800138000')), { phoneNumber: '13800138000' })
-  t.throws(() => adapter.decrypt(app, sessionKey!, fake.seal('bdKeyOne', 'alice', profile, { forAppKey: 'bdKeyTwo' })), { name: 'DecryptFailure', kind: 'wrong_app' })
+  t.throws(() => adapter.decrypt(app, sessionKey!, fake.seal('bdKeyOne', 'alice', profile, { forAppKey: 'bdKeyTwo' })), anotherApp)
   t.throws(() => adapter.phone(app, sessionKey!, fake.seal('bdKeyOne', 'alice', { mobile: 13800138000 })), { name: 'DecryptFailure', kind: 'undecryptable' }, 'a mobile that is not text')
   t.throws(() => adapter.phone(app, sessionKey!, fake.seal('bdKeyOne', 'alice', {})), { name: 'DecryptFailure' }, 'no mobile')
   fake.login('bdKeyOne', 'alice')
@@ -259,4 +260,40 @@ t.test('attack: a client steering the first block cannot change the phone number
     t.throws(() => adapter.phone(app, sessionKey!, steered), { name: 'DecryptFailure' }, `1 -> ${digit}`)
   }
   t.same(adapter.phone(app, sessionKey!, sealed), { phoneNumber: '13800138000' })
+})
+
+t.test('attack: an OAuth2 error named like an Object member (constructor, __proto__) is still a bounded kind', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const kinds = new Set(['code_invalid', 'code_anonymous', 'user_blocked', 'bad_credentials', 'rate_limited', 'upstream_busy', 'other'])
+  for (const error of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+    fake.setFault({ body: { error, error_description: 'x' } })
+    const refusal = await adapter.exchange(app, 'x').then(() => undefined, (e: unknown) => e)
+    t.ok(refusal instanceof PlatformRefusal, error)
+    t.ok(kinds.has((refusal as PlatformRefusal).kind), `${error} -> ${String((refusal as PlatformRefusal).kind).slice(0, 40)}`)
+    t.match(refusal, refused('other'), error)
+  }
+})
+
+t.test('attack: blocks appended after the trailer give no padding oracle (wrong_app is not a second answer)', async (t) => {
+  const { fake, app, adapter } = await setup(t)
+  const { sessionKey } = await adapter.exchange(app, fake.login('bdKeyOne', 'alice').code)
+  const sealed = fake.phoneData('bdKeyOne', 'alice', '13800138000')
+  const bytes = Buffer.from(sealed.encryptedData, 'base64')
+  const target = bytes.subarray(16, 32)
+  // C || X || target: the frame and its JSON stay intact, the trailer grows by X's garbled block and target's
+  // plaintext (D(target) XOR X), and only the padding check reads the last block. If a valid pad answered
+  // differently from a bad one, 256 guesses at X[15] would decrypt target's last byte, and so on for every byte.
+  const answers = new Map<string, number[]>()
+  for (let guess = 0; guess < 256; guess++) {
+    const x = Buffer.alloc(16)
+    x[15] = guess
+    const appended = { ...sealed, encryptedData: Buffer.concat([bytes, x, target]).toString('base64') }
+    let answer = 'opened'
+    try { adapter.decrypt(app, sessionKey!, appended) } catch (error) { answer = error instanceof DecryptFailure ? `${error.name} ${error.kind}` : String(error) }
+    answers.set(answer, [...(answers.get(answer) ?? []), guess])
+  }
+  const summary = [...answers].map(([answer, guesses]) => `${answer} x${guesses.length}`).join(', ')
+  t.same([...answers.keys()], ['DecryptFailure undecryptable'], summary)
+  const oracle = answers.get('DecryptFailure wrong_app')
+  if (oracle?.length === 1) t.comment(`the oracle would read plaintext byte 31 as ${String.fromCharCode(1 ^ oracle[0]! ^ bytes[15]!)}`)
 })

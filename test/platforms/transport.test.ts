@@ -148,3 +148,11 @@ t.test('a failing call puts no URL, query or body (secrets) in its error', async
     t.notMatch(`${error.message} ${error.stack ?? ''} ${JSON.stringify(error)} ${String(error.cause)}`, secret)
   }
 })
+
+t.test('an origin with a path is a configuration error, thrown as such (not the platform being away)', async (t) => {
+  const { transport: http } = transport(t)
+  t.throws(() => http.open('http://127.0.0.1:9/prefix'), { name: 'InvalidArgumentError' })
+  const error = await http.request({ api: 'x', origin: 'http://127.0.0.1:9/prefix', method: 'GET', path: '/' }).catch((e: unknown) => e)
+  t.notOk(error instanceof TransportUnavailable || error instanceof TransportTimeout, String(error))
+  t.equal(http.slots.pending, 0)
+})
