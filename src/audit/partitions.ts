@@ -65,10 +65,14 @@ export async function createPartitionsAhead (prisma: PrismaClient, now: Date, ah
 /**
  * Empties the default partition: rows older than `cutoff` are deleted, the
  * others go to their day's partition (created for them). The number deleted.
+ * A row past year 9999 (`infinity`, a typo by hand) has no day to name a
+ * partition by: it stays in the default partition rather than failing every
+ * pass before its expired days are dropped.
  */
 export async function fileDefaultRows (prisma: PrismaClient, cutoff: Date): Promise<number> {
   const deleted = await prisma.$executeRaw`DELETE FROM audit_partitions.auth_events_default WHERE created_at < ${cutoff}`
-  const days = await prisma.$queryRaw<{ day: Date }[]>`SELECT DISTINCT date_trunc('day', created_at, 'UTC') AS day FROM audit_partitions.auth_events_default`
+  const days = await prisma.$queryRaw<{ day: Date }[]>`
+    SELECT DISTINCT date_trunc('day', created_at, 'UTC') AS day FROM audit_partitions.auth_events_default WHERE created_at < '10000-01-01Z'`
   for (const { day } of days) await createPartition(prisma, day)
   return deleted
 }

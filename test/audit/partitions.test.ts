@@ -132,6 +132,21 @@ t.test('soak: a month of days passing, events every day, 5 days kept: partitions
   t.equal(await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_partitions.auth_events_default`.then(([r]) => r!.n), 0, 'nothing left in the default')
 })
 
+t.test('attack: a row no day can hold (created_at infinity, or past year 9999) in the default partition does not stop retention', async (t) => {
+  const { prisma, database } = await build(t)
+  const old = midnight(Date.now()) - 200 * DAY_MS
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) SELECT ${new Date(old + 1000)}, 'login', 'ok' FROM generate_series(1, 5)`
+  await new Pruner(database, policy, () => old).run()
+  t.equal((await partitions(prisma)).get(partitionOf(old)), 5, 'an old day in its partition')
+  // A hand-written insert with a typo or a sentinel: the default partition takes it, as documented.
+  await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) VALUES ('infinity', 'login', 'ok'), ('20261-12-06Z', 'login', 'ok')`
+  const result = await new Pruner(database, policy).run()
+  t.equal(result?.authEvents, 5, 'the pass still drops the expired day')
+  const parts = await partitions(prisma)
+  t.notOk(parts.has(partitionOf(old)), 'day -200 dropped')
+  t.equal(parts.get('auth_events_default'), 2, 'the two rows stay where they are, not lost')
+})
+
 t.test('a partition not named by day is left alone, and only a day partition can be dropped', async (t) => {
   const { prisma, database } = await build(t)
   const { dropPartition, listPartitions } = await import('../../src/audit/partitions.js')
