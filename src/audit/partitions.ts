@@ -11,7 +11,7 @@ import type { PrismaClient } from '../generated/prisma/client.js'
 
 /** Days created ahead of today, by the service at start and on every prune pass, and by db:prune. */
 export const AHEAD_DAYS = 7
-const DAY_MS = 86_400_000
+export const DAY_MS = 86_400_000
 const DAY_PARTITION = /^auth_events_p(\d{4})(\d{2})(\d{2})$/
 /** Rows counted exactly in a partition about to be dropped; beyond, the planner's estimate (counting must not cost what deleting did). */
 const EXACT_COUNT_UP_TO = 100_000

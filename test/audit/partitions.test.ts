@@ -62,6 +62,21 @@ t.test('attack: the writer keeps working after its clock passes the last partiti
   t.equal(parts.get('auth_events_default'), 0, 'the default partition is empty again')
 })
 
+t.test('attack: with PRUNE_INTERVAL=0 (db:prune left to a cron), a service running past its days ahead still writes each event into its day, not the default', async (t) => {
+  let now = Date.now()
+  const { app, fake, prisma } = await build(t, { env: { PRUNE_INTERVAL: '0' }, clock: () => now })
+  // No pass runs: a weekly or monthly cron, or none. The days made at start run out after 7.
+  for (const days of [3, 6, 9, 12]) {
+    now = Date.now() + days * DAY_MS
+    await login(app, fake, `user${days}`)
+    await app.audit.flush()
+  }
+  const parts = await partitions(prisma)
+  t.equal(parts.get('auth_events_default'), 0, 'nothing in the default partition (filing it later scans all of it once per day filed)')
+  t.same([3, 6, 9, 12].map((d) => parts.get(partitionOf(Date.now() + d * DAY_MS))), [1, 1, 1, 1], 'each event in its day')
+  t.ok(parts.has(partitionOf(now + 7 * DAY_MS)), 'and 7 days ahead of the writer\'s clock')
+})
+
 t.test('attack: retention drops whole days in one statement each, and nothing newer', async (t) => {
   const { prisma, database } = await build(t)
   const now = Date.now()
