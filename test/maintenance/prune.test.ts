@@ -140,6 +140,24 @@ t.test('the service prunes on its own every PRUNE_INTERVAL and logs what it remo
   t.match(lines.find((l) => l.includes('prune: removed')), /removed 0 refresh tokens, 0 sessions, 1 audit events/)
 })
 
+t.test('attack: the service\'s pass under a clock set a year ahead (NTP, an operator) expires no session and no audit day', async (t) => {
+  const lines: string[] = []
+  const { createLogger } = await import('../../src/logger.js')
+  const logger = createLogger('info', { write: (line: string) => { lines.push(line) } })
+  let now = Date.now()
+  const { app, fake, prisma } = await build(t, { env: { PRUNE_INTERVAL: '1s' }, logger, clock: () => now })
+  await login(app, fake, 'alice')
+  await app.audit.flush()
+  const before = await counts(prisma)
+  now += 365 * DAY * 1000
+  lines.length = 0
+  // Two passes logged: the second began after the clock moved (a pass began before may log the first).
+  const passes = () => lines.filter((l) => l.includes('prune')).length
+  for (let i = 0; i < 100 && passes() < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(await counts(prisma), before, 'the session, its token and the audit event are all kept')
+  t.match(lines.filter((l) => l.includes('prune'))[1], /ahead of the database/, 'and the refusal is logged')
+})
+
 t.test('soak: under steady logins and refreshes, with time passing, the row counts level off', async (t) => {
   // Time passes by ageing the data an hour a round (the database's clock cannot be faked).
   const { app, fake, prisma, database } = await build(t, {
