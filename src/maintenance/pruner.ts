@@ -70,23 +70,27 @@ export class Pruner {
 
   /** One pass over every table, or undefined when another instance is pruning. `onBatch` sees each batch's count. */
   async run (onBatch?: (step: keyof PruneCounts, deleted: number) => void): Promise<PruneCounts | undefined> {
-    return this.db.withAdvisoryLock(PRUNE_LOCK_ID, async () => {
+    return this.db.withAdvisoryLock(PRUNE_LOCK_ID, async (held) => {
       const started = this.now()
       await this.checkClock(started)
       this.passStarted = started
       try {
-        return await this.prune(onBatch)
+        return await this.prune(held, onBatch)
       } finally {
         this.passStarted = undefined
       }
     })
   }
 
-  /** Every step, batch after batch, resting after each. */
-  private async prune (onBatch?: (step: keyof PruneCounts, deleted: number) => void): Promise<PruneCounts> {
+  /**
+   * Every step, batch after batch, resting after each; stopped as soon as the
+   * lock is lost (its connection dropped: another instance may take it and prune too).
+   */
+  private async prune (held: () => boolean, onBatch?: (step: keyof PruneCounts, deleted: number) => void): Promise<PruneCounts> {
     const counts: PruneCounts = { refreshTokens: 0, sessions: 0, authEvents: 0 }
     for (const step of this.steps) {
       for (;;) {
+        if (!held()) throw new Error('lost the advisory lock (its connection closed): the pass stops, the next one goes on')
         const started = Date.now()
         const deleted = await step.batch.delete()
         if (deleted === 0) break
