@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '../db/database.js'
 import { statement } from '../db/statements.js'
+import { createPartitionsAhead, DAY_MS } from './partitions.js'
 
 // The owner of `auth_events`: who logged in, refreshed, logged out, read their
 // data, from where, and what they got. Never a secret: ids, addresses, codes of
@@ -69,6 +70,8 @@ export class AuditLog {
   private readonly batch: number
   private readonly maxPending: number
   private readonly now: () => number
+  /** The UTC day (days since the epoch) the partitions ahead were last made for. */
+  private rolledDay?: number
 
   constructor (private readonly db: Database, private readonly log: FastifyBaseLogger, options: AuditOptions = {}) {
     this.flushMs = options.flushMs ?? 1000
@@ -124,6 +127,22 @@ export class AuditLog {
     }
   }
 
+  /**
+   * Once a UTC day (by this writer's clock), the partitions of today and the
+   * days ahead: a service running past its days ahead (PRUNE_INTERVAL=0 with a
+   * rare cron, passes failing) would put every event in the default partition,
+   * which a pass then files by scanning the whole default once per day it
+   * files. A failure is only logged: the default partition takes the events.
+   */
+  async rollAhead (): Promise<void> {
+    const now = this.now()
+    if (Math.floor(now / DAY_MS) === this.rolledDay) return
+    this.rolledDay = Math.floor(now / DAY_MS)
+    await createPartitionsAhead(this.db.prisma, new Date(now)).catch((error: unknown) => {
+      this.log.warn({ err: error }, 'audit: could not create the partitions ahead; events go to auth_events_default until the next prune pass')
+    })
+  }
+
   private flushSoon (ms: number): void {
     if (this.timer !== undefined && ms > 0) return
     clearTimeout(this.timer)
@@ -132,6 +151,7 @@ export class AuditLog {
   }
 
   private async write (events: (AuthEvent & { createdAt: Date })[]): Promise<void> {
+    await this.rollAhead()
     const column = <T>(pick: (e: AuthEvent & { createdAt: Date }) => T): T[] => events.map(pick)
     await this.db.run(insertEvents, [
       column((e) => e.createdAt),

@@ -11,7 +11,7 @@ import type { PrismaClient } from '../generated/prisma/client.js'
 
 /** Days created ahead of today, by the service at start and on every prune pass, and by db:prune. */
 export const AHEAD_DAYS = 7
-const DAY_MS = 86_400_000
+export const DAY_MS = 86_400_000
 const DAY_PARTITION = /^auth_events_p(\d{4})(\d{2})(\d{2})$/
 /** Rows counted exactly in a partition about to be dropped; beyond, the planner's estimate (counting must not cost what deleting did). */
 const EXACT_COUNT_UP_TO = 100_000
@@ -65,10 +65,14 @@ export async function createPartitionsAhead (prisma: PrismaClient, now: Date, ah
 /**
  * Empties the default partition: rows older than `cutoff` are deleted, the
  * others go to their day's partition (created for them). The number deleted.
+ * A row past year 9999 (`infinity`, a typo by hand) has no day to name a
+ * partition by: it stays in the default partition rather than failing every
+ * pass before its expired days are dropped.
  */
 export async function fileDefaultRows (prisma: PrismaClient, cutoff: Date): Promise<number> {
   const deleted = await prisma.$executeRaw`DELETE FROM audit_partitions.auth_events_default WHERE created_at < ${cutoff}`
-  const days = await prisma.$queryRaw<{ day: Date }[]>`SELECT DISTINCT date_trunc('day', created_at, 'UTC') AS day FROM audit_partitions.auth_events_default`
+  const days = await prisma.$queryRaw<{ day: Date }[]>`
+    SELECT DISTINCT date_trunc('day', created_at, 'UTC') AS day FROM audit_partitions.auth_events_default WHERE created_at < '10000-01-01Z'`
   for (const { day } of days) await createPartition(prisma, day)
   return deleted
 }

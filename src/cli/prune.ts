@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/index.js'
 import { openDatabase } from '../db/database.js'
 import { Progress } from './progress.js'
-import { Pruner, type PruneCounts } from '../maintenance/pruner.js'
+import { MAX_CLOCK_AHEAD_MS, Pruner, REST_RATIO, type PruneCounts } from '../maintenance/pruner.js'
 import { runCli } from './run.js'
 
 // `npm run db:prune`: one prune pass (expired refresh tokens, ended sessions past
@@ -14,7 +14,8 @@ runCli('db:prune', async () => {
   if (config.databaseUrl === undefined) throw new Error('DATABASE_URL is not set; the embedded database is pruned by `npm start` itself')
   const db = openDatabase({ url: config.databaseUrl, poolSize: 2 })
   try {
-    const pruner = new Pruner(db, { sessionRetentionSeconds: config.retention.sessionSeconds, auditRetentionSeconds: config.retention.auditSeconds })
+    const policy = { sessionRetentionSeconds: config.retention.sessionSeconds, auditRetentionSeconds: config.retention.auditSeconds }
+    const pruner = new Pruner(db, policy, Date.now, REST_RATIO, MAX_CLOCK_AHEAD_MS)
     const labels: Record<keyof PruneCounts, string> = { refreshTokens: 'expired refresh tokens', sessions: 'ended sessions', authEvents: 'old audit events' }
     const progress = new Map<keyof PruneCounts, Progress>()
     for (const step of pruner.steps) progress.set(step.name, new Progress(`${labels[step.name]} deleted`, await step.batch.count(), process.stderr, Date.now, 5000, true))

@@ -15,8 +15,11 @@ export interface Database {
   run: <Row>(statement: Statement<Row>, values: unknown[]) => Promise<Row[]>
   /** `SELECT 1` straight on the pool: is the database there? */
   ping: () => Promise<void>
-  /** Runs `work` holding a session advisory lock, or returns undefined at once when another connection holds it. */
-  withAdvisoryLock: <T>(id: number, work: () => Promise<T>) => Promise<T | undefined>
+  /**
+   * Runs `work` holding a session advisory lock, or returns undefined at once when another connection holds it.
+   * `held()` turns false when the lock's connection is lost (the server then frees the lock): long work checks it.
+   */
+  withAdvisoryLock: <T>(id: number, work: (held: () => boolean) => Promise<T>) => Promise<T | undefined>
   /** Connections busy, and requests waiting for one. */
   poolStats: () => { inUse: number, waiting: number }
   close: () => Promise<void>
@@ -54,15 +57,17 @@ export function openDatabase ({ url, poolSize, namedStatements = true }: Databas
     // DATABASE_POOL_SIZE=1) a pooled lock connection would leave it none.
     withAdvisoryLock: async (id, work) => {
       const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
-      client.on('error', () => {})
+      let lost = false
+      client.on('error', () => { lost = true })
+      client.on('end', () => { lost = true })
       await client.connect()
       try {
         const { rows: [row] } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [id])
         if (row?.locked !== true) return undefined
         try {
-          return await work()
+          return await work(() => !lost)
         } finally {
-          await client.query('SELECT pg_advisory_unlock($1)', [id])
+          if (!lost) await client.query('SELECT pg_advisory_unlock($1)', [id])
         }
       } finally {
         await client.end()

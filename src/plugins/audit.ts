@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AuditLog, type AuthEventType } from '../audit/log.js'
-import { createPartitionsAhead } from '../audit/partitions.js'
 import { ServiceError, type Subject } from '../errors.js'
 import { clientCode } from './errors.js'
 import { clientKey } from './rate-limit.js'
@@ -93,13 +92,9 @@ export default fp(async function audit (app: FastifyInstance, { clock }: { clock
     return true
   }
 
-  // The days ahead, at start (the prune pass keeps them ahead). A failure is only
+  // The days ahead, at start (the writer and the prune pass keep them ahead). A failure is only
   // logged: the default partition takes the events meanwhile.
-  app.addHook('onReady', async () => {
-    await createPartitionsAhead(app.db.prisma, new Date(clock())).catch((error: unknown) => {
-      app.log.warn({ err: error }, 'audit: could not create the partitions ahead; events go to auth_events_default until the next prune pass')
-    })
-  })
+  app.addHook('onReady', async () => { await log.rollAhead() })
 
   // Written before the pool closes (plugins close in reverse order of registration): nothing is lost on a graceful shutdown.
   app.addHook('onClose', async () => { await log.flush() })

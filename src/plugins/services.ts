@@ -4,7 +4,7 @@ import { LoginGrants, MemoryGrantCache, RedisGrantCache, type GrantCache } from 
 import { AuthService } from '../auth/service.js'
 import type { RuntimeConfig } from '../config/index.js'
 import { Readiness } from '../db/readiness.js'
-import { Pruner } from '../maintenance/pruner.js'
+import { MAX_CLOCK_AHEAD_MS, Pruner, REST_RATIO } from '../maintenance/pruner.js'
 import { RefreshTokens } from '../sessions/refresh-token.js'
 import { SessionRepository } from '../sessions/repository.js'
 import { UserRepository } from '../users/repository.js'
@@ -50,7 +50,8 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const { sessionSeconds, auditSeconds, pruneIntervalSeconds } = config.retention
   if (pruneIntervalSeconds > 0) {
     // One instance of many prunes at a time (an advisory lock); the others skip the pass.
-    const stop = new Pruner(app.db, { sessionRetentionSeconds: sessionSeconds, auditRetentionSeconds: auditSeconds }, clock).schedule(pruneIntervalSeconds * 1000, app.log)
+    const policy = { sessionRetentionSeconds: sessionSeconds, auditRetentionSeconds: auditSeconds }
+    const stop = new Pruner(app.db, policy, clock, REST_RATIO, MAX_CLOCK_AHEAD_MS).schedule(pruneIntervalSeconds * 1000, app.log)
     app.addHook('onClose', async () => { stop() })
   }
   app.decorate('userService', new UserService({ apps, users, sessions, vault, wechat, appTokens, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock }))

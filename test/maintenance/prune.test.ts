@@ -128,6 +128,32 @@ t.test('one instance prunes at a time: while another holds the advisory lock a p
   t.same(await new Pruner(database, policy).run(), { refreshTokens: 0, sessions: 0, authEvents: 1 }, 'runs once the lock is free')
 })
 
+t.test('attack: a pass whose lock connection is lost stops at once: two instances never prune at once', async (t) => {
+  const { app, fake, prisma, database } = await build(t)
+  const alice = await login(app, fake, 'alice')
+  const sid = app.jwt.decode<{ sid: string }>(alice.accessToken)!.sid
+  await prisma.$executeRaw`INSERT INTO refresh_tokens (session_id, token_hash, expires_at, retired_at)
+    SELECT ${sid}::uuid, sha256(('t' || g)::bytea), now() - interval '1 hour', now() - interval '1 day' FROM generate_series(1, 2500) g`
+  let lost = false
+  let batchesAfterLoss = 0
+  // A rests 20 times as long as each batch took: time for the lock to be lost and taken by another.
+  const first = new Pruner(database, policy, Date.now, 20).run(async () => {
+    if (lost) { batchesAfterLoss++; return }
+    lost = true
+    // Its connection dropped (a proxy's idle timeout, a failover, pg_terminate_backend): the server frees the lock.
+    await prisma.$executeRaw`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707370 AND granted`
+  }).then((counts) => counts, (error: Error) => error.message)
+  const isLost = () => lost
+  for (let i = 0; i < 100 && !isLost(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const second = await new Pruner(database, policy, Date.now, 0).run()
+  t.ok(second !== undefined, 'another instance took the freed lock and pruned')
+  t.match(await first, /lost the advisory lock/, 'the first pass stopped with a reason')
+  t.equal(batchesAfterLoss, 0, 'and deleted nothing once its lock was gone')
+  const [{ n }] = await prisma.$queryRaw<[{ n: number }]>`SELECT count(*)::int AS n FROM refresh_tokens WHERE expires_at < now()`
+  t.equal(n, 0, 'every due token pruned all the same')
+})
+
 t.test('the service prunes on its own every PRUNE_INTERVAL and logs what it removed', async (t) => {
   const lines: string[] = []
   const { createLogger } = await import('../../src/logger.js')
@@ -138,6 +164,24 @@ t.test('the service prunes on its own every PRUNE_INTERVAL and logs what it remo
   t.equal((await counts(prisma)).events, 0, 'pruned by the timer')
   for (let i = 0; i < 100 && !lines.some((l) => l.includes('prune: removed')); i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.match(lines.find((l) => l.includes('prune: removed')), /removed 0 refresh tokens, 0 sessions, 1 audit events/)
+})
+
+t.test('attack: the service\'s pass under a clock set a year ahead (NTP, an operator) expires no session and no audit day', async (t) => {
+  const lines: string[] = []
+  const { createLogger } = await import('../../src/logger.js')
+  const logger = createLogger('info', { write: (line: string) => { lines.push(line) } })
+  let now = Date.now()
+  const { app, fake, prisma } = await build(t, { env: { PRUNE_INTERVAL: '1s' }, logger, clock: () => now })
+  await login(app, fake, 'alice')
+  await app.audit.flush()
+  const before = await counts(prisma)
+  now += 365 * DAY * 1000
+  lines.length = 0
+  // Two passes logged: the second began after the clock moved (a pass began before may log the first).
+  const passes = () => lines.filter((l) => l.includes('prune')).length
+  for (let i = 0; i < 100 && passes() < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(await counts(prisma), before, 'the session, its token and the audit event are all kept')
+  t.match(lines.filter((l) => l.includes('prune'))[1], /ahead of the database/, 'and the refusal is logged')
 })
 
 t.test('soak: under steady logins and refreshes, with time passing, the row counts level off', async (t) => {
