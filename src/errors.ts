@@ -164,6 +164,10 @@ export class SessionKeyUnreadable extends ServiceError {
       'the stored session_key cannot be read (its encryption key is no longer configured): call wx.login(), log in again, then fetch the data again', context)
   }
 }
+/** A route's body is a scheme the session's platform does not have (Baidu has no rawData signature, QQ no phone number...). */
+export class SchemeUnsupported extends ServiceError {
+  constructor (platform: string, scheme: string, instead: string) { super(400, 'SCHEME_UNSUPPORTED', `${platform} has no ${scheme}: ${instead}`) }
+}
 export class WatermarkAppidMismatch extends ServiceError {
   constructor () { super(400, 'WATERMARK_APPID_MISMATCH', 'the data was not produced for this mini-program (watermark.appid differs)') }
 }

@@ -5,6 +5,12 @@ import { AuthService } from '../auth/service.js'
 import type { RuntimeConfig } from '../config/index.js'
 import { Readiness } from '../db/readiness.js'
 import { MAX_CLOCK_AHEAD_MS, Pruner, REST_RATIO } from '../maintenance/pruner.js'
+import { AlipayAdapter } from '../platforms/alipay.js'
+import { BaiduAdapter } from '../platforms/baidu.js'
+import { DouyinAdapter } from '../platforms/douyin.js'
+import { KuaishouAdapter } from '../platforms/kuaishou.js'
+import { QqAdapter } from '../platforms/qq.js'
+import { Transport } from '../platforms/transport.js'
 import { RefreshTokens } from '../sessions/refresh-token.js'
 import { SessionRepository } from '../sessions/repository.js'
 import { UserRepository } from '../users/repository.js'
@@ -54,7 +60,19 @@ export default fp(async function services (app: FastifyInstance, { config, clock
     const stop = new Pruner(app.db, policy, clock, REST_RATIO, MAX_CLOCK_AHEAD_MS).schedule(pruneIntervalSeconds * 1000, app.log)
     app.addHook('onClose', async () => { stop() })
   }
-  app.decorate('userService', new UserService({ apps, users, sessions, vault, wechat, appTokens, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock }))
+  // The user-data routes use only the adapters' crypto: their transports open no connection unless a login calls out.
+  const transport = new Transport({ timeoutMs })
+  const adapters = {
+    qq: new QqAdapter({ timeoutMs }),
+    douyin: new DouyinAdapter({ timeoutMs }),
+    kuaishou: new KuaishouAdapter({ timeoutMs }),
+    baidu: new BaiduAdapter(transport, clock),
+    alipay: new AlipayAdapter(transport, clock)
+  }
+  app.addHook('onClose', async () => { await Promise.all([transport.close(), adapters.qq.close(), adapters.douyin.close(), adapters.kuaishou.close()]) })
+  app.decorate('userService', new UserService({
+    apps, platformApps: config.apps, adapters, users, sessions, vault, wechat, appTokens, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock
+  }))
   app.decorate('authService', new AuthService({
     apps,
     wechat,

@@ -35,12 +35,12 @@ const userData: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: [app.authenticate, app.rateLimits.user],
     schema: {
       tags: ['user data'],
-      summary: "The user's phone number from a getPhoneNumber button code (wxa/business/getuserphonenumber)",
+      summary: "The user's phone number: WeChat's button code, the sealed data of Douyin, Kuaishou and Baidu, or Alipay's signed payload",
       security: [{ bearer: [] }],
       body: PhoneBody,
       response: { 200: PhoneResponse, ...errors(400, 401, 403, 429, 500, 502, 503, 504) }
     }
-  }, async (request) => app.userService.phone(request.user, request.body.code))
+  }, async (request) => app.userService.phone(request.user, request.body))
 }
 
 export default userData

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto'
-import type { WechatApp } from '../config/index.js'
+import type { App, WechatApp } from '../config/index.js'
 import {
-  AppUnknown, EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SessionKeyAbsent, SessionKeyStale, SessionKeyUnreadable,
-  SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
+  AppUnknown, EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SchemeUnsupported, SessionKeyAbsent, SessionKeyStale,
+  SessionKeyUnreadable, SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
 } from '../errors.js'
+import { DecryptFailure, PlatformRefusal } from '../platforms/adapter.js'
+import { watermarkOf, type Sealed } from '../platforms/aes-cbc.js'
+import type { AlipaySealedPhone } from '../platforms/alipay-crypto.js'
 import type { AccessClaims } from '../sessions/claims.js'
 import type { SessionRepository } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
@@ -12,12 +15,16 @@ import type { WechatClient } from '../wechat/client.js'
 import { DataDecryptError, checkSealedShape, decryptData, parseJsonObject, rawDataSignatureMatches, type DecryptedData, type Watermark } from '../wechat/data-crypto.js'
 import { WechatApiError } from '../wechat/errors.js'
 import { wechatRefusal } from '../wechat/refusal.js'
+import { PLATFORM_NAMES, phoneFields, phoneScheme, type DataAdapters, type PhoneInput, type PlatformApp } from './platform-data.js'
 import { phoneFromWechat, profileFromWechat, type PhoneFields, type ProfileView } from './profile.js'
 import type { StoredSessionKeys, UserRepository } from './repository.js'
 import type { SessionKeyVault } from './session-key-vault.js'
 
 export interface UserServiceDeps {
   apps: WechatApp[]
+  /** Every app of every platform (config.apps): its platform decides how its sessions' data is read. */
+  platformApps: App[]
+  adapters: DataAdapters
   users: UserRepository
   sessions: Pick<SessionRepository, 'live'>
   vault: SessionKeyVault
@@ -59,10 +66,12 @@ function phoneFailure (error: unknown): unknown {
 export class UserService {
   private readonly verdicts: SingleFlight<boolean>
   private readonly apps: Map<string, WechatApp>
+  private readonly platformApps: Map<string, PlatformApp>
 
   constructor (private readonly deps: UserServiceDeps) {
     this.verdicts = new SingleFlight<boolean>(VERDICT_MEMORY_MS, 10_000, deps.now)
     this.apps = new Map(deps.apps.map((app) => [app.appid, app]))
+    this.platformApps = new Map(deps.platformApps.filter((app): app is PlatformApp => app.platform !== 'wechat').map((app) => [app.appid, app]))
   }
 
   async profile (claims: AccessClaims): Promise<ProfileView> {
@@ -70,6 +79,8 @@ export class UserService {
   }
 
   async decrypt (claims: AccessClaims, encryptedData: string, iv: string): Promise<Record<string, unknown>> {
+    const other = this.platformApps.get(claims.appid)
+    if (other !== undefined) return this.decryptOnPlatform(claims, other, { encryptedData, iv })
     const shape = checkSealedShape(encryptedData, iv)
     if (typeof shape === 'string') throw new EncryptedDataMalformed(shape)
     const keys = await this.sessionKeys(claims)
@@ -81,6 +92,11 @@ export class UserService {
   }
 
   async verify (claims: AccessClaims, rawData: string, signature: string): Promise<Record<string, unknown>> {
+    const platform = this.platformApps.get(claims.appid)?.platform
+    // Only the platforms of WeChat's scheme sign rawData with the session key.
+    if (platform === 'baidu' || platform === 'alipay') {
+      throw new SchemeUnsupported(PLATFORM_NAMES[platform], 'rawData signature', 'send { encryptedData, iv } to /v1/auth/decrypt where the platform has it')
+    }
     const keys = await this.sessionKeys(claims)
     const candidates = [keys.current, keys.previous()].filter((k): k is string => k !== undefined)
     // Every candidate is compared, so timing does not tell which key (if any) matched.
@@ -93,13 +109,89 @@ export class UserService {
     return parsed
   }
 
-  async phone (claims: AccessClaims, code: string): Promise<PhoneFields> {
+  /** The phone number, by the scheme the session's platform has (docs/api.md); only a number its platform vouched for is stored. */
+  async phone (claims: AccessClaims, body: PhoneInput): Promise<PhoneFields> {
+    const other = this.platformApps.get(claims.appid)
+    const scheme = phoneScheme(other?.platform ?? 'wechat', body)
+    if (other === undefined) return this.wechatPhone(claims, (body as { code: string }).code)
+    if (other.platform === 'alipay') return this.alipayPhone(claims, other, body as AlipaySealedPhone)
+    if (scheme !== 'sealed' || other.platform === 'qq') throw new Error(`no ${scheme} phone scheme on ${other.platform}`)
+    const sealed = body as Sealed
+    const keys = await this.platformKeys(claims, other, sealed)
+    const adapter = this.deps.adapters[other.platform]
+    // Sealed with the session key, but AES-CBC has no MAC: the number is the client's to read, never stored as the user's (as on WeChat's decrypt).
+    return phoneFields(this.openWithKeys(keys, (key) => adapter.phone(other as never, key, sealed)))
+  }
+
+  private async wechatPhone (claims: AccessClaims, code: string): Promise<PhoneFields> {
     // The session first: an ended session's token spends no phone code and no WeChat call.
     const { userId } = await this.deps.sessions.live(claims.sid)
     const info = await this.deps.appTokens.withToken(this.app(claims), (token) => this.deps.wechat.getUserPhoneNumber(token, code))
       .catch((error: unknown) => { throw phoneFailure(error) })
     this.checkWatermark(info.watermark, claims.appid)
     const phone = phoneFromWechat(info as unknown as Record<string, unknown>)!
+    await this.deps.users.updatePhone(userId, phone)
+    return phone
+  }
+
+  /** QQ, Douyin, Kuaishou, Baidu: the adapter opens it with the session key (the previous one as a second chance). */
+  private async decryptOnPlatform (claims: AccessClaims, app: PlatformApp, sealed: Sealed): Promise<Record<string, unknown>> {
+    if (app.platform === 'alipay') throw new SessionKeyAbsent()
+    const keys = await this.platformKeys(claims, app, sealed)
+    const adapter = this.deps.adapters[app.platform]
+    const data = this.openWithKeys(keys, (key) => adapter.decrypt(app as never, key, sealed))
+    const watermark = watermarkOf(data)
+    // The adapter checked whose app it names; its age is checked as on WeChat, where there is one.
+    if (watermark !== undefined) this.checkWatermark(watermark, watermark.appid)
+    await this.apply(keys.userId, data)
+    return data
+  }
+
+  /** The shape first (safe to name), then this session's keys, whose identity must be of the app's platform. */
+  private async platformKeys (claims: AccessClaims, app: PlatformApp, sealed: Sealed): Promise<SessionKeys> {
+    const shape = checkSealedShape(sealed.encryptedData, sealed.iv)
+    if (typeof shape === 'string') throw new EncryptedDataMalformed(shape)
+    const stored = await this.deps.users.sessionKeys(claims.sid)
+    // An appid since moved to another platform in the configuration: its stored key is not this platform's.
+    if (stored.platform !== app.platform) throw new AppUnknown(claims.appid)
+    return this.sessionKeys(claims, stored)
+  }
+
+  /**
+   * The current key, then the previous one. Every failure that took a key is
+   * one answer, ENCRYPTED_DATA_INVALID (no padding oracle). A watermark naming
+   * another app is told apart, as on WeChat: it needs a whole JSON object with
+   * a watermark to open, the very condition under which the route answers the
+   * plaintext itself, so it tells a client nothing a 200 would not.
+   */
+  private openWithKeys<T> (keys: SessionKeys, open: (sessionKey: string) => T): T {
+    const failures: string[] = []
+    for (const [name, key] of [['current', () => keys.current], ['previous', keys.previous]] as const) {
+      const sessionKey = key()
+      if (sessionKey === undefined) continue
+      try {
+        return open(sessionKey)
+      } catch (error) {
+        if (!(error instanceof DecryptFailure)) throw error
+        if (error.kind === 'wrong_app') throw new WatermarkAppidMismatch()
+        failures.push(`${name}: ${error.detail}`)
+      }
+    }
+    throw new EncryptedDataInvalid({ detail: { decryptFailures: failures } })
+  }
+
+  /** my.getPhoneNumber's payload, in a live session: Alipay's signature, then the app's AES key. Signed, so stored. */
+  private async alipayPhone (claims: AccessClaims, app: Extract<PlatformApp, { platform: 'alipay' }>, sealed: AlipaySealedPhone): Promise<PhoneFields> {
+    const { userId } = await this.deps.sessions.live(claims.sid)
+    let phone
+    try {
+      phone = phoneFields(this.deps.adapters.alipay.phone(app, sealed))
+    } catch (error) {
+      if (error instanceof DecryptFailure) throw error.kind === 'malformed' ? new EncryptedDataMalformed('response must be base64 and sign_type RSA2') : new EncryptedDataInvalid({ detail: { reason: error.detail } })
+      // Alipay's own refusal, signed: the user or the app may not read the number.
+      if (error instanceof PlatformRefusal) throw new PhoneCodeInvalid({ detail: { kind: error.kind, upstream: error.upstream } })
+      throw error
+    }
     await this.deps.users.updatePhone(userId, phone)
     return phone
   }
@@ -111,8 +203,8 @@ export class UserService {
     return app
   }
 
-  private async sessionKeys (claims: AccessClaims): Promise<SessionKeys> {
-    const stored = await this.deps.users.sessionKeys(claims.sid)
+  private async sessionKeys (claims: AccessClaims, known?: StoredSessionKeys): Promise<SessionKeys> {
+    const stored = known ?? await this.deps.users.sessionKeys(claims.sid)
     const { currentEnc } = stored
     if (currentEnc === null) throw new SessionKeyAbsent()
     return {
@@ -175,7 +267,7 @@ export class UserService {
    * its own ciphertexts into a number WeChat never vouched for. Only the phone
    * route, server to WeChat, stores one.
    */
-  private async apply (userId: string, data: DecryptedData): Promise<void> {
+  private async apply (userId: string, data: Record<string, unknown>): Promise<void> {
     const profile = profileFromWechat(data)
     if (profile !== undefined) await this.deps.users.updateProfile(userId, profile)
   }
