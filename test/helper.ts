@@ -13,6 +13,7 @@ import { openDatabase, type Database } from '../src/db/database.js'
 import type { PrismaClient } from '../src/generated/prisma/client.js'
 import { FakeWechat, type FakeApp } from '../src/dev/fake-wechat.js'
 import { createLogger } from '../src/logger.js'
+import { platformAppsEnv, startPlatformFakes, type PlatformFakes } from './helpers/platforms.js'
 import { decideServer } from './helpers/services.js'
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -156,6 +157,8 @@ export interface Built {
   config: RuntimeConfig
   db: TestDatabase
   fake: FakeWechat
+  /** Every other platform's fake, serving the apps of PLATFORM_APPS (test/helpers/platforms.ts). */
+  platforms: PlatformFakes
 }
 
 export interface BuildOptions {
@@ -164,19 +167,26 @@ export interface BuildOptions {
   apps?: FakeApp[]
   db?: TestDatabase
   fake?: FakeWechat
+  /** The other platforms' fakes, shared with another build(); started afresh when absent. */
+  platforms?: PlatformFakes
   /** The service's clock (ms since the epoch), for windows a test must not wait out. */
   clock?: () => number
 }
 
-/** The app on a fresh database with a fake WeChat, all closed when the test ends. */
-export async function build (t: Test, { env = {}, apps, db: shared, fake: sharedFake, logger, clock }: BuildOptions = {}): Promise<Built> {
+/**
+ * The app on a fresh database with a fake WeChat serving APP (and `apps`), and
+ * a fake of every other platform serving one app each through APPS (an `APPS`
+ * in `env` replaces those); all closed when the test ends.
+ */
+export async function build (t: Test, { env = {}, apps, db: shared, fake: sharedFake, platforms: sharedPlatforms, logger, clock }: BuildOptions = {}): Promise<Built> {
   const fake = sharedFake ?? await startFakeWechat(t, apps)
+  const platforms = sharedPlatforms ?? await startPlatformFakes(t)
   const db = shared ?? await testDatabase(t)
-  const config = testConfig(db.url, env, fake.url)
+  const config = testConfig(db.url, { APPS: platformAppsEnv(platforms), ...env }, fake.url)
   const database = openDatabase({ url: db.url, poolSize: db.embedded ? 1 : 5, namedStatements: !db.embedded })
   const app = await buildApp(config, { db: database, logger: logger ?? createLogger('silent'), ...(clock !== undefined ? { clock } : {}) })
   // tap runs teardowns last-in first-out: the app closes (and its pool) before its database is dropped.
   t.teardown(() => app.close())
   await app.ready()
-  return { app, database, prisma: database.prisma, config, db, fake }
+  return { app, database, prisma: database.prisma, config, db, fake, platforms }
 }

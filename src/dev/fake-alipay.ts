@@ -40,6 +40,14 @@ export interface AnswerFault {
   times?: number
 }
 
+/** Key pairs a fake may be given instead of generating its own. */
+export interface FakeAlipayKeys {
+  /** Alipay's own pair: signs answers; its public half is what an app configures. */
+  alipay?: { publicKey: KeyObject, privateKey: KeyObject }
+  /** A key that is not Alipay's, for forged answers. */
+  forger?: KeyObject
+}
+
 interface Reply { status: number, text: string }
 
 const METHOD = 'alipay.system.oauth.token'
@@ -65,16 +73,18 @@ const digits = (text: string, length: number): string => BigInt(`0x${createHash(
 export class FakeAlipay extends FakeServer {
   readonly alipayPublicKey: KeyObject
   private readonly alipayPrivateKey: KeyObject
-  private readonly forger = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  private readonly forger: KeyObject
   private readonly apps = new Map<string, FakeAlipayApp>()
   private readonly codes = new Map<string, IssuedCode>()
   private answerFault?: AnswerFault
 
-  constructor (apps: FakeAlipayApp[], private readonly now: () => number = Date.now) {
+  /** `keys`: Alipay's pair and the forger's key, where a caller reuses them (RSA key generation is slow); fresh ones otherwise. */
+  constructor (apps: FakeAlipayApp[], private readonly now: () => number = Date.now, keys: FakeAlipayKeys = {}) {
     super()
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const { publicKey, privateKey } = keys.alipay ?? generateKeyPairSync('rsa', { modulusLength: 2048 })
     this.alipayPublicKey = publicKey
     this.alipayPrivateKey = privateKey
+    this.forger = keys.forger ?? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
     for (const app of apps) this.apps.set(app.appid, { ...app })
   }
 
