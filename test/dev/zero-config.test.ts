@@ -94,6 +94,26 @@ t.test('with no app set, one app per platform, each on its own fake on loopback,
   await t.rejects(fetch(`${info.qq.url}/__fake/login`, { method: 'POST', body: '{}' }), TypeError, 'the fakes are closed')
 })
 
+const DEMO = new URL('../../dist/cli/demo.js', import.meta.url).pathname
+
+/** `npm run demo` with only this environment, in a DATA_DIR of its own: its exit code and what it printed. */
+async function demo (t: Test, env: Record<string, string>): Promise<{ code: number | null, output: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-zero-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const child = spawn(process.execPath, [DEMO], { env: { PATH: process.env.PATH, PORT: '0', DATA_DIR: join(dir, '.data'), ...env }, cwd: dir })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += String(chunk) })
+  child.stderr.on('data', (chunk: Buffer) => { output += String(chunk) })
+  return await new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })))
+}
+
+t.test('an unknown DEMO_PLATFORM is refused with the list, before any service starts', async (t) => {
+  const { code, output } = await demo(t, { DEMO_PLATFORM: 'wechat,line' })
+  t.equal(code, 1)
+  t.match(output, 'DEMO_PLATFORM: "line" is not a platform; one of wechat, qq, douyin, baidu, alipay, kuaishou')
+  t.notMatch(output, /starting one for the demo/)
+})
+
 // Failed before: a DATA_DIR another user made (DATA_DIR=/tmp/weapp, created first by them) or can
 // write was used as it was: their dev-keys.json signed this service's tokens, and their symlink at
 // fake-platforms.json or embedded-db.json had the start overwrite whatever file it names.
