@@ -1,7 +1,8 @@
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { alipaySignContent, rsa2Sign, rsa2Verify, sealAlipayPhone, type AlipaySealedPhone } from '../platforms/alipay-crypto.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { FakeServer, newCode, readForm, type IssuedCode } from './fake-server.js'
+import { FakeServer, clientOf, newCode, readForm, type IssuedCode } from './fake-server.js'
+import { DEMO_PHONE } from './fake-wechat-data.js'
 
 /**
  * A stand-in for Alipay's openapi gateway (gateway.do): it checks each
@@ -116,6 +117,16 @@ export class FakeAlipay extends FakeServer {
   phoneRefusal (appid: string, subCode: string): string {
     const { code, msg, sub_code: sub, sub_msg: subMsg } = this.errorValue(subCode)
     return this.phoneResponse(appid, '', { content: { code, msg, subCode: sub, subMsg } })
+  }
+
+  /** my's side over HTTP: my.getAuthCode and my.getPhoneNumber's payload ({ response, sign }). Alipay has no checkSession. */
+  protected override clientSide (path: string, body: Record<string, unknown>): (() => unknown) | undefined {
+    const { appid, user } = clientOf(body)
+    const calls: Record<string, () => unknown> = {
+      '/__fake/login': () => ({ code: this.getAuthCode(this.app(appid).appid, user) }),
+      '/__fake/phone': () => JSON.parse(this.phoneResponse(appid, String(body.mobile ?? DEMO_PHONE.purePhoneNumber)))
+    }
+    return calls[path]
   }
 
   private app (appid: string): FakeAlipayApp {

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Sealed } from '../platforms/aes-cbc.js'
 import { sealBaiduData } from '../platforms/baidu-crypto.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { FakeServer, newCode, readForm, type IssuedCode } from './fake-server.js'
+import { FakeServer, clientOf, newCode, readForm, type IssuedCode } from './fake-server.js'
+import { DEMO_PHONE } from './fake-wechat-data.js'
 
 /**
  * A stand-in for Baidu's spapi.baidu.com and openapi.baidu.com, speaking their
@@ -85,6 +86,23 @@ export class FakeBaidu extends FakeServer {
   /** Answer OAuth2 `error` (invalid_grant, server_error...) to `times` requests (all when absent), on `path` only if given. */
   refuse (error: string | undefined, { times, path }: { times?: number, path?: string } = {}): void {
     this.refusal = error === undefined ? undefined : { error, ...(times === undefined ? {} : { times }), ...(path === undefined ? {} : { path }) }
+  }
+
+  /** swan's side over HTTP: the login code, checkSession, user info and the phone button sealed for the app (appid: the appKey). */
+  protected override clientSide (path: string, body: Record<string, unknown>): (() => unknown) | undefined {
+    const { appid: appKey, user } = clientOf(body)
+    const calls: Record<string, () => unknown> = {
+      '/__fake/login': () => ({ code: this.login(this.known(appKey), user).code }),
+      '/__fake/checksession': () => ({ valid: this.sessionKeys.has(`${appKey}/${user}`) }),
+      '/__fake/user-info': () => this.seal(appKey, user, { openid: this.openid(appKey, user), ...(body.profile ?? { nickName: user }) }),
+      '/__fake/phone': () => this.phoneData(appKey, user, String(body.mobile ?? DEMO_PHONE.purePhoneNumber))
+    }
+    return calls[path]
+  }
+
+  private known (appKey: string): string {
+    if (!this.apps.has(appKey)) throw new Error(`unknown app ${appKey}`)
+    return appKey
   }
 
   protected error (errno: number): object {

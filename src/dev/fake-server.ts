@@ -123,13 +123,27 @@ export abstract class FakeServer {
     return this.calls.get(path) ?? 0
   }
 
+  /**
+   * The mini-program's side of the platform over HTTP (/__fake/login,
+   * /__fake/checksession, /__fake/user-info, /__fake/phone), for a runtime
+   * simulated in another process: the call for `path`, undefined when the
+   * platform has no such thing. A call throws when the app or user is unknown.
+   */
+  protected clientSide (_path: string, _body: Record<string, unknown>): (() => unknown) | undefined {
+    return undefined
+  }
+
   /** The fake's own control paths (/__fake/...), for a runtime simulated in another process; `/__fake/fault` sets a fault. */
   protected control (path: string, body: Record<string, unknown>, res: ServerResponse): void {
     if (path === '/__fake/fault') {
       this.setFault(Object.keys(body).length === 0 ? undefined : body as Fault)
       return this.answer(res, 204, undefined)
     }
-    this.answer(res, 404, this.error(404))
+    const call = this.clientSide(path, body)
+    if (call === undefined) return this.answer(res, 404, this.error(404))
+    let result: unknown
+    try { result = call() } catch (error) { return this.answer(res, 400, { error: (error as Error).message }) }
+    this.answer(res, 200, result)
   }
 
   protected answer (res: ServerResponse, status: number, body: unknown): void {
@@ -192,4 +206,9 @@ export async function readJson (req: IncomingMessage): Promise<Record<string, un
 /** The request's form body (application/x-www-form-urlencoded). */
 export async function readForm (req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(await readText(req))
+}
+
+/** Whose phone a /__fake/ client call plays: `appid` is the app's name at the fake (Baidu's appKey), `user` the fake's user. */
+export function clientOf (body: Record<string, unknown>): { appid: string, user: string } {
+  return { appid: String(body.appid ?? ''), user: String(body.user ?? 'demo-user') }
 }

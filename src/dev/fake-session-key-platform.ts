@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { FakeServer, newCode, type IssuedCode } from './fake-server.js'
-import { sealForUser, signRawData, type FakePhone, type FakeProfile, type Sealed } from './fake-wechat-data.js'
+import { FakeServer, clientOf, newCode, type IssuedCode } from './fake-server.js'
+import { DEMO_PHONE, sealForUser, signRawData, type FakePhone, type FakeProfile, type Sealed } from './fake-wechat-data.js'
 
 // What the fake QQ, Douyin and Kuaishou share: apps with secrets, single-use
 // login codes, a session_key per user that each login renews, union ids for
@@ -78,6 +78,17 @@ export abstract class FakeSessionKeyPlatform extends FakeServer {
   /** The getPhoneNumber button: the phone sealed with the user's session_key. */
   phoneData (appid: string, user: string, phone: Partial<FakePhone>, options: { watermarkAppid?: string } = {}): Sealed {
     return sealForUser(this.requireSessionKey(appid, user), { ...phone, ...this.watermark(appid, options.watermarkAppid) })
+  }
+
+  protected override clientSide (path: string, body: Record<string, unknown>): (() => unknown) | undefined {
+    const { appid, user } = clientOf(body)
+    const calls: Record<string, () => unknown> = {
+      '/__fake/login': () => ({ code: this.login(appid, user).code }),
+      '/__fake/checksession': () => ({ valid: this.sessionKey(appid, user) !== undefined }),
+      '/__fake/user-info': () => this.userInfo(appid, user, (body.profile ?? { nickName: user }) as FakeProfile),
+      '/__fake/phone': () => this.phoneData(appid, user, (body.phone ?? DEMO_PHONE) as FakePhone)
+    }
+    return calls[path]
   }
 
   /** A code the login call issued (Douyin issues two kinds). */

@@ -39,3 +39,6 @@ export interface FakePhone {
   purePhoneNumber: string
   countryCode: string
 }
+
+/** The number the fakes' phone buttons hand over when a caller names none. */
+export const DEMO_PHONE: FakePhone = { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { FakeServer, newCode, readJson, type IssuedCode } from './fake-server.js'
-import { checkSessionSignature, sealForUser, signRawData, type FakePhone, type FakeProfile, type Sealed } from './fake-wechat-data.js'
+import { DEMO_PHONE, checkSessionSignature, sealForUser, signRawData, type FakePhone, type FakeProfile, type Sealed } from './fake-wechat-data.js'
 
 export type { Fault, Held, PathHold } from './fake-server.js'
 
@@ -260,7 +260,7 @@ export class FakeWechat extends FakeServer {
       '/__fake/login': () => this.login(appid, user),
       '/__fake/checksession': () => ({ valid: this.sessionValid(appid, user) }),
       '/__fake/user-info': () => this.users.has(`${appid}/${user}`) ? this.userInfo(appid, user, (body.profile ?? { nickName: user }) as FakeProfile) : undefined,
-      '/__fake/phone-code': () => ({ code: this.phoneCode(appid, (body.phone ?? { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' }) as FakePhone) })
+      '/__fake/phone-code': () => ({ code: this.phoneCode(appid, (body.phone ?? DEMO_PHONE) as FakePhone) })
     }
     const clientCall = client[path]
     if (clientCall !== undefined) {

@@ -5,9 +5,10 @@ import type { FakePhone, FakeProfile, Sealed } from './fake-wechat-data.js'
  * A mini-program runtime in Node, for the tests and the demo: what the client
  * SDK calls, in the shape of each platform's global (wx, qq, tt, swan, my, ks),
  * callbacks as their base libraries call them. Requests are real HTTP; login
- * codes and checkSession come from a pluggable source, by default the fake
- * WeChat over its /__fake HTTP API (so the fake may run in another process, as
- * in the demo). It knows nothing of the SDK: it is the phone's side.
+ * codes and checkSession come from a pluggable source, by default the
+ * platform's fake (src/dev/fake-*.ts) over its /__fake HTTP API (so the fake
+ * may run in another process, as in the demo). It knows nothing of the SDK: it
+ * is the phone's side.
  *
  * The simulator itself is `wx`; `global` is the object the mini-program sees
  * on its platform (the simulator itself for wx). Counters, faults and storage
@@ -42,8 +43,7 @@ export interface RequestOptions {
 
 /**
  * Where the phone's login state comes from: the platform's side of login, which
- * the real runtime does inside the app. Today the fake WeChat's; a platform's
- * own fake plugs in here.
+ * the real runtime does inside the app (by default the platform's fake).
  */
 export interface CodeSource {
   /** A fresh one-time login code for this phone's user. */
@@ -53,14 +53,15 @@ export interface CodeSource {
 }
 
 export interface RuntimeSimulatorOptions {
-  /** The fake WeChat's URL: the default code source, and getUserProfile / the phone button. */
-  wechatUrl: string
+  /** The platform's fake (fake WeChat, fake QQ...): the default code source, and getUserProfile / the phone button. */
+  fakeUrl: string
+  /** The app's name at the fake: its appid (Baidu: its appKey). */
   appid: string
   /** Who holds the phone: the fake's user. */
   user: string
   /** Which runtime `global` presents. Default 'wx'. */
   platform?: Platform
-  /** Default: the fake WeChat at wechatUrl, for appid and user. */
+  /** Default: the fake at fakeUrl, for appid and user. */
   codes?: CodeSource
   /** The phone's storage; two simulators sharing it are one mini-program before and after a restart. */
   storage?: Map<string, string>
@@ -102,7 +103,7 @@ export class RuntimeSimulator {
   constructor (private readonly options: RuntimeSimulatorOptions) {
     this.storage = options.storage ?? new Map()
     this.platform = options.platform ?? 'wx'
-    this.codes = options.codes ?? fakeWechatCodes(options.wechatUrl, options.appid, options.user)
+    this.codes = options.codes ?? fakeCodes(options.fakeUrl, options.appid, options.user)
     this.global = present(this, this.platform)
   }
 
@@ -204,30 +205,43 @@ export class RuntimeSimulator {
 
   /** wx.getUserProfile: the profile sealed by WeChat with this user's current session_key. */
   getUserProfile (profile: FakeProfile): Promise<Sealed & { rawData: string, signature: string }> {
-    return this.wechat('/__fake/user-info', { profile })
+    return this.fake('/__fake/user-info', { profile })
   }
 
-  /** The getPhoneNumber button: the one-time code in its event's detail. */
+  /** The user info of any platform with a session key, sealed with it (rawData signed where the platform signs it: not Baidu). */
+  userInfo (profile: FakeProfile): Promise<Sealed & { rawData?: string, signature?: string }> {
+    return this.fake('/__fake/user-info', { profile })
+  }
+
+  /** WeChat's getPhoneNumber button: the one-time code in its event's detail. */
   async phoneNumberCode (phone?: FakePhone): Promise<string> {
-    return (await this.wechat<{ code: string }>('/__fake/phone-code', { phone })).code
+    return (await this.fake<{ code: string }>('/__fake/phone-code', { phone })).code
   }
 
-  private wechat<T> (path: string, body: object = {}): Promise<T> {
-    return fakeWechat<T>(this.options.wechatUrl, path, { appid: this.options.appid, user: this.options.user, ...body })
+  /**
+   * The getPhoneNumber button of a platform that seals the number: Douyin,
+   * Kuaishou, Baidu { encryptedData, iv }; Alipay { response, sign }.
+   */
+  phoneData (): Promise<Record<string, string>> {
+    return this.fake('/__fake/phone')
+  }
+
+  private fake<T> (path: string, body: object = {}): Promise<T> {
+    return callFake<T>(this.options.fakeUrl, path, { appid: this.options.appid, user: this.options.user, ...body })
   }
 }
 
-/** The fake WeChat's side of wx.login and wx.checkSession, for `user` of `appid`. */
-export function fakeWechatCodes (wechatUrl: string, appid: string, user: string): CodeSource {
+/** The platform fake's side of login and checkSession, for `user` of `appid` (the app's name at the fake). */
+export function fakeCodes (fakeUrl: string, appid: string, user: string): CodeSource {
   return {
-    code: async () => (await fakeWechat<{ code: string }>(wechatUrl, '/__fake/login', { appid, user })).code,
-    sessionValid: async () => (await fakeWechat<{ valid: boolean }>(wechatUrl, '/__fake/checksession', { appid, user })).valid
+    code: async () => (await callFake<{ code: string }>(fakeUrl, '/__fake/login', { appid, user })).code,
+    sessionValid: async () => (await callFake<{ valid: boolean }>(fakeUrl, '/__fake/checksession', { appid, user })).valid
   }
 }
 
-async function fakeWechat<T> (wechatUrl: string, path: string, body: object): Promise<T> {
-  const res = await fetch(`${wechatUrl}${path}`, { method: 'POST', body: JSON.stringify(body) })
-  if (!res.ok) throw new Error(`fake WeChat ${path}: ${res.status} ${await res.text()}`)
+async function callFake<T> (fakeUrl: string, path: string, body: object): Promise<T> {
+  const res = await fetch(`${fakeUrl}${path}`, { method: 'POST', body: JSON.stringify(body) })
+  if (!res.ok) throw new Error(`fake platform ${path}: ${res.status} ${await res.text()}`)
   return await res.json() as T
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -7,17 +6,19 @@ import { privateDataDir } from '../data-dir.js'
 import { ConfigError, runtimeConfig, type Config, type RuntimeConfig } from '../config/index.js'
 import { parseJwtKeys, parseVaultKeys } from '../config/keys.js'
 import { loadOrCreateDevKeys } from './dev-keys.js'
-import { FakeWechat } from './fake-wechat.js'
-
-export const DEMO_APPID = 'wxdemo0000000000'
+import { startFakePlatforms, type FakePlatformInfo } from './fake-platforms.js'
+import type { Platform } from '../config/index.js'
 
 export interface Development {
   config: RuntimeConfig
   close: () => Promise<void>
 }
 
-/** Where the bundled fake WeChat advertises itself, for `npm run demo`. */
-export const fakeWechatInfoFile = (dataDir: string): string => join(dataDir, 'fake-wechat.json')
+/** Where the bundled fake platforms advertise themselves and their apps, for `npm run demo`. */
+export const fakePlatformsInfoFile = (dataDir: string): string => join(dataDir, 'fake-platforms.json')
+
+/** What fakePlatformsInfoFile holds. */
+export type FakePlatformsInfo = Record<Platform, FakePlatformInfo>
 
 const isLoopback = (host: string): boolean =>
   host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
@@ -25,7 +26,7 @@ const isLoopback = (host: string): boolean =>
 /** What a development default would stand in for, as the settings that replace it. */
 function defaultsNeeded (config: Config): string[] {
   const needed: string[] = []
-  if (config.wechat.apps.length === 0) needed.push('WECHAT_APPID and WECHAT_SECRET (else the bundled fake WeChat mints a login for anyone)')
+  if (config.apps.length === 0) needed.push('WECHAT_APPID and WECHAT_SECRET, or APPS (else the bundled fake platforms mint a login for anyone)')
   if (config.jwt.keys === undefined) needed.push('JWT_PRIVATE_KEY or JWT_SECRET (else a development signing key)')
   if (config.vaultKeys === undefined) needed.push('SESSION_KEY_ENCRYPTION_KEYS (else a development encryption key)')
   if (config.databaseUrl === undefined) needed.push('DATABASE_URL (else the embedded database)')
@@ -48,9 +49,9 @@ function refuseOffLoopback (config: Config): void {
 /**
  * Fills what a first run leaves unset, outside production only (server.ts
  * never loads this module in production): signing and encryption keys
- * generated under DATA_DIR, and the bundled fake WeChat when no AppID is
- * configured (the embedded database is db/open.ts's). Each substitution is
- * logged; off loopback none is made.
+ * generated under DATA_DIR, and when no app of any platform is configured the
+ * bundled fake of every platform, one app each (the embedded database is
+ * db/open.ts's). Each substitution is logged; off loopback none is made.
  */
 export async function applyDevelopmentDefaults (config: Config, log: Logger): Promise<Development> {
   refuseOffLoopback(config)
@@ -65,16 +66,16 @@ export async function applyDevelopmentDefaults (config: Config, log: Logger): Pr
     log.warn(`development keys ${created ? 'generated in' : 'loaded from'} ${file} (set JWT_PRIVATE_KEY and SESSION_KEY_ENCRYPTION_KEYS for real deployments)`)
   }
 
-  if (next.wechat.apps.length === 0) {
-    const app = { appid: DEMO_APPID, secret: randomBytes(16).toString('hex') }
-    const fake = new FakeWechat([app])
-    next.wechat.apiBase = await fake.listen()
-    next.wechat.apps = [app]
-    next.apps = [{ platform: 'wechat', ...app }, ...next.apps]
-    const infoFile = fakeWechatInfoFile(next.dataDir)
-    await writeFile(infoFile, JSON.stringify({ url: fake.url, appid: app.appid }))
-    closers.push(async () => { await rm(infoFile, { force: true }); await fake.close() })
-    log.warn(`no WECHAT_APPID set: logins go to the bundled fake WeChat at ${fake.url} (appid ${app.appid}); development only`)
+  if (next.apps.length === 0) {
+    const fakes = await startFakePlatforms()
+    next.wechat = { ...next.wechat, ...fakes.wechat }
+    next.apps = fakes.apps
+    const infoFile = fakePlatformsInfoFile(next.dataDir)
+    await writeFile(infoFile, JSON.stringify(fakes.info))
+    closers.push(async () => { await rm(infoFile, { force: true }); await fakes.close() })
+    const { wechat, ...others } = fakes.info
+    log.warn(`no WECHAT_APPID set: logins go to the bundled fake WeChat at ${wechat.url} (appid ${wechat.appid}); development only`)
+    log.warn(`no APPS set: logins go to the bundled fakes of ${Object.entries(others).map(([platform, { url, appid }]) => `${platform} at ${url} (appid ${appid})`).join(', ')}; development only`)
   }
 
   return { config: runtimeConfig(next), close: async () => { for (const close of closers) await close() } }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createAuthClient, type AuthClient, type AuthClientOptions } from '../../client/dist/index.js'
-import { fakeWechatCodes, RuntimeSimulator, type CodeSource, type Platform, type RuntimeCall } from '../../src/dev/runtime-simulator.js'
+import { fakeCodes, RuntimeSimulator, type CodeSource, type Platform, type RuntimeCall } from '../../src/dev/runtime-simulator.js'
 import { APP } from '../helper.js'
 import { repoFile, runCommonJs } from '../helpers/miniprogram.js'
 import { authError, liveSessions, serve, type Served } from '../helpers/client.js'
@@ -19,7 +19,7 @@ interface PlatformUnderTest {
   codes: (served: Served, user: string) => CodeSource
 }
 
-const borrowWechat = (loginApi: string): PlatformUnderTest => ({ loginApi, appid: APP.appid, codes: (served, user) => fakeWechatCodes(served.fake.url, APP.appid, user) })
+const borrowWechat = (loginApi: string): PlatformUnderTest => ({ loginApi, appid: APP.appid, codes: (served, user) => fakeCodes(served.fake.url, APP.appid, user) })
 
 const PLATFORMS: Record<Platform, PlatformUnderTest> = {
   wx: borrowWechat('wx.login'),
@@ -34,7 +34,7 @@ function phone (served: Served, platform: Platform, options: { user?: string, st
   const user = options.user ?? 'alice'
   return new RuntimeSimulator({
     platform,
-    wechatUrl: served.fake.url,
+    fakeUrl: served.fake.url,
     appid: PLATFORMS[platform].appid,
     user,
     codes: PLATFORMS[platform].codes(served, user),

@@ -3,9 +3,10 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { ConfigError, parseConfig } from '../../src/config/index.js'
+import { ConfigError, parseConfig, type RuntimeConfig } from '../../src/config/index.js'
 import { startEmbeddedDatabase } from '../../src/db/embedded.js'
-import { applyDevelopmentDefaults } from '../../src/dev/zero-config.js'
+import { PLATFORMS } from '../../src/config/apps.js'
+import { applyDevelopmentDefaults, fakePlatformsInfoFile, type FakePlatformsInfo } from '../../src/dev/zero-config.js'
 import { createLogger } from '../../src/logger.js'
 import { ED25519_PEM, VAULT_KEYS } from '../helper.js'
 
@@ -66,14 +67,56 @@ t.test('development defaults still run on every loopback address', async (t) => 
     const development = await applyDevelopmentDefaults(devConfig({ HOST: host, DATA_DIR: dir }), silent)
     t.equal(development.config.host, host)
     const [demo] = development.config.wechat.apps
-    t.same(development.config.apps, [{ platform: 'wechat', ...demo }], 'the fake WeChat\'s app is in the list of every app too')
+    t.same(development.config.apps[0], { platform: 'wechat', ...demo }, 'the fake WeChat\'s app is in the list of every app too')
     await development.close()
   }
 })
 
+t.test('with no app set, one app per platform, each on its own fake on loopback, its secrets made for this run', async (t) => {
+  const dirs = [await mkdtemp(join(tmpdir(), 'weapp-zero-config-')), await mkdtemp(join(tmpdir(), 'weapp-zero-config-'))]
+  t.teardown(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))))
+  const [one, two] = await Promise.all(dirs.map((dir) => applyDevelopmentDefaults(devConfig({ DATA_DIR: dir }), silent)))
+  t.teardown(async () => { await one!.close(); await two!.close() })
+  const { apps } = one!.config
+  t.same(apps.map((app) => app.platform), [...PLATFORMS], 'every platform, once')
+  const info = JSON.parse(await readFile(fakePlatformsInfoFile(dirs[0]!), 'utf8')) as FakePlatformsInfo
+  for (const app of apps.filter((app) => app.platform !== 'wechat')) {
+    t.equal(app.apiBase, info[app.platform].url, `${app.platform}: apiBase is its fake's, as the demo is told`)
+    t.match(app.apiBase, /^http:\/\/127\.0\.0\.1:\d+$/, `${app.platform}: on loopback`)
+  }
+  t.equal(one!.config.wechat.apiBase, info.wechat.url)
+  const secrets = (config: RuntimeConfig) => config.apps.map((app) => 'secret' in app ? app.secret : app.platform === 'alipay' ? app.aesKey.toString('hex') : '')
+  t.notSame(secrets(one!.config), secrets(two!.config), 'no secret is fixed: another run has others')
+  const alipay = apps.find((app) => app.platform === 'alipay')!
+  t.equal(alipay.platform === 'alipay' && alipay.privateKey.asymmetricKeyType, 'rsa', 'the Alipay app key pair is generated')
+  await one!.close()
+  await t.rejects(readFile(fakePlatformsInfoFile(dirs[0]!)), { code: 'ENOENT' }, 'the info file goes with the fakes')
+  await t.rejects(fetch(`${info.qq.url}/__fake/login`, { method: 'POST', body: '{}' }), TypeError, 'the fakes are closed')
+})
+
+const DEMO = new URL('../../dist/cli/demo.js', import.meta.url).pathname
+
+/** `npm run demo` with only this environment, in a DATA_DIR of its own: its exit code and what it printed. */
+async function demo (t: Test, env: Record<string, string>): Promise<{ code: number | null, output: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'weapp-zero-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const child = spawn(process.execPath, [DEMO], { env: { PATH: process.env.PATH, PORT: '0', DATA_DIR: join(dir, '.data'), ...env }, cwd: dir })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += String(chunk) })
+  child.stderr.on('data', (chunk: Buffer) => { output += String(chunk) })
+  return await new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })))
+}
+
+t.test('an unknown DEMO_PLATFORM is refused with the list, before any service starts', async (t) => {
+  const { code, output } = await demo(t, { DEMO_PLATFORM: 'wechat,line' })
+  t.equal(code, 1)
+  t.match(output, 'DEMO_PLATFORM: "line" is not a platform; one of wechat, qq, douyin, baidu, alipay, kuaishou')
+  t.notMatch(output, /starting one for the demo/)
+})
+
 // Failed before: a DATA_DIR another user made (DATA_DIR=/tmp/weapp, created first by them) or can
 // write was used as it was: their dev-keys.json signed this service's tokens, and their symlink at
-// fake-wechat.json or embedded-db.json had the start overwrite whatever file it names.
+// fake-platforms.json or embedded-db.json had the start overwrite whatever file it names.
 t.test('attack: a DATA_DIR another user owns or can write is refused before anything in it is read or written', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'weapp-zero-config-'))
   t.teardown(() => rm(root, { recursive: true, force: true }))
@@ -83,7 +126,7 @@ t.test('attack: a DATA_DIR another user owns or can write is refused before anyt
   const open = join(root, 'open')
   await mkdir(open)
   await chmod(open, 0o777)
-  await symlink(victim, join(open, 'fake-wechat.json'))
+  await symlink(victim, join(open, 'fake-platforms.json'))
   await t.rejects(applyDevelopmentDefaults(devConfig({ DATA_DIR: open }), silent), /writable by every user/, 'a world-writable DATA_DIR')
   await t.rejects(startEmbeddedDatabase(open), /writable by every user/, 'the embedded database too (npm run studio)')
   t.equal(await readFile(victim, 'utf8'), 'precious\n', 'the file behind the planted symlink is untouched')

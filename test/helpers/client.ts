@@ -27,7 +27,7 @@ export async function serve (t: Test, options: BuildOptions = {}): Promise<Serve
 
 /** A phone running the mini-program for `user`; pass another device's storage to play a restart. */
 export function device (served: Pick<Served, 'fake'>, user = 'alice', storage?: Map<string, string>): RuntimeSimulator {
-  return new RuntimeSimulator({ wechatUrl: served.fake.url, appid: APP.appid, user, ...(storage !== undefined ? { storage } : {}) })
+  return new RuntimeSimulator({ fakeUrl: served.fake.url, appid: APP.appid, user, ...(storage !== undefined ? { storage } : {}) })
 }
 
 /** The clock the client judges expiry by; it moves only when a test moves it. */
