@@ -5,6 +5,7 @@ import { AuthService } from '../auth/service.js'
 import type { RuntimeConfig } from '../config/index.js'
 import { Readiness } from '../db/readiness.js'
 import { Pruner } from '../maintenance/pruner.js'
+import { PlatformRegistry } from '../platforms/registry.js'
 import { RefreshTokens } from '../sessions/refresh-token.js'
 import { SessionRepository } from '../sessions/repository.js'
 import { UserRepository } from '../users/repository.js'
@@ -36,6 +37,9 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const { apiBase, timeoutMs, maxConnections, maxPending, apps } = config.wechat
   const wechat = new WechatClient({ apiBase, timeoutMs, maxConnections, maxPending, observe: app.metrics.wechatCall })
   app.addHook('onClose', async () => { await wechat.close() })
+  // Every other platform's adapter on a transport of its own, bounded as WeChat's is.
+  const platforms = new PlatformRegistry(config.apps, { timeoutMs, maxConnections, maxPending, observe: app.metrics.platformCall })
+  app.addHook('onClose', async () => { await platforms.close() })
 
   // State several instances share lives in Redis while it answers, in this process while it does not.
   const shared = <T extends object>(redis: (client: NonNullable<FastifyInstance['redis']>) => T, local: T): T =>
@@ -55,8 +59,9 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   }
   app.decorate('userService', new UserService({ apps, users, sessions, vault, wechat, appTokens, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock }))
   app.decorate('authService', new AuthService({
-    apps,
+    apps: config.apps,
     wechat,
+    platforms,
     users,
     sessions,
     // An exchange may queue for a connection and then spend its deadline on the wire, then write.
