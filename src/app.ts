@@ -116,7 +116,7 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
   await app.register(security, { corsOrigins: config.corsOrigins })
   await app.register(docs)
   await app.register(database, { db: deps.db })
-  await app.register(metrics, { port: config.metrics.port, host: config.metrics.host, appids: config.wechat.apps.map((a) => a.appid) })
+  await app.register(metrics, { port: config.metrics.port, host: config.metrics.host, appids: config.apps.map((a) => a.appid) })
   await app.register(audit, { clock })
   await app.register(redis, { url: config.redisUrl, clock })
   await app.register(rateLimit, { ...rateLimits, redisPrefix: config.redisPrefix })

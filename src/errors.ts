@@ -106,6 +106,50 @@ export class WechatUserBlocked extends ServiceError {
   constructor (context?: ErrorContext) { super(403, 'WECHAT_USER_BLOCKED', 'WeChat refused this user (risk control)', context) }
 }
 
+// Another platform (QQ, Douyin, Kuaishou, Baidu, Alipay) refused a login, or
+// could not be asked (src/auth/platform-refusal.ts maps adapters' answers
+// here). `platform` is its display name; no message quotes the code or a secret.
+export const RETRY_AFTER_PLATFORM_RATE_LIMITED_SECONDS = 60
+export class PlatformCodeInvalid extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) { super(401, 'PLATFORM_CODE_INVALID', `${platform} says the code is invalid, expired or used: log in on the mini-program again`, context) }
+}
+export class PlatformCodeUsed extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) { super(401, 'PLATFORM_CODE_USED', `the ${platform} code was already used: log in on the mini-program again`, context) }
+}
+export class PlatformCodeAnonymous extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) {
+    super(400, 'PLATFORM_CODE_ANONYMOUS', `an anonymous ${platform} code names a device, not a user: log the user in on ${platform} and send that code`, context)
+  }
+}
+export class PlatformUserBlocked extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) { super(403, 'PLATFORM_USER_BLOCKED', `${platform} refused this user`, context) }
+}
+export class PlatformConfigInvalid extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) { super(500, 'PLATFORM_CONFIG_INVALID', `the service is misconfigured for ${platform} (its app id, secret or keys rejected)`, context) }
+}
+export class PlatformRateLimited extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) {
+    super(429, 'PLATFORM_RATE_LIMITED', `too many calls at ${platform}: retry in a minute`, context, retryAfter(RETRY_AFTER_PLATFORM_RATE_LIMITED_SECONDS))
+  }
+}
+export class PlatformBusy extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) { super(503, 'PLATFORM_BUSY', `${platform} is busy: retry shortly`, context) }
+}
+export class PlatformError extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) { super(502, 'PLATFORM_ERROR', `${platform} refused the request`, context) }
+}
+export class PlatformUnavailable extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) { super(502, 'PLATFORM_UNAVAILABLE', `${platform} could not be reached or answered unexpectedly: retry shortly`, context) }
+}
+export class PlatformTimeout extends ServiceError {
+  constructor (platform: string, context?: ErrorContext) { super(504, 'PLATFORM_TIMEOUT', `${platform} did not answer in time: retry shortly`, context) }
+}
+export class PlatformOverloaded extends ServiceError {
+  constructor (platform: string, retryAfterSeconds: number, context?: ErrorContext) {
+    super(503, 'PLATFORM_OVERLOADED', `too many requests are waiting on ${platform}: retry in a few seconds`, context, retryAfter(retryAfterSeconds))
+  }
+}
+
 // The access token: 401s a client can act on, each says what to do next.
 export class AuthTokenMissing extends ServiceError {
   constructor () { super(401, 'AUTH_TOKEN_MISSING', 'no access token: send Authorization: Bearer <accessToken>') }

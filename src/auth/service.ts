@@ -1,5 +1,7 @@
-import type { WechatApp } from '../config/index.js'
-import { AppRequired, AppUnknown, WechatCodeInvalid, WechatCodeUsed, WechatUserBlocked, type Subject } from '../errors.js'
+import type { App } from '../config/index.js'
+import { AppRequired, AppUnknown, PlatformCodeAnonymous, PlatformCodeUsed, WechatCodeInvalid, WechatCodeUsed, WechatUserBlocked, type Subject } from '../errors.js'
+import type { PlatformIdentity } from '../platforms/adapter.js'
+import { isPlatformApp, type PlatformRegistry } from '../platforms/registry.js'
 import type { AccessClaims, TokenLifetime } from '../sessions/claims.js'
 import { assertUsable } from '../sessions/liveness.js'
 import type { SessionGrant, SessionRepository } from '../sessions/repository.js'
@@ -9,11 +11,15 @@ import type { WechatClient } from '../wechat/client.js'
 import { WechatApiError } from '../wechat/errors.js'
 import { wechatRefusal } from '../wechat/refusal.js'
 import { grantRef, type GrantRef, type KeptGrant, type LoginGrants } from './login-grants.js'
+import { PLATFORM_NAMES, platformLoginFailure } from './platform-failure.js'
 import type { LoginResult, TokenPair } from './tokens.js'
 
 export interface AuthServiceDeps {
-  apps: WechatApp[]
+  /** Every app of every platform (config.apps). */
+  apps: App[]
   wechat: Pick<WechatClient, 'code2session'>
+  /** The other platforms' adapters (src/platforms/registry.ts). */
+  platforms: Pick<PlatformRegistry, 'exchange'>
   users: UserRepository
   sessions: SessionRepository
   grants: LoginGrants
@@ -38,19 +44,28 @@ function loginFailure (error: unknown): unknown {
   return wechatRefusal(error)
 }
 
-/** Login, refresh and logout: WeChat first, then the database; nothing is written when WeChat refuses. */
+export interface LoginOptions {
+  /** The code is a Douyin anonymousCode: refused, whatever the app, before any call. */
+  anonymous?: boolean
+}
+
+/** Login, refresh and logout: the app's platform first, then the database; nothing is written when the platform refuses. */
 export class AuthService {
-  private readonly apps: Map<string, WechatApp>
+  private readonly apps: Map<string, App>
+  /** What a body without appid means: the only app, else the only WeChat app (clients written before other platforms). */
+  private readonly defaultApp?: App
   private readonly inFlight = new SingleFlight<Granted<LoginResult>>()
 
   constructor (private readonly deps: AuthServiceDeps) {
     this.apps = new Map(deps.apps.map((app) => [app.appid, app]))
+    const wechat = deps.apps.filter((app) => app.platform === 'wechat')
+    this.defaultApp = deps.apps.length === 1 ? deps.apps[0] : wechat.length === 1 ? wechat[0] : undefined
   }
 
-  selectApp (appid: string | undefined): WechatApp {
+  selectApp (appid: string | undefined): App {
     if (appid === undefined) {
-      if (this.apps.size !== 1) throw new AppRequired()
-      return this.apps.values().next().value!
+      if (this.defaultApp === undefined) throw new AppRequired()
+      return this.defaultApp
     }
     const app = this.apps.get(appid)
     if (app === undefined) throw new AppUnknown(appid)
@@ -63,19 +78,22 @@ export class AuthService {
    * a claim in the grant cache); a retry shortly after gets the same grant while
    * its session is live. A replay never opens a session or rewrites session_key.
    */
-  async login (code: string, appid?: string): Promise<Granted<LoginResult>> {
+  async login (code: string, appid?: string, { anonymous = false }: LoginOptions = {}): Promise<Granted<LoginResult>> {
     const app = this.selectApp(appid)
+    // An anonymous code names a device, not a user: no call, no grant, no row (Douyin's adapter refuses one too).
+    if (anonymous) throw new PlatformCodeAnonymous(PLATFORM_NAMES[app.platform], { detail: { platform: app.platform }, subject: { appid: app.appid } })
     const ref = grantRef(app.appid, code)
     return this.inFlight.run(ref.id, () => this.loginOnce(app, code, ref))
   }
 
-  private async loginOnce (app: WechatApp, code: string, ref: GrantRef): Promise<Granted<LoginResult>> {
+  private async loginOnce (app: App, code: string, ref: GrantRef): Promise<Granted<LoginResult>> {
     const { grants } = this.deps
     const claim = await grants.claimOrWait<LoginResult>(ref)
     if (!claim.claimed && claim.kept !== undefined) return this.replay(claim.kept, app)
     try {
-      const { openid, unionid, sessionKey } = await this.deps.wechat.code2session(app, code).catch((error: unknown) => { throw loginFailure(error) })
-      const record = await this.record({ platform: 'wechat', appid: app.appid, subject: openid, subjectKind: 'openid', unionid, sessionKey })
+      const { subject, subjectKind, unionid, sessionKey } = await this.exchange(app, code)
+      // The unionid is scoped to app.platform here and in the repository: it never joins another platform's user.
+      const record = await this.record({ platform: app.platform, appid: app.appid, subject, subjectKind, unionid, sessionKey })
       const result = { ...this.tokens({ ...record, appid: app.appid }), user: { id: record.userId, isNew: record.isNewUser } }
       await grants.keep(ref, result, record.sessionId)
       return { result, subject: { userId: record.userId, sessionId: record.sessionId, appid: app.appid } }
@@ -85,11 +103,23 @@ export class AuthService {
     }
   }
 
+  /**
+   * Who the platform's server says the code belongs to. WeChat through its
+   * client and its own codes, as ever; every other platform through its
+   * adapter, its failures read by platform-failure.ts.
+   */
+  private async exchange (app: App, code: string): Promise<PlatformIdentity> {
+    if (isPlatformApp(app)) return this.deps.platforms.exchange(app, code).catch((error: unknown) => { throw platformLoginFailure(app.platform, error) })
+    const { openid, unionid, sessionKey } = await this.deps.wechat.code2session(app, code).catch((error: unknown) => { throw loginFailure(error) })
+    return { subject: openid, subjectKind: 'openid', unionid, sessionKey }
+  }
+
   /** The grant this code already bought, while the window is open and its session live; else the code is spent. */
-  private async replay (kept: KeptGrant<LoginResult>, app: WechatApp): Promise<Granted<LoginResult>> {
+  private async replay (kept: KeptGrant<LoginResult>, app: App): Promise<Granted<LoginResult>> {
     const subject = { userId: kept.result.user.id, sessionId: kept.sessionId, appid: app.appid }
-    if (!this.deps.grants.isOpen(kept)) throw new WechatCodeUsed({ subject })
-    await this.deps.sessions.live(kept.sessionId).catch(() => { throw new WechatCodeUsed({ subject }) })
+    const spent = () => app.platform === 'wechat' ? new WechatCodeUsed({ subject }) : new PlatformCodeUsed(PLATFORM_NAMES[app.platform], { subject })
+    if (!this.deps.grants.isOpen(kept)) throw spent()
+    await this.deps.sessions.live(kept.sessionId).catch(() => { throw spent() })
     return { result: kept.result, subject }
   }
 

@@ -55,18 +55,25 @@ export function checkWechatPair (env: Env, problems: string[]): void {
   }
 }
 
-/** Production talks to the real WeChat, over TLS. */
+/** Production talks to the real platforms, WeChat over TLS; at least one app is configured (APPS alone will do). */
 export function checkWechatProduction (env: Env, problems: string[]): void {
   if (!isTlsOrLoopback(env.WECHAT_API_BASE)) {
     problems.push('WECHAT_API_BASE: must be https:// when NODE_ENV=production (plain http only to a loopback address)')
   }
-  if (env.WECHAT_APPID === undefined && env.WECHAT_APPS === undefined) problems.push('WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS): required when NODE_ENV=production (the bundled fake WeChat is for development only)')
+  if (env.WECHAT_APPID === undefined && env.WECHAT_APPS === undefined && env.APPS === undefined) {
+    problems.push('WECHAT_APPID and WECHAT_SECRET (or WECHAT_APPS, or APPS): required when NODE_ENV=production (the bundled fake WeChat is for development only)')
+  }
 }
 
 const AppList = Type.Array(Type.Object({
   appid: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
   secret: Type.String({ minLength: 1 })
 }), { minItems: 1 })
+
+/** What the WeChat code path serves: every wechat app, of WECHAT_* and of APPS alike. */
+export function wechatAppsOf (apps: readonly App[]): WechatApp[] {
+  return apps.flatMap((app) => app.platform === 'wechat' ? [{ appid: app.appid, secret: app.secret }] : [])
+}
 
 /** WECHAT_APPS (JSON list) plus the WECHAT_APPID/WECHAT_SECRET pair; one entry per appid. */
 export function readWechatApps (env: Env, problems: string[]): WechatApp[] {
@@ -161,7 +168,9 @@ function readApp (entry: unknown, index: number, env: Env, problems: string[]): 
     app[name] = decode(value)
     if (app[name] === undefined) problems.push(`${label}: ${name} must be ${expected}`)
   }
-  if (fields.apiBase !== undefined) app.apiBase = readApiBase(fields.apiBase, label, env, problems)
+  // One WeChat client serves every wechat app: its origin is WECHAT_API_BASE, not a per-app one it would ignore.
+  if (fields.apiBase !== undefined && platform === 'wechat') problems.push(`${label}: apiBase is not a field of a wechat app (WECHAT_API_BASE sets WeChat's)`)
+  else if (fields.apiBase !== undefined) app.apiBase = readApiBase(fields.apiBase, label, env, problems)
   return problems.length === before ? app as unknown as App : undefined
 }
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { checkWechatPair, checkWechatProduction, readApps, readWechatApps, type App, type WechatApp } from './apps.js'
+import { checkWechatPair, checkWechatProduction, readApps, readWechatApps, wechatAppsOf, type App, type WechatApp } from './apps.js'
 import { checkDurations, parseDuration, readEnv, type Env } from './env.js'
 import { checkJwtSecret } from './jwt-secret.js'
 import { checkJwtPair, checkKeysGiven, readKeys, type JwtKeys, type VaultKey } from './keys.js'
@@ -44,7 +44,7 @@ export interface Config {
     timeoutMs: number
     maxConnections: number
     maxPending: number
-    /** WECHAT_APPID/WECHAT_SECRET and WECHAT_APPS; empty: development mode against the bundled fake WeChat. */
+    /** WECHAT_APPID/WECHAT_SECRET, WECHAT_APPS and the wechat entries of APPS; empty: development mode against the bundled fake WeChat. */
     apps: WechatApp[]
   }
   /** Every app of every platform: the WeChat ones above, then APPS; one appid each. */
@@ -128,8 +128,7 @@ export function parseConfig (source: Record<string, string | undefined>): Config
   const env = readEnv(source, problems)
   checkCrossField(env, problems)
   const keys = readKeys(env, problems)
-  const wechatApps = readWechatApps(env, problems)
-  const apps = readApps(env, wechatApps, problems)
+  const apps = readApps(env, readWechatApps(env, problems), problems)
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {
@@ -156,7 +155,7 @@ export function parseConfig (source: Record<string, string | undefined>): Config
       timeoutMs: env.WECHAT_TIMEOUT_MS,
       maxConnections: env.WECHAT_MAX_CONNECTIONS,
       maxPending: env.WECHAT_MAX_PENDING,
-      apps: wechatApps
+      apps: wechatAppsOf(apps)
     },
     apps,
     jwt: {

@@ -5,12 +5,7 @@ import { AuthService } from '../auth/service.js'
 import type { RuntimeConfig } from '../config/index.js'
 import { Readiness } from '../db/readiness.js'
 import { MAX_CLOCK_AHEAD_MS, Pruner, REST_RATIO } from '../maintenance/pruner.js'
-import { AlipayAdapter } from '../platforms/alipay.js'
-import { BaiduAdapter } from '../platforms/baidu.js'
-import { DouyinAdapter } from '../platforms/douyin.js'
-import { KuaishouAdapter } from '../platforms/kuaishou.js'
-import { QqAdapter } from '../platforms/qq.js'
-import { Transport } from '../platforms/transport.js'
+import { PlatformRegistry } from '../platforms/registry.js'
 import { RefreshTokens } from '../sessions/refresh-token.js'
 import { SessionRepository } from '../sessions/repository.js'
 import { UserRepository } from '../users/repository.js'
@@ -42,6 +37,9 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const { apiBase, timeoutMs, maxConnections, maxPending, apps } = config.wechat
   const wechat = new WechatClient({ apiBase, timeoutMs, maxConnections, maxPending, observe: app.metrics.wechatCall })
   app.addHook('onClose', async () => { await wechat.close() })
+  // Every other platform's adapter on a transport of its own, bounded as WeChat's is.
+  const platforms = new PlatformRegistry(config.apps, { timeoutMs, maxConnections, maxPending, observe: app.metrics.platformCall })
+  app.addHook('onClose', async () => { await platforms.close() })
 
   // State several instances share lives in Redis while it answers, in this process while it does not.
   const shared = <T extends object>(redis: (client: NonNullable<FastifyInstance['redis']>) => T, local: T): T =>
@@ -60,22 +58,21 @@ export default fp(async function services (app: FastifyInstance, { config, clock
     const stop = new Pruner(app.db, policy, clock, REST_RATIO, MAX_CLOCK_AHEAD_MS).schedule(pruneIntervalSeconds * 1000, app.log)
     app.addHook('onClose', async () => { stop() })
   }
-  // The user-data routes use only the adapters' crypto: their transports open no connection unless a login calls out.
-  const transport = new Transport({ timeoutMs })
+  // The user-data routes use the adapters' crypto; a session is only ever of an app the registry has an adapter for.
   const adapters = {
-    qq: new QqAdapter({ timeoutMs }),
-    douyin: new DouyinAdapter({ timeoutMs }),
-    kuaishou: new KuaishouAdapter({ timeoutMs }),
-    baidu: new BaiduAdapter(transport, clock),
-    alipay: new AlipayAdapter(transport, clock)
+    get qq () { return platforms.adapter('qq') },
+    get douyin () { return platforms.adapter('douyin') },
+    get kuaishou () { return platforms.adapter('kuaishou') },
+    get baidu () { return platforms.adapter('baidu') },
+    get alipay () { return platforms.adapter('alipay') }
   }
-  app.addHook('onClose', async () => { await Promise.all([transport.close(), adapters.qq.close(), adapters.douyin.close(), adapters.kuaishou.close()]) })
   app.decorate('userService', new UserService({
     apps, platformApps: config.apps, adapters, users, sessions, vault, wechat, appTokens, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock
   }))
   app.decorate('authService', new AuthService({
-    apps,
+    apps: config.apps,
     wechat,
+    platforms,
     users,
     sessions,
     // An exchange may queue for a connection and then spend its deadline on the wire, then write.

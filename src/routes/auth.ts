@@ -9,14 +9,16 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.rateLimits.login,
     schema: {
       tags: ['auth'],
-      summary: 'Exchange a wx.login() code for an access token and a refresh token',
+      summary: "Exchange a login code of the app's platform for an access token and a refresh token",
       body: LoginBody,
       response: { 200: LoginResponse, ...errors(400, 401, 403, 429, 500, 502, 503, 504) }
     }
   }, async (request) => {
     // The app first, so that a failed exchange is recorded against it too.
-    request.auditSubject = { appid: app.authService.selectApp(request.body.appid).appid }
-    const { result, subject } = await app.authService.login(request.body.code, request.body.appid)
+    const { code, anonymousCode, appid } = request.body
+    request.auditSubject = { appid: app.authService.selectApp(appid).appid }
+    // The schema lets exactly one of code and anonymousCode through.
+    const { result, subject } = await app.authService.login(code ?? anonymousCode!, appid, { anonymous: code === undefined })
     request.auditSubject = subject
     return result
   })

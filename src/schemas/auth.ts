@@ -3,10 +3,14 @@ import type { LoginResult, TokenPair as DomainTokenPair } from '../auth/tokens.j
 import type { Jwk as DomainJwk } from '../config/keys.js'
 import { sameType } from './common.js'
 
+const LoginCode = (description: string) => Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description })
+
+/** `code`, or (Douyin) `anonymousCode`: exactly one. */
 export const LoginBody = Type.Object({
-  code: Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'the code from wx.login()' }),
-  appid: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'required when the service serves several mini-programs' }))
-}, { additionalProperties: false })
+  code: Type.Optional(LoginCode("the code of the platform's login call: wx.login, qq.login, tt.login, ks.login, swan.getLoginCode, or my.getAuthCode's authCode")),
+  anonymousCode: Type.Optional(LoginCode("tt.login's anonymousCode, sent instead of code: refused (PLATFORM_CODE_ANONYMOUS), it names a device, not a user")),
+  appid: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'the mini-program, and so its platform; required when the service serves several, unless exactly one is a WeChat app (then omitting it means that one)' }))
+}, { additionalProperties: false, oneOf: [{ required: ['code'] }, { required: ['anonymousCode'] }] })
 
 export const RefreshBody = Type.Object({
   refreshToken: Type.String({ minLength: 1, maxLength: 256 })

@@ -53,7 +53,7 @@ t.test('every platform parses with its own fields, keys decoded once, beside the
     )
   })
   t.same(config.apps.map((app) => `${app.platform}:${app.appid}`), ['wechat:wx1', 'wechat:wx2', 'qq:1110000000', 'kuaishou:ks1', 'douyin:tt1', 'baidu:2000', 'alipay:2021000000000000'])
-  t.same(config.wechat.apps, [{ appid: 'wx1', secret: 's1' }], 'the WeChat code path reads WECHAT_* as before')
+  t.same(config.wechat.apps, [{ appid: 'wx1', secret: 's1' }, { appid: 'wx2', secret: 's2' }], 'the WeChat code path serves the wechat apps of WECHAT_* and of APPS')
   const byId = new Map(config.apps.map((app) => [app.appid, app]))
   t.equal(byId.get('ks1')!.apiBase, 'https://ks.example/base', 'no trailing slash')
   t.equal(byId.get('wx2')!.apiBase, undefined)
@@ -127,4 +127,18 @@ t.test('APPS that is not a JSON list is one problem; outside production an http 
   }
   t.same(problemsOf({ NODE_ENV: 'development', ...apps({ platform: 'qq', appid: 'q1', secret: 's', apiBase: 'http://fake-qq:8080' }) }), [])
   t.same(parseConfig({ NODE_ENV: 'test' }).apps, [], 'no app configured')
+})
+
+t.test('production: APPS alone is enough apps, and no apps at all is refused', async (t) => {
+  const { WECHAT_APPID: _appid, WECHAT_SECRET: _secret, ...withoutWechat } = production
+  t.same(problemsOf({ ...withoutWechat, ...apps({ platform: 'douyin', appid: 'tt1', secret: 'd' }) }), [], 'a Douyin app and no WECHAT_APPID')
+  t.same(problemsOf({ ...withoutWechat, ...apps({ platform: 'wechat', appid: 'wx9', secret: 'w' }) }), [], 'a WeChat app through APPS')
+  t.match(problemsOf(withoutWechat), [/^WECHAT_APPID and WECHAT_SECRET \(or WECHAT_APPS, or APPS\): required when NODE_ENV=production/])
+})
+
+t.test('a wechat app of APPS reaches the WeChat code path, and takes no apiBase it would ignore', async (t) => {
+  const config = parseConfig({ NODE_ENV: 'test', ...apps({ platform: 'wechat', appid: 'wx9', secret: 'w' }) })
+  t.same(config.wechat.apps, [{ appid: 'wx9', secret: 'w' }])
+  t.same(problemsOf({ NODE_ENV: 'test', ...apps({ platform: 'wechat', appid: 'wx9', secret: 'w', apiBase: 'http://127.0.0.1:9' }) }),
+    ["APPS[0] (wechat): apiBase is not a field of a wechat app (WECHAT_API_BASE sets WeChat's)"])
 })

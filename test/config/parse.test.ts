@@ -42,7 +42,7 @@ t.test('a malformed DATABASE_URL is rejected without echoing its password', asyn
 
 t.test('production requires real credentials, keys and a database', async (t) => {
   const problems = problemsOf({ NODE_ENV: 'production' })
-  t.match(problems.join('\n'), /WECHAT_APPID and WECHAT_SECRET \(or WECHAT_APPS\): required/)
+  t.match(problems.join('\n'), /WECHAT_APPID and WECHAT_SECRET \(or WECHAT_APPS, or APPS\): required/)
   t.match(problems.join('\n'), /JWT_PRIVATE_KEY or JWT_SECRET: required/)
   t.match(problems.join('\n'), /SESSION_KEY_ENCRYPTION_KEYS: required/)
   t.match(problems.join('\n'), /DATABASE_URL: required/)

@@ -1,4 +1,5 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { FakeAlipay } from '../../src/dev/fake-alipay.js'
 import { FakeBaidu } from '../../src/dev/fake-baidu.js'
@@ -104,4 +105,16 @@ export function platformSubject (fakes: PlatformFakes, platform: TestPlatform, u
     case 'baidu': return fakes.baidu.openid(PLATFORM_APPS.baidu.appKey, user)
     case 'alipay': return fakes.alipay.userId(user)
   }
+}
+
+/** POST /v1/auth/login with `code` for this platform's app. */
+export async function loginWith (app: FastifyInstance, platform: TestPlatform, code: string): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code, appid: PLATFORM_APPS[platform].appid } })
+}
+
+/** Plays the mini-program on `platform`: its login call at the fake, then POST /v1/auth/login; throws unless 200. */
+export async function loginOn (app: FastifyInstance, fakes: PlatformFakes, platform: TestPlatform, user: string): Promise<{ accessToken: string, refreshToken: string, user: { id: string, isNew: boolean } }> {
+  const res = await loginWith(app, platform, platformCode(fakes, platform, user))
+  if (res.statusCode !== 200) throw new Error(`${platform} login failed: ${res.statusCode} ${res.body}`)
+  return res.json()
 }

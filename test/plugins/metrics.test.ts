@@ -3,6 +3,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { APP, build } from '../helper.js'
 import { login, refresh } from '../helpers/auth.js'
+import { PLATFORM_APPS, loginOn, loginWith } from '../helpers/platforms.js'
 
 // Prometheus text on a listener of its own (METRICS_PORT), never on the public port.
 
@@ -88,4 +89,21 @@ t.test('attack: an idle connection to the metrics listener is closed', async (t)
   const started = Date.now()
   const closed = await Promise.race([new Promise((resolve) => socket.on('close', () => resolve(true))), new Promise((resolve) => setTimeout(resolve, 20_000, false))])
   t.equal(closed, true, `closed (after ${Date.now() - started} ms)`)
+})
+
+t.test("other platforms' calls are counted apart from WeChat's, by platform, API and a bounded outcome", async (t) => {
+  const { app, fake, platforms } = await build(t, { env: { METRICS_PORT: '0' } })
+  await login(app, fake, 'ann')
+  await loginOn(app, platforms, 'qq', 'ann')
+  await loginWith(app, 'qq', 'nosuchcode0000000000000000000000')
+  platforms.douyin.setFault({ body: { err_no: 0, err_tips: 'success', data: { openid: 'x'.repeat(300), session_key: '', unionid: '' } } })
+  await loginWith(app, 'douyin', platforms.douyin.login(PLATFORM_APPS.douyin.appid, 'ann').code)
+  const text = await scrape(app.metricsUrl!)
+  t.equal(sample(text, 'weapp_auth_platform_requests_total', { platform: 'qq', api: 'jscode2session', outcome: 'ok' }), 1)
+  t.equal(sample(text, 'weapp_auth_platform_requests_total', { platform: 'qq', api: 'jscode2session', outcome: 'refused_code_invalid' }), 1)
+  t.equal(sample(text, 'weapp_auth_platform_requests_total', { platform: 'douyin', api: 'jscode2session', outcome: 'unavailable' }), 1)
+  t.equal(sample(text, 'weapp_auth_platform_request_duration_seconds_count', { platform: 'qq', api: 'jscode2session' }), 2)
+  t.equal(sample(text, 'weapp_auth_wechat_requests_total', { api: 'jscode2session', outcome: 'ok' }), 1, "WeChat's series count WeChat alone")
+  t.equal(sample(text, 'weapp_auth_logins_total', { appid: PLATFORM_APPS.qq.appid, outcome: 'ok' }), 1, 'logins by app, every configured app a label')
+  t.equal(sample(text, 'weapp_auth_logins_total', { appid: PLATFORM_APPS.qq.appid, outcome: 'PLATFORM_CODE_INVALID' }), 1)
 })
