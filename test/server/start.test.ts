@@ -120,6 +120,25 @@ t.test('with nothing set it serves on an embedded database, the fake WeChat and 
   t.equal(await again.exited, 0)
 })
 
+t.test('DEMO_PLATFORM=all plays each platform through its own runtime and fake, zero-config', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'weapp-server-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  const server = run(t, { DATA_DIR: dataDir })
+  const base = await listening(server)
+  const demo = run(t, { DATA_DIR: dataDir, DEMO_SERVICE_URL: base, DEMO_PLATFORM: 'all' }, DEMO)
+  t.equal(await demo.exited, 0, demo.output())
+  const output = demo.output()
+  // Each runtime logs in once with its own code call, refreshes once for three requests, and logs out.
+  for (const [api, login] of [['wx', 'login'], ['qq', 'login'], ['tt', 'login'], ['swan', 'getLoginCode'], ['my', 'getAuthCode'], ['ks', 'login']]) {
+    t.match(output, new RegExp(`${api}\\.request POST /v1/auth/login -> 200[\\s\\S]*?${api}\\.request POST /v1/auth/refresh -> 200` +
+      `[\\s\\S]*?${api}\\.request POST /v1/auth/logout \\[Bearer [^\\]]+\\] -> 204[\\s\\S]*?${api}\\.${login}\\(\\) calls: 1; requests: \\d+ \\(1 login, 1 refresh\\)`), api)
+  }
+  t.notMatch(output, /-> (4|5)\d\d/, 'no call of any platform was refused')
+  t.match(output, /demo finished\s*$/)
+  server.child.kill('SIGTERM')
+  t.equal(await server.exited, 0)
+})
+
 t.test('SIGTERM drains in-flight requests before exiting; their answers say Connection: close', async (t) => {
   const db = await testDatabase(t)
   const fake = await startFakeWechat(t)
