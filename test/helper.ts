@@ -109,9 +109,9 @@ export async function testDatabase (t: Test, { migrated = true } = {}): Promise<
     url = withDatabase(ADMIN_URL, name)
   } else {
     const dir = await mkdtemp(join(tmpdir(), 'weapp-auth-test-'))
-    const db = await startEmbeddedDatabase(dir)
-    t.teardown(async () => { await db.stop(); await rm(dir, { recursive: true, force: true }) })
-    url = db.url
+    const embeddedServer = await startEmbeddedDatabase(dir)
+    t.teardown(async () => { await embeddedServer.stop(); await rm(dir, { recursive: true, force: true }) })
+    url = embeddedServer.url
     embedded = true
   }
   if (migrated) await migrate(url)
@@ -155,7 +155,7 @@ export interface Built {
   /** Prisma Client on the app's pool, for tests' fixtures and assertions. */
   prisma: PrismaClient
   config: RuntimeConfig
-  db: TestDatabase
+  testDb: TestDatabase
   fake: FakeWechat
   /** Every other platform's fake, serving the apps of PLATFORM_APPS (test/helpers/platforms.ts). */
   platforms: PlatformFakes
@@ -165,7 +165,7 @@ export interface BuildOptions {
   env?: Record<string, string>
   logger?: ReturnType<typeof createLogger>
   apps?: FakeApp[]
-  db?: TestDatabase
+  testDb?: TestDatabase
   fake?: FakeWechat
   /** The other platforms' fakes, shared with another build(); started afresh when absent. */
   platforms?: PlatformFakes
@@ -178,15 +178,15 @@ export interface BuildOptions {
  * a fake of every other platform serving one app each through APPS (an `APPS`
  * in `env` replaces those); all closed when the test ends.
  */
-export async function build (t: Test, { env = {}, apps, db: shared, fake: sharedFake, platforms: sharedPlatforms, logger, clock }: BuildOptions = {}): Promise<Built> {
+export async function build (t: Test, { env = {}, apps, testDb: shared, fake: sharedFake, platforms: sharedPlatforms, logger, clock }: BuildOptions = {}): Promise<Built> {
   const fake = sharedFake ?? await startFakeWechat(t, apps)
   const platforms = sharedPlatforms ?? await startPlatformFakes(t)
-  const db = shared ?? await testDatabase(t)
-  const config = testConfig(db.url, { APPS: platformAppsEnv(platforms), ...env }, fake.url)
-  const database = openDatabase({ url: db.url, poolSize: db.embedded ? 1 : 5, namedStatements: !db.embedded })
+  const testDb = shared ?? await testDatabase(t)
+  const config = testConfig(testDb.url, { APPS: platformAppsEnv(platforms), ...env }, fake.url)
+  const database = openDatabase({ url: testDb.url, poolSize: testDb.embedded ? 1 : 5, namedStatements: !testDb.embedded })
   const app = await buildApp(config, { db: database, logger: logger ?? createLogger('silent'), ...(clock !== undefined ? { clock } : {}) })
   // tap runs teardowns last-in first-out: the app closes (and its pool) before its database is dropped.
   t.teardown(() => app.close())
   await app.ready()
-  return { app, database, prisma: database.prisma, config, db, fake, platforms }
+  return { app, database, prisma: database.prisma, config, testDb, fake, platforms }
 }

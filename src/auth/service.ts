@@ -4,13 +4,13 @@ import type { PlatformIdentity } from '../platforms/adapter.js'
 import { isPlatformApp, type PlatformRegistry } from '../platforms/registry.js'
 import type { AccessClaims, TokenLifetime } from '../sessions/claims.js'
 import { assertUsable } from '../sessions/liveness.js'
-import type { SessionGrant, SessionRepository } from '../sessions/repository.js'
+import type { TokenGrant, SessionRepository } from '../sessions/repository.js'
 import { SingleFlight } from '../single-flight.js'
 import { LostInsertRace, type IdentityLogin, type LoginRecord, type UserRepository } from '../users/repository.js'
 import type { WechatClient } from '../wechat/client.js'
 import { WechatApiError } from '../wechat/errors.js'
 import { wechatRefusal } from '../wechat/refusal.js'
-import { grantRef, type GrantRef, type KeptGrant, type LoginGrants } from './login-grants.js'
+import { codeRef, type CodeRef, type KeptLogin, type CodeClaims } from './code-claims.js'
 import { PLATFORM_NAMES, platformLoginFailure } from './platform-failure.js'
 import type { LoginResult, TokenPair } from './tokens.js'
 
@@ -22,7 +22,7 @@ export interface AuthServiceDeps {
   platforms: Pick<PlatformRegistry, 'exchange'>
   users: UserRepository
   sessions: SessionRepository
-  grants: LoginGrants
+  codeClaims: CodeClaims
   signAccessToken: (claims: AccessClaims, lifetime: TokenLifetime) => string
   accessTtlSeconds: number
 }
@@ -82,23 +82,23 @@ export class AuthService {
     const app = this.selectApp(appid)
     // An anonymous code names a device, not a user: no call, no grant, no row (Douyin's adapter refuses one too).
     if (anonymous) throw new PlatformCodeAnonymous(PLATFORM_NAMES[app.platform], { detail: { platform: app.platform }, subject: { appid: app.appid } })
-    const ref = grantRef(app.appid, code)
+    const ref = codeRef(app.appid, code)
     return this.inFlight.run(ref.id, () => this.loginOnce(app, code, ref))
   }
 
-  private async loginOnce (app: App, code: string, ref: GrantRef): Promise<Granted<LoginResult>> {
-    const { grants } = this.deps
-    const claim = await grants.claimOrWait<LoginResult>(ref)
+  private async loginOnce (app: App, code: string, ref: CodeRef): Promise<Granted<LoginResult>> {
+    const { codeClaims } = this.deps
+    const claim = await codeClaims.claimOrWait<LoginResult>(ref)
     if (!claim.claimed && claim.kept !== undefined) return this.replay(claim.kept, app)
     try {
       const { subject, subjectKind, unionid, sessionKey } = await this.exchange(app, code)
       // The unionid is scoped to app.platform here and in the repository: it never joins another platform's user.
       const record = await this.record({ platform: app.platform, appid: app.appid, subject, subjectKind, unionid, sessionKey })
       const result = { ...this.tokens({ ...record, appid: app.appid }), user: { id: record.userId, isNew: record.isNewUser } }
-      await grants.keep(ref, result, record.sessionId)
+      await codeClaims.keep(ref, result, record.sessionId)
       return { result, subject: { userId: record.userId, sessionId: record.sessionId, appid: app.appid } }
     } catch (error) {
-      if (claim.claimed) await grants.release(ref)
+      if (claim.claimed) await codeClaims.release(ref)
       throw error
     }
   }
@@ -115,10 +115,10 @@ export class AuthService {
   }
 
   /** The grant this code already bought, while the window is open and its session live; else the code is spent. */
-  private async replay (kept: KeptGrant<LoginResult>, app: App): Promise<Granted<LoginResult>> {
+  private async replay (kept: KeptLogin<LoginResult>, app: App): Promise<Granted<LoginResult>> {
     const subject = { userId: kept.result.user.id, sessionId: kept.sessionId, appid: app.appid }
     const spent = () => app.platform === 'wechat' ? new WechatCodeUsed({ subject }) : new PlatformCodeUsed(PLATFORM_NAMES[app.platform], { subject })
-    if (!this.deps.grants.isOpen(kept)) throw spent()
+    if (!this.deps.codeClaims.isOpen(kept)) throw spent()
     await this.deps.sessions.live(kept.sessionId).catch(() => { throw spent() })
     return { result: kept.result, subject }
   }
@@ -164,7 +164,7 @@ export class AuthService {
   }
 
   /** An access token lives ACCESS_TOKEN_TTL, never past its session's end: signature-only verifiers have only exp. */
-  private tokens (grant: SessionGrant): TokenPair {
+  private tokens (grant: TokenGrant): TokenPair {
     const iat = Math.floor(Date.now() / 1000)
     const exp = Math.max(iat, Math.min(iat + this.deps.accessTtlSeconds, Math.floor(grant.sessionExpiresAt.getTime() / 1000)))
     return {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { LoginGrants, MemoryGrantCache, RedisGrantCache, type GrantCache } from '../auth/login-grants.js'
+import { CodeClaims, MemoryCodeClaimCache, RedisCodeClaimCache, type CodeClaimCache } from '../auth/code-claims.js'
 import { AuthService } from '../auth/service.js'
 import type { RuntimeConfig } from '../config/index.js'
 import { Readiness } from '../db/readiness.js'
@@ -48,7 +48,9 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const sessions = new SessionRepository(app.db, config.jwt, new RefreshTokens(config.vaultKeys))
   const users = new UserRepository(app.db, vault, sessions)
   const appTokens = new WechatAppTokens(wechat, shared<AppTokenCache>((redis) => new RedisAppTokenCache(redis, config.redisPrefix), new MemoryAppTokenCache()))
-  const grantCache = shared<GrantCache>((redis) => new RedisGrantCache(redis, config.redisPrefix), new MemoryGrantCache(clock))
+  const codeClaimCache = shared<CodeClaimCache>(
+    (redis) => new RedisCodeClaimCache(redis, config.redisPrefix), new MemoryCodeClaimCache(clock)
+  )
 
   app.decorate('readiness', new Readiness(app.db, app.log, clock))
   const { sessionSeconds, auditSeconds, pruneIntervalSeconds } = config.retention
@@ -76,8 +78,8 @@ export default fp(async function services (app: FastifyInstance, { config, clock
     users,
     sessions,
     // An exchange may queue for a connection and then spend its deadline on the wire, then write.
-    grants: new LoginGrants(grantCache, { now: clock, windowMs: LOGIN_RETRY_WINDOW_MS, inFlightMs: 2 * timeoutMs + 5_000 },
-      app.redis === undefined ? undefined : new MemoryGrantCache(clock)),
+    codeClaims: new CodeClaims(codeClaimCache, { now: clock, windowMs: LOGIN_RETRY_WINDOW_MS, inFlightMs: 2 * timeoutMs + 5_000 },
+      app.redis === undefined ? undefined : new MemoryCodeClaimCache(clock)),
     signAccessToken: app.signAccessToken,
     accessTtlSeconds: config.jwt.accessTtlSeconds
   }))

@@ -17,7 +17,7 @@ export interface SessionPolicy {
   reuseGraceSeconds: number
 }
 
-export interface SessionGrant {
+export interface TokenGrant {
   sessionId: string
   userId: string
   appid: string
@@ -114,7 +114,7 @@ const presentedColumns = {
 
 type PresentedState = RowOf<typeof presentedColumns>
 
-const grant = (row: RowOf<typeof rotated>, refreshToken: string): SessionGrant =>
+const grant = (row: RowOf<typeof rotated>, refreshToken: string): TokenGrant =>
   ({ sessionId: row.session_id, userId: row.user_id, appid: row.appid, refreshToken, refreshExpiresAt: row.expires_at, sessionExpiresAt: row.session_expires_at })
 
 /** $1 session id, $2 token hash, $3 the token's generation, $4 grace seconds. */
@@ -199,7 +199,7 @@ export class SessionRepository {
    * earlier token otherwise ends the session. A token that does not verify is
    * refused before any database access.
    */
-  async rotate (token: string): Promise<SessionGrant> {
+  async rotate (token: string): Promise<TokenGrant> {
     if (isLegacyRefreshToken(token)) return this.rotateLegacy({ token, hash: hashRefreshToken(token) })
     const presented = this.tokens.verify(token)
     if (presented === undefined) throw new RefreshTokenInvalid()
@@ -211,7 +211,7 @@ export class SessionRepository {
   }
 
   /** A token of the previous scheme: its session is found by its row, then it rotates as above. */
-  private async rotateLegacy (presented: RefreshSecret): Promise<SessionGrant> {
+  private async rotateLegacy (presented: RefreshSecret): Promise<TokenGrant> {
     const [before] = await this.db.run(legacyTokenState, [presented.hash, this.policy.reuseGraceSeconds])
     if (before?.live !== true || before.token_expired) return this.notRotated(presented, before)
     const next = this.tokens.issue(before.session_id, 1)
@@ -221,7 +221,7 @@ export class SessionRepository {
     return this.notRotated(presented, state)
   }
 
-  private async notRotated (presented: RefreshSecret, state: PresentedState | undefined): Promise<SessionGrant> {
+  private async notRotated (presented: RefreshSecret, state: PresentedState | undefined): Promise<TokenGrant> {
     if (state === undefined) throw new RefreshTokenInvalid()
     const subject: Subject = { userId: state.user_id, sessionId: state.session_id, appid: state.appid }
     try {

@@ -34,13 +34,13 @@ t.test('attack: 2000 bad logins from 2000 addresses of one IPv6 /64 write O(1) a
   t.equal(await count(built), rows + 1, 'another /64 is recorded on its own')
 })
 t.test('attack: an audit row never carries an address or a request id the client invented', async (t) => {
-  const db = await testDatabase(t)
+  const testDb = await testDatabase(t)
   const fake = await startFakeWechat(t)
   // The client reaches the service through a proxy at 10.0.0.1, which appends the address it saw
   // (203.0.113.5) to the client's X-Forwarded-For and passes the client's X-Request-Id along.
   const accepted: string[] = []
   for (const trustProxy of ['true', '1', '10.0.0.1', '10.0.0.0/8']) {
-    const built = await buildUnlessRefused(t, { db, fake, env: { TRUST_PROXY: trustProxy } })
+    const built = await buildUnlessRefused(t, { testDb, fake, env: { TRUST_PROXY: trustProxy } })
     if (built === undefined) continue
     accepted.push(trustProxy)
     await built.prisma.$executeRaw`DELETE FROM auth_events`

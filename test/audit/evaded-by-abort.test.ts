@@ -26,7 +26,7 @@ function sendAndHangUp (port: number, path: string, payload: object, ms: number)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('attack: a reuse detection whose client hangs up leaves no audit row', async (t) => {
-  const { app, fake, prisma, db } = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
+  const { app, fake, prisma, testDb } = await build(t, { env: { REFRESH_REUSE_GRACE: '0' } })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const port = (app.server.address() as { port: number }).port
   const victim = await login(app, fake, 'alice')
@@ -37,7 +37,7 @@ t.test('attack: a reuse detection whose client hangs up leaves no audit row', as
 
   // Something makes the statement take a moment (here another transaction holds the session row;
   // in production: load, a slow disk, a vacuum). The thief does not wait for the answer.
-  const locker = new pg.Client({ connectionString: db.url })
+  const locker = new pg.Client({ connectionString: testDb.url })
   await locker.connect()
   t.teardown(() => locker.end())
   await locker.query('BEGIN')

@@ -103,14 +103,14 @@ t.test('attack: retention drops whole days in one statement each, and nothing ne
 })
 
 t.test('attack: the migration keeps every row of the unpartitioned table, ids and all, and the sequence goes on', async (t) => {
-  const db = await testDatabase(t, { migrated: false })
+  const testDb = await testDatabase(t, { migrated: false })
   const dir = await mkdtemp(join(tmpdir(), 'weapp-migrations-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   for (const name of await readdir(MIGRATIONS_DIR)) {
     if (name < '20261206400000') await cp(join(MIGRATIONS_DIR, name), join(dir, name), { recursive: true })
   }
-  await migrate(db.url, dir)
-  const client = new pg.Client({ connectionString: db.url })
+  await migrate(testDb.url, dir)
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   t.teardown(() => client.end())
   await client.query(`INSERT INTO auth_events (created_at, type, outcome, user_id, ip)
@@ -118,7 +118,7 @@ t.test('attack: the migration keeps every row of the unpartitioned table, ids an
     FROM generate_series(1, 1000) g`)
   const dump = 'SELECT id, created_at, type, outcome, user_id, session_id, appid, ip, user_agent, request_id FROM auth_events ORDER BY id'
   const before = (await client.query(dump)).rows
-  await migrate(db.url)
+  await migrate(testDb.url)
   t.same((await client.query(dump)).rows, before, 'every row, every column')
   const { rows: [kind] } = await client.query("SELECT relkind FROM pg_class WHERE oid = to_regclass('auth_events_log')")
   t.equal(kind?.relkind, 'p', 'the trail is partitioned')
@@ -216,8 +216,8 @@ t.test('a day of more than 100,000 events is reported from the planner\'s estima
 })
 
 t.test('a service that cannot create partitions at start still starts, warns, and records every event (the default partition takes them)', async (t) => {
-  const db = await testDatabase(t)
-  const client = new pg.Client({ connectionString: db.url })
+  const testDb = await testDatabase(t)
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   // As if a long report held the default partition past the 5 s lock_timeout: creation fails.
   await client.query('ALTER FUNCTION auth_events_create_partition(date) RENAME TO auth_events_create_partition_away')
@@ -225,7 +225,7 @@ t.test('a service that cannot create partitions at start still starts, warns, an
   const lines: string[] = []
   const { createLogger } = await import('../../src/logger.js')
   const later = Date.now() + 30 * DAY_MS
-  const { app, fake, prisma } = await build(t, { db, clock: () => later, logger: createLogger('warn', { write: (line: string) => { lines.push(line) } }) })
+  const { app, fake, prisma } = await build(t, { testDb, clock: () => later, logger: createLogger('warn', { write: (line: string) => { lines.push(line) } }) })
   t.match(lines.join(''), /could not create the partitions ahead/)
   await login(app, fake, 'alice')
   await app.audit.flush()
@@ -233,13 +233,13 @@ t.test('a service that cannot create partitions at start still starts, warns, an
 })
 
 t.test('npm run db:prune creates the days ahead too (needs npm run build)', async (t) => {
-  const { prisma, db } = await build(t)
+  const { prisma, testDb } = await build(t)
   const ahead = Array.from({ length: 7 }, (_, i) => partitionOf(Date.now() + (i + 1) * DAY_MS))
   for (const name of ahead) await prisma.$executeRawUnsafe(`DROP TABLE audit_partitions.${name}`)
   t.notOk((await partitions(prisma)).has(ahead[0]!), 'tomorrow is gone')
   const cli = fileURLToPath(new URL('../../dist/cli/prune.js', import.meta.url))
   await promisify(execFile)(process.execPath, [cli], {
-    env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: db.url, WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS }
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: testDb.url, WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS }
   })
   const parts = await partitions(prisma)
   t.same(ahead.filter((name) => !parts.has(name)), [], 'the 7 days after today are back')

@@ -178,7 +178,7 @@ t.test('events buffered when the app closes are written before its pool closes',
   const [row] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM auth_events`.catch(async () => {
     // The app's pool is closed: read through a fresh connection.
     const { default: pg } = await import('pg')
-    const client = new pg.Client({ connectionString: built.db.url })
+    const client = new pg.Client({ connectionString: built.testDb.url })
     await client.connect()
     try { return (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM auth_events')).rows } finally { await client.end() }
   })

@@ -56,7 +56,7 @@ t.test('several keys: forged, expired and kid-less tokens each get their coded 4
 
 t.test('the scheme written `bearer` is answered the same with one key and with several: accepted', async (t) => {
   const single = await build(t)
-  const several = await build(t, { env: { JWT_PUBLIC_KEYS: publicPem(OLD_PEM) }, fake: single.fake, db: single.db })
+  const several = await build(t, { env: { JWT_PUBLIC_KEYS: publicPem(OLD_PEM) }, fake: single.fake, testDb: single.testDb })
   t.equal((await kids(single.app)).length, 1)
   t.equal((await kids(several.app)).length, 2)
   // Both apps sign with ED25519_PEM: one token verifies on both.

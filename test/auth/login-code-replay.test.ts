@@ -63,10 +63,10 @@ t.test('attack: the retry window closes after 10 s', async (t) => {
 t.test('attack: with Redis, a retry reaching another instance gets the same grant, and Redis holds no usable token', async (t) => {
   const { redis, prefix } = await redisNamespace(t)
   const fake = await startFakeWechat(t)
-  const db = await testDatabase(t)
+  const testDb = await testDatabase(t)
   const env = { REDIS_URL, REDIS_PREFIX: prefix }
-  const one = await build(t, { db, fake, env })
-  const two = await build(t, { db, fake, env })
+  const one = await build(t, { testDb, fake, env })
+  const two = await build(t, { testDb, fake, env })
 
   const { code } = fake.login(APP.appid, 'alice')
   const first = await loginWith(one.app, code)
@@ -97,10 +97,10 @@ t.test('attack: with Redis, a retry reaching another instance gets the same gran
 t.test('held: 20 users logging in at once each get their own grant; same-code replays across two instances stay one grant', async (t) => {
   const { prefix } = await redisNamespace(t)
   const fake = await startFakeWechat(t)
-  const db = await testDatabase(t)
+  const testDb = await testDatabase(t)
   const env = { REDIS_URL, REDIS_PREFIX: prefix }
-  const one = (await build(t, { db, fake, env })).app
-  const two = (await build(t, { db, fake, env })).app
+  const one = (await build(t, { testDb, fake, env })).app
+  const two = (await build(t, { testDb, fake, env })).app
   fake.setFault({ delayMs: 150 })
   const codes = Array.from({ length: 20 }, (_v, i) => ({ user: `p-${i}`, code: fake.login(APP.appid, `p-${i}`).code }))
   const results = await Promise.all(codes.flatMap(({ code }) => [one, two, one].map((app) => app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } }))))

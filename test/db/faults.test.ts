@@ -19,15 +19,15 @@ async function eventually<T> (check: () => Promise<T | undefined | false>, timeo
 }
 
 t.test('database lost mid-run: 503 DATABASE_UNAVAILABLE, /readyz 503, token checks go on, recovery by itself', async (t) => {
-  const db = await testDatabase(t)
-  const target = new URL(db.url)
+  const testDb = await testDatabase(t)
+  const target = new URL(testDb.url)
   const proxy = new TcpProxy(Number(target.port || 5432))
   target.port = String(await proxy.listen(t))
   const fake = await startFakeWechat(t)
   const url = target.toString()
   const app = await buildApp(testConfig(url, {}, fake.url), { db: openDatabase({ url, poolSize: 3 }), logger: createLogger('silent') })
   t.teardown(() => app.close())
-  const directDb = openDatabase({ url: db.url, poolSize: 1 })
+  const directDb = openDatabase({ url: testDb.url, poolSize: 1 })
   t.teardown(() => directDb.close())
   const direct = directDb.prisma
 
@@ -60,9 +60,9 @@ t.test('database lost mid-run: 503 DATABASE_UNAVAILABLE, /readyz 503, token chec
 
 t.test('the connection lost in the middle of a login\'s write: nothing half-written, first or returning login', async (t) => {
   const built = await build(t)
-  const { app, fake, db } = built
-  if (db.embedded) { t.plan(0, 'needs a PostgreSQL server: one backend to stop while another holds a lock'); return }
-  const admin = new pg.Client({ connectionString: db.url })
+  const { app, fake, testDb } = built
+  if (testDb.embedded) { t.plan(0, 'needs a PostgreSQL server: one backend to stop while another holds a lock'); return }
+  const admin = new pg.Client({ connectionString: testDb.url })
   await admin.connect()
   t.teardown(() => admin.end())
   // The login is one statement writing identity, user, then the session holding the refresh token

@@ -20,16 +20,16 @@ import { refresh } from '../helpers/auth.js'
 // refresh after the deploy; nothing tells the forks apart by who holds them.
 
 t.test('attack: after the migration, an honest client holding the older fork is revoked', async (t) => {
-  const db = await testDatabase(t, { migrated: false })
+  const testDb = await testDatabase(t, { migrated: false })
   const initOnly = await mkdtemp(join(tmpdir(), 'weapp-init-'))
   t.teardown(() => rm(initOnly, { recursive: true, force: true }))
   await cp(join(MIGRATIONS_DIR, '20261121000000_init'), join(initOnly, '20261121000000_init'), { recursive: true })
-  await migrate(db.url, initOnly)
+  await migrate(testDb.url, initOnly)
 
   // The old code's fork: one session, two live tokens (the older kept by the client).
   const older = newRefreshToken()
   const newer = newRefreshToken()
-  const client = new pg.Client({ connectionString: db.url })
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   await client.query('INSERT INTO users (id) VALUES (\'00000000-0000-4000-8000-000000000001\')')
   await client.query('INSERT INTO wechat_identities (id, user_id, appid, openid, session_key_enc) VALUES (\'00000000-0000-4000-8000-000000000002\', \'00000000-0000-4000-8000-000000000001\', \'wxtest0000000001\', \'o-honest\', \'v1.x.y\')')
@@ -38,8 +38,8 @@ t.test('attack: after the migration, an honest client holding the older fork is 
     [hashRefreshToken(older.token), hashRefreshToken(newer.token)])
   await client.end()
 
-  await migrate(db.url) // the deploy
-  const { app, prisma } = await build(t, { db })
+  await migrate(testDb.url) // the deploy
+  const { app, prisma } = await build(t, { testDb })
   const res = await refresh(app, older.token)
   t.comment(`refresh with the token the client kept: ${res.statusCode} ${res.json().code ?? ''}`)
   const [session] = await prisma.$queryRaw<{ revoked_reason: string | null }[]>`SELECT revoked_reason FROM sessions`

@@ -47,14 +47,14 @@ const OLD_LOGIN_FIRST = `
   FROM (SELECT 1) one LEFT JOIN i ON true LEFT JOIN s ON true LEFT JOIN t ON true`
 
 t.test('identities written by the previous release: their sessions, tokens, session_keys and unionids work after the migration', async (t) => {
-  const db = await testDatabase(t, { migrated: false })
-  await migrateBefore(t, db.url, MIGRATION)
+  const testDb = await testDatabase(t, { migrated: false })
+  await migrateBefore(t, testDb.url, MIGRATION)
   const fake = await startFakeWechat(t, apps)
   const keys = parseVaultKeys(VAULT_KEYS)
   const vault = new SessionKeyVault(keys)
   const tokens = new RefreshTokens(keys)
 
-  const client = new pg.Client({ connectionString: db.url })
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   t.teardown(() => client.end())
   /** The previous release's first login of `user` at `appid`, after wx.login at the fake: its user and refresh token. */
@@ -79,8 +79,8 @@ t.test('identities written by the previous release: their sessions, tokens, sess
     VALUES ($1, $2, $3, now() + interval '30 days', now() + interval '30 days') RETURNING id`, [bob.userId, bobIdentity!.id, APP.appid])
   await client.query('INSERT INTO refresh_tokens (session_id, token_hash, expires_at) VALUES ($1, $2, now() + interval \'30 days\')', [legacySession!.id, legacy.hash])
 
-  t.same((await migrate(db.url)).applied, [MIGRATION], 'the deploy applies this migration')
-  const { app, prisma } = await build(t, { db, fake, env: { WECHAT_APPS: JSON.stringify(apps) } })
+  t.same((await migrate(testDb.url)).applied, [MIGRATION], 'the deploy applies this migration')
+  const { app, prisma } = await build(t, { testDb, fake, env: { WECHAT_APPS: JSON.stringify(apps) } })
 
   const rotated = await refresh(app, alice.refreshToken)
   t.equal(rotated.statusCode, 200, 'a refresh token issued before the migration rotates')
@@ -111,8 +111,8 @@ t.test('identities written by the previous release: their sessions, tokens, sess
 })
 
 t.test('the database refuses identities and unionids outside the model', async (t) => {
-  const db = await testDatabase(t)
-  const client = new pg.Client({ connectionString: db.url })
+  const testDb = await testDatabase(t)
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   t.teardown(() => client.end())
   const { rows: [user] } = await client.query<{ id: string }>('INSERT INTO users DEFAULT VALUES RETURNING id')

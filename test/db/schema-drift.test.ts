@@ -138,8 +138,8 @@ t.test('the migrations build exactly what schema.prisma declares', async (t) => 
   const dmmf = JSON.parse(getDmmf(JSON.stringify({ prismaSchema: schema }))) as { datamodel: { models: DmmfModel[], indexes: DmmfIndex[] } }
   const expected = expectedSchema(dmmf.datamodel.models, dmmf.datamodel.indexes)
   expected.constraints = [...expected.constraints, ...SQL_ONLY_INDEXES].sort()
-  const db = await testDatabase(t)
-  const actual = await actualSchema(db.url)
+  const testDb = await testDatabase(t)
+  const actual = await actualSchema(testDb.url)
   t.ok(expected.columns.length > 10, 'the schema was read')
   t.same(actual.columns, expected.columns, 'columns: name, type, nullability, database default')
   t.same(actual.constraints, expected.constraints, 'primary keys, unique and plain indexes, foreign keys')

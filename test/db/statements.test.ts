@@ -25,7 +25,7 @@ function kindOf (value: unknown): ColumnKind | 'null' | 'other' {
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()
 
 t.test('each statement answers exactly the columns it declares', async (t) => {
-  const { app, fake, db, prisma } = await build(t)
+  const { app, fake, testDb, prisma } = await build(t)
   const alice = await login(app, fake, 'alice')
   const rotated = (await refresh(app, alice.refreshToken)).json()
   const { sid, sub } = app.jwt.decode<{ sid: string, sub: string }>(rotated.accessToken)!
@@ -56,7 +56,7 @@ t.test('each statement answers exactly the columns it declares', async (t) => {
   }
   t.same(STATEMENTS.map((s) => s.name).sort(), Object.keys(values).sort(), 'every statement is exercised here')
 
-  const client = new pg.Client({ connectionString: db.url })
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   t.teardown(() => client.end())
   for (const statement of STATEMENTS) {

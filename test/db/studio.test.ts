@@ -240,9 +240,9 @@ async function sessionRefused (t: Test, { app }: Built, who: Seeded): Promise<vo
 
 t.test('Studio on PostgreSQL: find a user by openid and phone, end their session, ban them', { skip }, async (t) => {
   const built = await build(t)
-  if (built.db.embedded) t.comment('no PostgreSQL server reachable: this runs on the embedded fallback too')
+  if (built.testDb.embedded) t.comment('no PostgreSQL server reachable: this runs on the embedded fallback too')
   const alice = await seed(built, 'alice', '13800138000')
-  const studio = await startStudio(t, { DATABASE_URL: built.db.url })
+  const studio = await startStudio(t, { DATABASE_URL: built.testDb.url })
   const page = (await openBrowser(t)).pages()[0]!
   await tablesListed(t, page, studio.url)
   await adminEndsSession(t, page, studio.url, alice, [], 'postgres')
@@ -269,7 +269,7 @@ t.test('Studio on the embedded database, with the service running and then stopp
   const running = await startEmbeddedDatabase(dataDir)
   t.teardown(running.stop)
   await migrate(running.url)
-  const service = await build(t, { db: { url: running.url, embedded: true }, fake })
+  const service = await build(t, { testDb: { url: running.url, embedded: true }, fake })
   const alice = await seed(service, 'alice', '13800138000')
   const bob = await seed(service, 'bob', '13900139000')
   const joined = await startStudio(t, { DATA_DIR: dataDir })
@@ -290,7 +290,7 @@ t.test('Studio on the embedded database, with the service running and then stopp
 
   const reopened = await startEmbeddedDatabase(dataDir)
   t.teardown(reopened.stop)
-  const restarted = await build(t, { db: { url: reopened.url, embedded: true }, fake })
+  const restarted = await build(t, { testDb: { url: reopened.url, embedded: true }, fake })
   await sessionRefused(t, restarted, bob)
   await sessionRefused(t, restarted, alice)
 })

@@ -14,8 +14,8 @@ import { testDatabase } from '../helper.js'
 const DAY = 86_400
 
 t.test('attack: with a pool of one connection the pruner deadlocks on itself and never prunes', async (t) => {
-  const db = await testDatabase(t)
-  const database = openDatabase({ url: db.url, poolSize: 1, namedStatements: !db.embedded })
+  const testDb = await testDatabase(t)
+  const database = openDatabase({ url: testDb.url, poolSize: 1, namedStatements: !testDb.embedded })
   t.teardown(() => database.close())
   await database.prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) VALUES (now() - interval '200 days', 'login', 'ok')`
   const pruner = new Pruner(database, { sessionRetentionSeconds: 30 * DAY, auditRetentionSeconds: 180 * DAY })

@@ -222,11 +222,11 @@ t.test('soak: under steady logins and refreshes, with time passing, the row coun
 })
 
 t.test('npm run db:prune: one pass, progress against an estimate on stderr (plain lines off a terminal), what it removed on stdout', async (t) => {
-  const { prisma, db } = await build(t)
+  const { prisma, testDb } = await build(t)
   await prisma.$executeRaw`INSERT INTO auth_events (created_at, type, outcome) SELECT now() - interval '400 days', 'login', 'ok' FROM generate_series(1, 1500)`
   const cli = fileURLToPath(new URL('../../dist/cli/prune.js', import.meta.url))
   const child = spawn(process.execPath, [cli], {
-    env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: db.url, WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS },
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: testDb.url, WECHAT_APPID: APP.appid, WECHAT_SECRET: APP.secret, JWT_PRIVATE_KEY: ED25519_PEM, SESSION_KEY_ENCRYPTION_KEYS: VAULT_KEYS },
     cwd: fileURLToPath(new URL('.', import.meta.url))
   })
   let stdout = ''

@@ -6,8 +6,8 @@ import { capture } from '../helpers/log.js'
 t.test('attack: /readyz does not publish database errors', async (t) => {
   const { lines, logger } = capture()
   let now = Date.now()
-  const { app, db } = await build(t, { logger, clock: () => now })
-  const name = new URL(db.url).pathname.slice(1)
+  const { app, testDb } = await build(t, { logger, clock: () => now })
+  const name = new URL(testDb.url).pathname.slice(1)
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
   const admin = new pg.Client({ connectionString: ADMIN_URL })
   await admin.connect()

@@ -6,7 +6,7 @@ import { bearer, login } from '../helpers/auth.js'
 // /readyz is public and exempt from every rate limit (a load balancer must never
 // be refused), and on cd7c1d9 it ran `SELECT 1` for every request: any client
 // could make unlimited database round trips in front of real users' queries.
-// Now the verdict is checked at most once a second (db/readiness.ts).
+// Now the verdict is checked at most once a second (testDb/readiness.ts).
 
 async function commits (url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url })
@@ -19,7 +19,7 @@ async function commits (url: string): Promise<number> {
 }
 
 t.test('attack: a flood of /readyz costs about one database check a second, not one per request', async (t) => {
-  const { app, fake, db } = await build(t, { env: { RATE_LIMIT_GLOBAL_MAX: '5' } })
+  const { app, fake, testDb } = await build(t, { env: { RATE_LIMIT_GLOBAL_MAX: '5' } })
   const alice = await login(app, fake, 'alice')
   const me = async () => {
     const started = performance.now()
@@ -28,13 +28,13 @@ t.test('attack: a flood of /readyz costs about one database check a second, not 
   }
   t.comment(`/v1/me alone: ${JSON.stringify(await me())}`)
 
-  const before = await commits(db.url)
+  const before = await commits(testDb.url)
   const flood = Array.from({ length: 3000 }, (_v, i) => app.inject({ method: i % 2 === 0 ? 'GET' : 'HEAD', url: '/readyz', remoteAddress: '198.51.100.66' }))
   await new Promise((resolve) => setTimeout(resolve, 50))
   const during = await me()
   const results = await Promise.all(flood)
   await new Promise((resolve) => setTimeout(resolve, 600)) // stats are flushed at most every 500 ms
-  const after = await commits(db.url)
+  const after = await commits(testDb.url)
   const statuses = new Map<number, number>()
   for (const r of results) statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1)
   t.comment(`3000 /readyz from one address (limit 5/min): ${JSON.stringify(Object.fromEntries(statuses))}; database commits +${after - before}`)

@@ -53,7 +53,7 @@ async function until (condition: () => boolean, what: string, boundMs = 20_000):
 }
 
 t.test('attack: 300 half-sent requests from one address under a 256-descriptor limit leave every other client answered', async (t) => {
-  const db = await testDatabase(t)
+  const testDb = await testDatabase(t)
   const fake = await startFakeWechat(t)
   const dir = await mkdtemp(join(tmpdir(), 'weapp-connections-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -64,7 +64,7 @@ t.test('attack: 300 half-sent requests from one address under a 256-descriptor l
       PATH: process.env.PATH,
       PORT: '0',
       DATA_DIR: dir,
-      DATABASE_URL: db.url,
+      DATABASE_URL: testDb.url,
       DATABASE_POOL_SIZE: '2',
       WECHAT_APPID: 'wxtest0000000001',
       WECHAT_SECRET: 'test-secret-0001',
@@ -100,7 +100,7 @@ t.test('attack: 300 half-sent requests from one address under a 256-descriptor l
 // Failed before: the metrics listener had no cap of its own, so 300 half-sent requests to it took
 // every descriptor the process had, and the public port reset every client (ECONNRESET).
 t.test('attack: half-sent requests to the metrics listener leave the public port answering', async (t) => {
-  const db = await testDatabase(t)
+  const testDb = await testDatabase(t)
   const fake = await startFakeWechat(t)
   const dir = await mkdtemp(join(tmpdir(), 'weapp-connections-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -110,7 +110,7 @@ t.test('attack: half-sent requests to the metrics listener leave the public port
       PORT: '0',
       METRICS_PORT: '0',
       DATA_DIR: dir,
-      DATABASE_URL: db.url,
+      DATABASE_URL: testDb.url,
       DATABASE_POOL_SIZE: '2',
       WECHAT_APPID: 'wxtest0000000001',
       WECHAT_SECRET: 'test-secret-0001',

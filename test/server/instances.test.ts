@@ -7,10 +7,10 @@ import { bearer, login } from '../helpers/auth.js'
 t.test('two instances behave as one service', async (t) => {
   const { prefix } = await redisNamespace(t)
   const fake = await startFakeWechat(t)
-  const db = await testDatabase(t)
+  const testDb = await testDatabase(t)
   const env = { REDIS_URL, REDIS_PREFIX: prefix, RATE_LIMIT_AUTH_MAX: '4', REFRESH_REUSE_GRACE: '0' }
-  const one = (await build(t, { db, fake, env })).app
-  const two = (await build(t, { db, fake, env })).app
+  const one = (await build(t, { testDb, fake, env })).app
+  const two = (await build(t, { testDb, fake, env })).app
 
   t.test('a login limit is enforced across both', async (t) => {
     const attempt = (app: typeof one) => app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code: fake.login(APP.appid, 'limit').code }, remoteAddress: '203.0.113.50' })

@@ -80,8 +80,8 @@ t.test('an unreachable database fails the start with a clear message after bound
 })
 
 t.test('with DATABASE_URL it migrates, serves /readyz and drains on SIGTERM', async (t) => {
-  const db = await testDatabase(t, { migrated: false })
-  const server = run(t, { DATABASE_URL: db.url })
+  const testDb = await testDatabase(t, { migrated: false })
+  const server = run(t, { DATABASE_URL: testDb.url })
   const base = await listening(server)
   const folders = (await readdir(new URL('../../prisma/migrations/', import.meta.url), { withFileTypes: true })).filter((entry) => entry.isDirectory())
   t.ok(folders.length > 0)
@@ -129,7 +129,8 @@ t.test('DEMO_PLATFORM=all plays each platform through its own runtime and fake, 
   t.equal(await demo.exited, 0, demo.output())
   const output = demo.output()
   // Each runtime logs in once with its own code call, refreshes once for three requests, and logs out.
-  for (const [api, login] of [['wx', 'login'], ['qq', 'login'], ['tt', 'login'], ['swan', 'getLoginCode'], ['my', 'getAuthCode'], ['ks', 'login']]) {
+  const runtimes: Array<[api: string, login: string]> = [['wx', 'login'], ['qq', 'login'], ['tt', 'login'], ['swan', 'getLoginCode'], ['my', 'getAuthCode'], ['ks', 'login']]
+  for (const [api, login] of runtimes) {
     t.match(output, new RegExp(`${api}\\.request POST /v1/auth/login -> 200[\\s\\S]*?${api}\\.request POST /v1/auth/refresh -> 200` +
       `[\\s\\S]*?${api}\\.request POST /v1/auth/logout \\[Bearer [^\\]]+\\] -> 204[\\s\\S]*?${api}\\.${login}\\(\\) calls: 1; requests: \\d+ \\(1 login, 1 refresh\\)`), api)
   }
@@ -140,10 +141,10 @@ t.test('DEMO_PLATFORM=all plays each platform through its own runtime and fake, 
 })
 
 t.test('SIGTERM drains in-flight requests before exiting; their answers say Connection: close', async (t) => {
-  const db = await testDatabase(t)
+  const testDb = await testDatabase(t)
   const fake = await startFakeWechat(t)
   const server = run(t, {
-    DATABASE_URL: db.url,
+    DATABASE_URL: testDb.url,
     WECHAT_APPID: APP.appid,
     WECHAT_SECRET: APP.secret,
     WECHAT_API_BASE: fake.url,

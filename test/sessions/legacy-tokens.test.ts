@@ -38,11 +38,11 @@ const OLD_ROTATE = `
   SELECT old.session_id::text, old.user_id::text, old.appid, fresh.expires_at FROM old, fresh`
 
 t.test('tokens of the previous scheme survive the migration: the live one rotates once into the new format, retired ones are still reuse', async (t) => {
-  const db = await testDatabase(t, { migrated: false })
-  await migrateBefore(t, db.url, '20261206200000')
+  const testDb = await testDatabase(t, { migrated: false })
+  await migrateBefore(t, testDb.url, '20261206200000')
 
   const [t0, t1, t2] = [newLegacyRefreshToken(), newLegacyRefreshToken(), newLegacyRefreshToken()]
-  const client = new pg.Client({ connectionString: db.url })
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   await client.query('INSERT INTO users (id) VALUES (\'00000000-0000-4000-8000-000000000001\')')
   await client.query('INSERT INTO wechat_identities (id, user_id, appid, openid, session_key_enc) VALUES (\'00000000-0000-4000-8000-000000000002\', \'00000000-0000-4000-8000-000000000001\', \'wxtest0000000001\', \'o-alice\', \'v1.x.y\')')
@@ -53,8 +53,8 @@ t.test('tokens of the previous scheme survive the migration: the live one rotate
   await client.query('UPDATE refresh_tokens SET retired_at = now() - interval \'1 hour\' WHERE token_hash = $1', [t0.hash])
   await client.end()
 
-  await migrate(db.url) // the deploy
-  const { app, prisma } = await build(t, { db, env: { REFRESH_REUSE_GRACE: '60' } })
+  await migrate(testDb.url) // the deploy
+  const { app, prisma } = await build(t, { testDb, env: { REFRESH_REUSE_GRACE: '60' } })
   const [row] = await prisma.$queryRaw<{ refresh_expires_at: Date, live_expires_at: Date }[]>`
     SELECT s.refresh_expires_at, rt.expires_at AS live_expires_at FROM sessions s JOIN refresh_tokens rt ON rt.session_id = s.id AND rt.retired_at IS NULL`
   t.same(row!.refresh_expires_at, row!.live_expires_at, 'the session row takes its live token\'s expiry')
@@ -81,8 +81,8 @@ t.test('tokens of the previous scheme survive the migration: the live one rotate
 })
 
 t.test('a retired token of the previous scheme, after the session rotated into the new one and past the window, is reuse', async (t) => {
-  const db = await testDatabase(t)
-  const { app, prisma } = await build(t, { db, env: { REFRESH_REUSE_GRACE: '0' } })
+  const testDb = await testDatabase(t)
+  const { app, prisma } = await build(t, { testDb, env: { REFRESH_REUSE_GRACE: '0' } })
   const live = newLegacyRefreshToken()
   await prisma.$executeRaw`INSERT INTO users (id) VALUES ('00000000-0000-4000-8000-000000000001')`
   await prisma.$executeRaw`INSERT INTO identities (id, user_id, platform, appid, subject, subject_kind, session_key_enc) VALUES ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000001', 'wechat', 'wxtest0000000001', 'o-bob', 'openid', 'v1.x.y')`

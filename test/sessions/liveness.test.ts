@@ -12,8 +12,8 @@ const VALUES = ['NULL', "now() - interval '1 day'", 'now()', "now() + interval '
 const USER = '00000000-0000-4000-8000-000000000001'
 
 t.test('the ban trigger ends sessions exactly when the liveness rule turns a user banned', async (t) => {
-  const db = await testDatabase(t)
-  const client = new pg.Client({ connectionString: db.url })
+  const testDb = await testDatabase(t)
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   t.teardown(() => client.end())
   await client.query('INSERT INTO users (id) VALUES ($1)', [USER])

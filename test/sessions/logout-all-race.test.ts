@@ -9,14 +9,14 @@ import { bearer, login, refresh } from '../helpers/auth.js'
 // must not answer 204 and leave them, its own session among them, live.
 
 t.test('attack: logout-all racing a unionid move of its sessions still ends them', async (t) => {
-  const { app, fake, prisma, db } = await build(t)
+  const { app, fake, prisma, testDb } = await build(t)
   const first = await login(app, fake, 'hal')
   const second = await login(app, fake, 'hal')
   const owner = await login(app, fake, 'ivy') // the user the move joins hal's sessions to
-  const merge = new pg.Client({ connectionString: db.url })
+  const merge = new pg.Client({ connectionString: testDb.url })
   await merge.connect()
   t.teardown(() => merge.end())
-  const observer = new pg.Client({ connectionString: db.url })
+  const observer = new pg.Client({ connectionString: testDb.url })
   await observer.connect()
   t.teardown(() => observer.end())
 

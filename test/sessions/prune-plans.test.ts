@@ -96,10 +96,10 @@ async function seed (url: string): Promise<void> {
 }
 
 t.test('attack: every prune statement finds its rows through an index and reads about what it deletes', async (t) => {
-  const db = await testDatabase(t)
-  t.ok(!db.embedded, 'plans are checked on the real Postgres')
-  await seed(db.url)
-  const database = openDatabase({ url: db.url, poolSize: 4 })
+  const testDb = await testDatabase(t)
+  t.ok(!testDb.embedded, 'plans are checked on the real Postgres')
+  await seed(testDb.url)
+  const database = openDatabase({ url: testDb.url, poolSize: 4 })
   t.teardown(() => database.close())
   const pruner = new Pruner(database, { sessionRetentionSeconds: 0, auditRetentionSeconds: 180 * DAY })
   const explained: Explained[] = []

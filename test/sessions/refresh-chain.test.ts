@@ -65,7 +65,7 @@ t.test('attack: a forged old-generation token naming a victim\'s session revokes
 })
 
 t.test('attack: a token MAC\'d under a key id that is not configured is invalid; a dropped key\'s tokens with it', async (t) => {
-  const { app, fake, prisma, database, db } = await build(t)
+  const { app, fake, prisma, database, testDb } = await build(t)
   const alice = await login(app, fake, 'alice')
   const sid = sidOf(app, alice.accessToken)
   const queries = countSessionQueries(database)
@@ -76,13 +76,13 @@ t.test('attack: a token MAC\'d under a key id that is not configured is invalid;
   // Rotation: a new key first keeps the old key's tokens working, and issues under the new one.
   const [old] = parseVaultKeys(VAULT_KEYS)
   const next = `k2:${randomBytes(32).toString('base64')}`
-  const rotated = await build(t, { db, fake, env: { SESSION_KEY_ENCRYPTION_KEYS: `${next},${VAULT_KEYS}` } })
+  const rotated = await build(t, { testDb, fake, env: { SESSION_KEY_ENCRYPTION_KEYS: `${next},${VAULT_KEYS}` } })
   const r1 = await refresh(rotated.app, alice.refreshToken)
   t.equal(r1.statusCode, 200, 'a token under the old key rotates while that key is configured')
   t.equal(keyIdOf(r1.json().refreshToken), 'k2', 'its successor is under the new key')
   const bob = await login(app, fake, 'bob')
   t.equal(keyIdOf(bob.refreshToken), old!.id)
-  const dropped = await build(t, { db, fake, env: { SESSION_KEY_ENCRYPTION_KEYS: next } })
+  const dropped = await build(t, { testDb, fake, env: { SESSION_KEY_ENCRYPTION_KEYS: next } })
   t.match((await refresh(dropped.app, bob.refreshToken)).json(), { statusCode: 401, code: 'REFRESH_TOKEN_INVALID' }, 'the old key dropped: its tokens are invalid')
   t.equal((await sessionRow(prisma, sidOf(app, bob.accessToken))).revoked_reason, null, 'and revoke nothing')
   t.equal((await refresh(dropped.app, r1.json().refreshToken)).statusCode, 200, 'tokens under the new key live on')

@@ -42,7 +42,7 @@ t.test('re-encryption racing a login that rewrites the row: the login\'s session
   await login(before.app, before.fake, 'alice')
   await login(before.app, before.fake, 'bob')
   // The service restarted with the new key first; the run moves the rest.
-  const { app, fake, prisma } = await build(t, { env: { SESSION_KEY_ENCRYPTION_KEYS: ROTATED }, db: before.db, fake: before.fake })
+  const { app, fake, prisma } = await build(t, { env: { SESSION_KEY_ENCRYPTION_KEYS: ROTATED }, testDb: before.testDb, fake: before.fake })
   const vault = new SessionKeyVault(parseVaultKeys(ROTATED))
   const rows = async () => prisma.$queryRaw<Row[]>`SELECT id::text, subject, session_key_enc, previous_session_key_enc FROM identities ORDER BY subject`
   const aliceRow = async () => (await rows()).find((row) => row.subject === fake.openid(APP.appid, 'alice'))!
@@ -71,7 +71,7 @@ t.test('re-encryption racing a login that rewrites the row: the login\'s session
 })
 
 t.test('more than one batch: 1201 identities, every row visited once, the undecryptable one reported; the CLI says the same', async (t) => {
-  const db = await testDatabase(t)
+  const testDb = await testDatabase(t)
   const oldVault = new SessionKeyVault(parseVaultKeys(VAULT_KEYS))
   const newVault = new SessionKeyVault(parseVaultKeys(ROTATED))
   const N = 1201
@@ -88,14 +88,14 @@ t.test('more than one batch: 1201 identities, every row visited once, the undecr
   current[ids.indexOf(alreadyNew)] = newVault.encrypt(plain[ids.indexOf(alreadyNew)]!, alreadyNew)
   previous[ids.indexOf(alreadyNew)] = null
 
-  const client = new pg.Client({ connectionString: db.url })
+  const client = new pg.Client({ connectionString: testDb.url })
   await client.connect()
   t.teardown(() => client.end())
   await client.query('INSERT INTO users (id) SELECT unnest($1::uuid[])', [ids])
   await client.query(`INSERT INTO identities (id, user_id, platform, appid, subject, subject_kind, session_key_enc, previous_session_key_enc)
     SELECT id, id, 'wechat', $2, 'o' || replace(id::text, '-', ''), 'openid', enc, prev FROM unnest($1::uuid[], $3::text[], $4::text[]) AS r(id, enc, prev)`, [ids, APP.appid, current, previous])
 
-  const { prisma } = await build(t, { db, env: { SESSION_KEY_ENCRYPTION_KEYS: ROTATED } })
+  const { prisma } = await build(t, { testDb, env: { SESSION_KEY_ENCRYPTION_KEYS: ROTATED } })
   const result = await reencryptSessionKeys(prisma, newVault)
   t.same(result, { scanned: N, reencrypted: N - 2, undecryptable: [broken] })
 
@@ -117,7 +117,7 @@ t.test('more than one batch: 1201 identities, every row visited once, the undecr
 
   // `npm run keys:reencrypt`, as an operator runs it (npm test builds dist first).
   const cli = await new Promise<{ code: number | null, stdout: string }>((resolve) => {
-    execFile(process.execPath, [REENCRYPT_CLI], { cwd: tmpdir(), env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: db.url, SESSION_KEY_ENCRYPTION_KEYS: ROTATED } },
+    execFile(process.execPath, [REENCRYPT_CLI], { cwd: tmpdir(), env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: testDb.url, SESSION_KEY_ENCRYPTION_KEYS: ROTATED } },
       (error, stdout) => resolve({ code: error === null ? 0 : (error as { code?: number }).code ?? null, stdout }))
   })
   t.equal(cli.code, 2, 'exit 2: a row no key opens')

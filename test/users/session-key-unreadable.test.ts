@@ -26,7 +26,7 @@ t.test('a dropped encryption key: decrypt and verify answer 401 SESSION_KEY_UNRE
   t.equal((await post(before.app, '/v1/auth/decrypt', alice.accessToken, sealed(info))).statusCode, 200, 'readable while the key is configured')
 
   // The restart with only a new key: the old one dropped too early.
-  const { app, fake } = await build(t, { env: { SESSION_KEY_ENCRYPTION_KEYS: `k2:${randomBytes(32).toString('base64')}` }, db: before.db, fake: before.fake })
+  const { app, fake } = await build(t, { env: { SESSION_KEY_ENCRYPTION_KEYS: `k2:${randomBytes(32).toString('base64')}` }, testDb: before.testDb, fake: before.fake })
   const decrypt = await post(app, '/v1/auth/decrypt', alice.accessToken, sealed(info))
   t.match(decrypt.json(), { statusCode: 401, code: 'SESSION_KEY_UNREADABLE', message: /wx\.login\(\), log in again/ })
   t.match((await post(app, '/v1/auth/decrypt', alice.accessToken, junk())).json(), { statusCode: 401, code: 'SESSION_KEY_UNREADABLE' }, 'whatever the data')
@@ -67,7 +67,7 @@ t.test('a restored or copied ciphertext that does not belong to its row: the sam
 })
 
 t.test('WeChat down while a decrypt failure is being explained: 502 WECHAT_UNAVAILABLE or 504 WECHAT_TIMEOUT, and no verdict remembered', async (t) => {
-  const { app, fake, db } = await build(t)
+  const { app, fake, testDb } = await build(t)
   const alice = await login(app, fake, 'alice')
 
   fake.setFault({ status: 503, path: STABLE_TOKEN, times: 1 })
@@ -89,6 +89,6 @@ t.test('WeChat down while a decrypt failure is being explained: 502 WECHAT_UNAVA
   t.equal(fake.callCount(CHECKSESSION), checks + 1, 'asked again: no failure was remembered as a verdict')
 
   // WeChat unreachable (connection refused): another instance on the same database, whose verdict memory is empty.
-  const cut = await build(t, { env: { WECHAT_API_BASE: 'http://127.0.0.1:1' }, fake, db })
+  const cut = await build(t, { env: { WECHAT_API_BASE: 'http://127.0.0.1:1' }, fake, testDb })
   t.match((await post(cut.app, '/v1/auth/decrypt', alice.accessToken, junk())).json(), { statusCode: 502, code: 'WECHAT_UNAVAILABLE' }, 'WeChat unreachable')
 })

@@ -8,14 +8,14 @@ import { deriveKey, open, seal } from '../sealing.js'
 // In Redis it is sealed under a key derived from the code itself: Redis alone
 // holds no usable token.
 
-export interface GrantRef {
+export interface CodeRef {
   /** Names the code in the cache: a hash, never the code. */
   id: string
   /** The key a grant is sealed under in a shared cache, derived from the code (only when one is needed). */
   key: () => Buffer
 }
 
-export interface KeptGrant<T = unknown> {
+export interface KeptLogin<T = unknown> {
   result: T
   sessionId: string
   /** Service clock (ms): the retry window closes here. */
@@ -25,26 +25,26 @@ export interface KeptGrant<T = unknown> {
 export const PENDING = 'pending'
 
 /** Where grants (and the marker of an exchange in flight) are kept; Redis with several instances. */
-export interface GrantCache {
+export interface CodeClaimCache {
   /** The grant, PENDING while an exchange is in flight, or undefined. */
-  get: (ref: GrantRef) => Promise<KeptGrant | typeof PENDING | undefined>
+  get: (ref: CodeRef) => Promise<KeptLogin | typeof PENDING | undefined>
   /** Marks an exchange in flight; false when another holder already has (or has finished with) this code. */
-  claim: (ref: GrantRef, ttlMs: number) => Promise<boolean>
-  put: (ref: GrantRef, grant: KeptGrant, ttlMs: number) => Promise<void>
+  claim: (ref: CodeRef, ttlMs: number) => Promise<boolean>
+  put: (ref: CodeRef, kept: KeptLogin, ttlMs: number) => Promise<void>
   /** Forgets a claim whose exchange failed (only the marker, never a kept grant). */
-  release: (ref: GrantRef) => Promise<void>
+  release: (ref: CodeRef) => Promise<void>
 }
 
 const MAX_LOCAL_ENTRIES = 10_000
 
-export function grantRef (appid: string, code: string): GrantRef {
+export function codeRef (appid: string, code: string): CodeRef {
   return {
     id: createHash('sha256').update(`weapp-auth/login-code\0${appid}\0${code}`).digest('base64url'),
     key: () => deriveKey('login-grant/v1', appid, code)
   }
 }
 
-export interface LoginGrantOptions {
+export interface CodeClaimOptions {
   now: () => number
   /** How long a completed grant is handed out again. */
   windowMs: number
@@ -53,23 +53,25 @@ export interface LoginGrantOptions {
   pollMs?: number
 }
 
-export class LoginGrants {
+export class CodeClaims {
   /**
    * `mirror`: with a shared cache (Redis), this instance also keeps its own
    * grants in memory, so a retry reaching it finds them even when Redis failed
    * between the claim and the grant (its stale claim would otherwise be waited out).
    */
-  constructor (private readonly cache: GrantCache, private readonly options: LoginGrantOptions, private readonly mirror?: GrantCache) {}
+  constructor (
+    private readonly cache: CodeClaimCache, private readonly options: CodeClaimOptions, private readonly mirror?: CodeClaimCache
+  ) {}
 
   /** Becomes the one exchange of this code, or returns the grant another exchange made (undefined: it failed). */
-  async claimOrWait<T> (ref: GrantRef): Promise<{ claimed: true } | { claimed: false, kept?: KeptGrant<T> }> {
+  async claimOrWait<T> (ref: CodeRef): Promise<{ claimed: true } | { claimed: false, kept?: KeptLogin<T> }> {
     const mine = await this.keptHere<T>(ref)
     if (mine !== undefined) return { claimed: false, kept: mine }
     if (await this.cache.claim(ref, this.options.inFlightMs)) return { claimed: true }
     const deadline = this.options.now() + this.options.inFlightMs
     for (;;) {
       const value = await this.cache.get(ref)
-      if (value !== PENDING) return { claimed: false, kept: value as KeptGrant<T> | undefined }
+      if (value !== PENDING) return { claimed: false, kept: value as KeptLogin<T> | undefined }
       const here = await this.keptHere<T>(ref)
       if (here !== undefined) return { claimed: false, kept: here }
       if (this.options.now() >= deadline) return { claimed: false }
@@ -77,52 +79,52 @@ export class LoginGrants {
     }
   }
 
-  async keep<T> (ref: GrantRef, result: T, sessionId: string): Promise<void> {
-    const grant: KeptGrant<T> = { result, sessionId, until: this.options.now() + this.options.windowMs }
-    await this.mirror?.put(ref, grant, this.options.windowMs)
-    await this.cache.put(ref, grant, this.options.windowMs)
+  async keep<T> (ref: CodeRef, result: T, sessionId: string): Promise<void> {
+    const kept: KeptLogin<T> = { result, sessionId, until: this.options.now() + this.options.windowMs }
+    await this.mirror?.put(ref, kept, this.options.windowMs)
+    await this.cache.put(ref, kept, this.options.windowMs)
   }
 
-  async release (ref: GrantRef): Promise<void> {
+  async release (ref: CodeRef): Promise<void> {
     await this.cache.release(ref)
   }
 
-  isOpen (grant: KeptGrant): boolean {
-    return this.options.now() < grant.until
+  isOpen (kept: KeptLogin): boolean {
+    return this.options.now() < kept.until
   }
 
-  private async keptHere<T> (ref: GrantRef): Promise<KeptGrant<T> | undefined> {
+  private async keptHere<T> (ref: CodeRef): Promise<KeptLogin<T> | undefined> {
     const value = await this.mirror?.get(ref)
-    return value === undefined || value === PENDING ? undefined : value as KeptGrant<T>
+    return value === undefined || value === PENDING ? undefined : value as KeptLogin<T>
   }
 }
 
 /** One process: entries expire by the service clock; nothing leaves the process, so nothing is sealed. */
-export class MemoryGrantCache implements GrantCache {
-  private readonly entries = new Map<string, { value: KeptGrant | typeof PENDING, until: number }>()
+export class MemoryCodeClaimCache implements CodeClaimCache {
+  private readonly entries = new Map<string, { value: KeptLogin | typeof PENDING, until: number }>()
 
   constructor (private readonly now: () => number = Date.now) {}
 
-  async get (ref: GrantRef): Promise<KeptGrant | typeof PENDING | undefined> {
+  async get (ref: CodeRef): Promise<KeptLogin | typeof PENDING | undefined> {
     const entry = this.entries.get(ref.id)
     return entry !== undefined && entry.until > this.now() ? entry.value : undefined
   }
 
-  async claim (ref: GrantRef, ttlMs: number): Promise<boolean> {
+  async claim (ref: CodeRef, ttlMs: number): Promise<boolean> {
     if (await this.get(ref) !== undefined) return false
     this.set(ref.id, PENDING, ttlMs)
     return true
   }
 
-  async put (ref: GrantRef, grant: KeptGrant, ttlMs: number): Promise<void> {
-    this.set(ref.id, grant, ttlMs)
+  async put (ref: CodeRef, kept: KeptLogin, ttlMs: number): Promise<void> {
+    this.set(ref.id, kept, ttlMs)
   }
 
-  async release (ref: GrantRef): Promise<void> {
+  async release (ref: CodeRef): Promise<void> {
     if (this.entries.get(ref.id)?.value === PENDING) this.entries.delete(ref.id)
   }
 
-  private set (id: string, value: KeptGrant | typeof PENDING, ttlMs: number): void {
+  private set (id: string, value: KeptLogin | typeof PENDING, ttlMs: number): void {
     const now = this.now()
     for (const [key, entry] of this.entries) {
       if (entry.until > now && this.entries.size < MAX_LOCAL_ENTRIES) break
@@ -136,28 +138,28 @@ export class MemoryGrantCache implements GrantCache {
 const DELETE_IF_PENDING = `if redis.call('get', KEYS[1]) == '${PENDING}' then return redis.call('del', KEYS[1]) else return 0 end`
 
 /** Several instances: a retry that reaches another instance finds the grant here, sealed under the code's key. */
-export class RedisGrantCache implements GrantCache {
+export class RedisCodeClaimCache implements CodeClaimCache {
   constructor (private readonly redis: Redis, private readonly prefix: string) {}
 
-  private name (ref: GrantRef): string { return `${this.prefix}login:${ref.id}` }
+  private name (ref: CodeRef): string { return `${this.prefix}login:${ref.id}` }
 
-  async get (ref: GrantRef): Promise<KeptGrant | typeof PENDING | undefined> {
+  async get (ref: CodeRef): Promise<KeptLogin | typeof PENDING | undefined> {
     const value = await this.redis.get(this.name(ref))
     if (value === null) return undefined
     if (value === PENDING) return PENDING
     const plaintext = open(ref.key(), value, ref.id)
-    return plaintext === undefined ? undefined : JSON.parse(plaintext) as KeptGrant
+    return plaintext === undefined ? undefined : JSON.parse(plaintext) as KeptLogin
   }
 
-  async claim (ref: GrantRef, ttlMs: number): Promise<boolean> {
+  async claim (ref: CodeRef, ttlMs: number): Promise<boolean> {
     return (await this.redis.set(this.name(ref), PENDING, 'PX', ttlMs, 'NX')) === 'OK'
   }
 
-  async put (ref: GrantRef, grant: KeptGrant, ttlMs: number): Promise<void> {
-    await this.redis.set(this.name(ref), seal(ref.key(), JSON.stringify(grant), ref.id), 'PX', ttlMs)
+  async put (ref: CodeRef, kept: KeptLogin, ttlMs: number): Promise<void> {
+    await this.redis.set(this.name(ref), seal(ref.key(), JSON.stringify(kept), ref.id), 'PX', ttlMs)
   }
 
-  async release (ref: GrantRef): Promise<void> {
+  async release (ref: CodeRef): Promise<void> {
     await this.redis.eval(DELETE_IF_PENDING, 1, this.name(ref))
   }
 }
