@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { App, WechatApp } from '../config/index.js'
+import type { App, Platform, WechatApp } from '../config/index.js'
 import {
   AppUnknown, EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SchemeUnsupported, SessionKeyAbsent, SessionKeyStale,
   SessionKeyUnreadable, SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
@@ -83,7 +83,7 @@ export class UserService {
     if (other !== undefined) return this.decryptOnPlatform(claims, other, { encryptedData, iv })
     const shape = checkSealedShape(encryptedData, iv)
     if (typeof shape === 'string') throw new EncryptedDataMalformed(shape)
-    const keys = await this.sessionKeys(claims)
+    const keys = await this.keysOf(claims, this.platformOf(claims))
     const failures: string[] = []
     const data = this.tryKeys(keys, encryptedData, iv, failures) ?? await this.explainFailure(claims, keys, failures)
     this.checkWatermark(data.watermark, claims.appid)
@@ -92,12 +92,12 @@ export class UserService {
   }
 
   async verify (claims: AccessClaims, rawData: string, signature: string): Promise<Record<string, unknown>> {
-    const platform = this.platformApps.get(claims.appid)?.platform
+    const platform = this.platformOf(claims)
     // Only the platforms of WeChat's scheme sign rawData with the session key.
     if (platform === 'baidu' || platform === 'alipay') {
       throw new SchemeUnsupported(PLATFORM_NAMES[platform], 'rawData signature', 'send { encryptedData, iv } to /v1/auth/decrypt where the platform has it')
     }
-    const keys = await this.sessionKeys(claims)
+    const keys = await this.keysOf(claims, platform)
     const candidates = [keys.current, keys.previous()].filter((k): k is string => k !== undefined)
     // Every candidate is compared, so timing does not tell which key (if any) matched.
     const matches = candidates.map((key) => rawDataSignatureMatches(rawData, key, signature))
@@ -151,10 +151,24 @@ export class UserService {
   private async platformKeys (claims: AccessClaims, app: PlatformApp, sealed: Sealed): Promise<SessionKeys> {
     const shape = checkSealedShape(sealed.encryptedData, sealed.iv)
     if (typeof shape === 'string') throw new EncryptedDataMalformed(shape)
+    return this.keysOf(claims, app.platform)
+  }
+
+  /** The platform of the token's app; a token signed for an app since removed from the configuration is refused. */
+  private platformOf (claims: AccessClaims): Platform {
+    const platform = this.platformApps.get(claims.appid)?.platform ?? (this.apps.has(claims.appid) ? 'wechat' : undefined)
+    if (platform === undefined) throw new AppUnknown(claims.appid)
+    return platform
+  }
+
+  /**
+   * This session's keys, only when its identity is of `platform`, its app's: an appid since moved to another platform
+   * in the configuration must not open (or ask WeChat about) a key another platform issued.
+   */
+  private async keysOf (claims: AccessClaims, platform: Platform): Promise<SessionKeys> {
     const stored = await this.deps.users.sessionKeys(claims.sid)
-    // An appid since moved to another platform in the configuration: its stored key is not this platform's.
-    if (stored.platform !== app.platform) throw new AppUnknown(claims.appid)
-    return this.sessionKeys(claims, stored)
+    if (stored.platform !== platform) throw new AppUnknown(claims.appid)
+    return this.sessionKeys(stored)
   }
 
   /**
@@ -203,8 +217,7 @@ export class UserService {
     return app
   }
 
-  private async sessionKeys (claims: AccessClaims, known?: StoredSessionKeys): Promise<SessionKeys> {
-    const stored = known ?? await this.deps.users.sessionKeys(claims.sid)
+  private sessionKeys (stored: StoredSessionKeys): SessionKeys {
     const { currentEnc } = stored
     if (currentEnc === null) throw new SessionKeyAbsent()
     return {
