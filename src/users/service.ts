@@ -30,6 +30,14 @@ export interface UserServiceDeps {
   vault: SessionKeyVault
   wechat: Pick<WechatClient, 'checkSession' | 'getUserPhoneNumber'>
   appTokens: Pick<WechatAppTokens, 'withToken'>
+  /**
+   * Which user an Alipay phone payload was stored for (the login grants' cache: Redis when shared). The payload
+   * names no user, and Alipay seals it with a zero IV: it is the same text for one number every time.
+   */
+  spentPayloads: {
+    claim: (ref: { id: string, key: () => Buffer }, ttlMs: number) => Promise<boolean>
+    get: (ref: { id: string, key: () => Buffer }) => Promise<unknown>
+  }
   /** DECRYPT_MAX_AGE_SECONDS: refuse data whose watermark is older. */
   maxAgeSeconds?: number
   now: () => number
@@ -50,6 +58,8 @@ interface SessionKeys {
 // WeChat's verdict on a stored session_key (checksession) is kept this long per
 // identity and key, so a client looping on bad data cannot spend the app's quota.
 const VERDICT_MEMORY_MS = 60_000
+// An Alipay phone payload carries no time: it stays spent this long (a day), in the login grants' cache.
+const ALIPAY_PAYLOAD_MEMORY_MS = 24 * 3600_000
 
 /** What getuserphonenumber's errcodes mean to the phone route. */
 function phoneFailure (error: unknown): unknown {
@@ -206,6 +216,12 @@ export class UserService {
       if (error instanceof PlatformRefusal) throw new PhoneCodeInvalid({ detail: { kind: error.kind, upstream: error.upstream } })
       throw error
     }
+    // Verified, so only Alipay's own payloads take a slot: the first user to present one holds it; another is refused.
+    const ref = (...parts: string[]) => ({ id: createHash('sha256').update(['weapp-auth/alipay-phone', app.appid, sealed.response, ...parts].join('\0')).digest('base64url'), key: () => Buffer.alloc(0) })
+    const spent = this.deps.spentPayloads
+    const mine = await spent.get(ref(userId)) !== undefined
+    if (!mine && !await spent.claim(ref(), ALIPAY_PAYLOAD_MEMORY_MS)) throw new PhoneCodeInvalid({ detail: { reason: 'alipay phone payload used by another user' } })
+    if (!mine) await spent.claim(ref(userId), ALIPAY_PAYLOAD_MEMORY_MS)
     await this.deps.users.updatePhone(userId, phone)
     return phone
   }

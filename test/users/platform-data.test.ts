@@ -215,3 +215,19 @@ t.test('attack: a session whose identity is not of its app\'s platform (appid mo
     t.equal(built.fake.callCount('/wxa/checksession'), 0, `${appid}: WeChat never asked about a QQ identity's key`)
   }
 })
+
+t.test('attack: an Alipay phone payload belongs to the first user who sends it: replayed into another user\'s session it stores nothing', async (t) => {
+  const { app, session } = await setup(t)
+  const victim = await session('alipay')
+  const attacker = await session('alipay')
+  // my.getPhoneNumber's payload names no user: Alipay's signature vouches for the number, not for whoever relays it.
+  const payload = sealAlipayPhone({ code: '10000', msg: 'Success', mobile: '13900139000' }, AES_KEY, alipayKeys.privateKey)
+  t.equal((await post(app, '/v1/auth/phone', victim.token, payload)).statusCode, 200)
+  t.match((await post(app, '/v1/auth/phone', attacker.token, payload)).json(), { statusCode: 400, code: 'PHONE_CODE_INVALID' }, 'replayed by another user')
+  t.equal((await me(app, attacker.token)).phoneNumber, null, "the victim's number is not the attacker's")
+  // Alipay's zero IV makes one number's payload the same text every time: its own user may send it again.
+  t.equal((await post(app, '/v1/auth/phone', victim.token, payload)).statusCode, 200, 'sent again by its own user')
+  t.equal((await me(app, victim.token)).phoneNumber, '13900139000', 'the first use stands')
+  const forged = sealAlipayPhone({ code: '10000', msg: 'Success', mobile: '13700137000' }, AES_KEY, rsa().privateKey)
+  t.match((await post(app, '/v1/auth/phone', attacker.token, forged)).json(), { code: 'ENCRYPTED_DATA_INVALID' }, 'a forged payload spends nothing')
+})
