@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { App, WechatApp } from '../config/index.js'
+import type { App, Platform, WechatApp } from '../config/index.js'
 import {
   AppUnknown, EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SchemeUnsupported, SessionKeyAbsent, SessionKeyStale,
   SessionKeyUnreadable, SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
@@ -30,6 +30,14 @@ export interface UserServiceDeps {
   vault: SessionKeyVault
   wechat: Pick<WechatClient, 'checkSession' | 'getUserPhoneNumber'>
   appTokens: Pick<WechatAppTokens, 'withToken'>
+  /**
+   * Which user an Alipay phone payload was stored for (the login grants' cache: Redis when shared). The payload
+   * names no user, and Alipay seals it with a zero IV: it is the same text for one number every time.
+   */
+  spentPayloads: {
+    claim: (ref: { id: string, key: () => Buffer }, ttlMs: number) => Promise<boolean>
+    get: (ref: { id: string, key: () => Buffer }) => Promise<unknown>
+  }
   /** DECRYPT_MAX_AGE_SECONDS: refuse data whose watermark is older. */
   maxAgeSeconds?: number
   now: () => number
@@ -50,6 +58,8 @@ interface SessionKeys {
 // WeChat's verdict on a stored session_key (checksession) is kept this long per
 // identity and key, so a client looping on bad data cannot spend the app's quota.
 const VERDICT_MEMORY_MS = 60_000
+// An Alipay phone payload carries no time: it stays spent this long (a day), in the login grants' cache.
+const ALIPAY_PAYLOAD_MEMORY_MS = 24 * 3600_000
 
 /** What getuserphonenumber's errcodes mean to the phone route. */
 function phoneFailure (error: unknown): unknown {
@@ -83,7 +93,7 @@ export class UserService {
     if (other !== undefined) return this.decryptOnPlatform(claims, other, { encryptedData, iv })
     const shape = checkSealedShape(encryptedData, iv)
     if (typeof shape === 'string') throw new EncryptedDataMalformed(shape)
-    const keys = await this.sessionKeys(claims)
+    const keys = await this.keysOf(claims, this.platformOf(claims))
     const failures: string[] = []
     const data = this.tryKeys(keys, encryptedData, iv, failures) ?? await this.explainFailure(claims, keys, failures)
     this.checkWatermark(data.watermark, claims.appid)
@@ -92,12 +102,12 @@ export class UserService {
   }
 
   async verify (claims: AccessClaims, rawData: string, signature: string): Promise<Record<string, unknown>> {
-    const platform = this.platformApps.get(claims.appid)?.platform
+    const platform = this.platformOf(claims)
     // Only the platforms of WeChat's scheme sign rawData with the session key.
     if (platform === 'baidu' || platform === 'alipay') {
       throw new SchemeUnsupported(PLATFORM_NAMES[platform], 'rawData signature', 'send { encryptedData, iv } to /v1/auth/decrypt where the platform has it')
     }
-    const keys = await this.sessionKeys(claims)
+    const keys = await this.keysOf(claims, platform)
     const candidates = [keys.current, keys.previous()].filter((k): k is string => k !== undefined)
     // Every candidate is compared, so timing does not tell which key (if any) matched.
     const matches = candidates.map((key) => rawDataSignatureMatches(rawData, key, signature))
@@ -151,10 +161,24 @@ export class UserService {
   private async platformKeys (claims: AccessClaims, app: PlatformApp, sealed: Sealed): Promise<SessionKeys> {
     const shape = checkSealedShape(sealed.encryptedData, sealed.iv)
     if (typeof shape === 'string') throw new EncryptedDataMalformed(shape)
+    return this.keysOf(claims, app.platform)
+  }
+
+  /** The platform of the token's app; a token signed for an app since removed from the configuration is refused. */
+  private platformOf (claims: AccessClaims): Platform {
+    const platform = this.platformApps.get(claims.appid)?.platform ?? (this.apps.has(claims.appid) ? 'wechat' : undefined)
+    if (platform === undefined) throw new AppUnknown(claims.appid)
+    return platform
+  }
+
+  /**
+   * This session's keys, only when its identity is of `platform`, its app's: an appid since moved to another platform
+   * in the configuration must not open (or ask WeChat about) a key another platform issued.
+   */
+  private async keysOf (claims: AccessClaims, platform: Platform): Promise<SessionKeys> {
     const stored = await this.deps.users.sessionKeys(claims.sid)
-    // An appid since moved to another platform in the configuration: its stored key is not this platform's.
-    if (stored.platform !== app.platform) throw new AppUnknown(claims.appid)
-    return this.sessionKeys(claims, stored)
+    if (stored.platform !== platform) throw new AppUnknown(claims.appid)
+    return this.sessionKeys(stored)
   }
 
   /**
@@ -192,6 +216,12 @@ export class UserService {
       if (error instanceof PlatformRefusal) throw new PhoneCodeInvalid({ detail: { kind: error.kind, upstream: error.upstream } })
       throw error
     }
+    // Verified, so only Alipay's own payloads take a slot: the first user to present one holds it; another is refused.
+    const ref = (...parts: string[]) => ({ id: createHash('sha256').update(['weapp-auth/alipay-phone', app.appid, sealed.response, ...parts].join('\0')).digest('base64url'), key: () => Buffer.alloc(0) })
+    const spent = this.deps.spentPayloads
+    const mine = await spent.get(ref(userId)) !== undefined
+    if (!mine && !await spent.claim(ref(), ALIPAY_PAYLOAD_MEMORY_MS)) throw new PhoneCodeInvalid({ detail: { reason: 'alipay phone payload used by another user' } })
+    if (!mine) await spent.claim(ref(userId), ALIPAY_PAYLOAD_MEMORY_MS)
     await this.deps.users.updatePhone(userId, phone)
     return phone
   }
@@ -203,8 +233,7 @@ export class UserService {
     return app
   }
 
-  private async sessionKeys (claims: AccessClaims, known?: StoredSessionKeys): Promise<SessionKeys> {
-    const stored = known ?? await this.deps.users.sessionKeys(claims.sid)
+  private sessionKeys (stored: StoredSessionKeys): SessionKeys {
     const { currentEnc } = stored
     if (currentEnc === null) throw new SessionKeyAbsent()
     return {

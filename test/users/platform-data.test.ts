@@ -8,7 +8,7 @@ import { RefreshTokens } from '../../src/sessions/refresh-token.js'
 import { SessionRepository } from '../../src/sessions/repository.js'
 import { UserRepository } from '../../src/users/repository.js'
 import { SessionKeyVault } from '../../src/users/session-key-vault.js'
-import { build, type Built } from '../helper.js'
+import { APP, build, type Built } from '../helper.js'
 import { me, post } from '../helpers/auth.js'
 import { sealWithKey } from '../helpers/sealed.js'
 
@@ -193,4 +193,41 @@ t.test('decrypt on QQ, Douyin and Kuaishou: DECRYPT_MAX_AGE_SECONDS refuses old 
     const old = sealForUser(sessionKey, { ...PROFILE, watermark: { appid, timestamp: Math.floor(Date.now() / 1000) - 120 } })
     t.match((await post(built.app, '/v1/auth/decrypt', token, old)).json(), { statusCode: 400, code: 'WATERMARK_EXPIRED' }, platform)
   }
+})
+
+t.test('attack: a session whose identity is not of its app\'s platform (appid moved or removed) never reaches the WeChat key path', async (t) => {
+  const built = await build(t, { env: { APPS: JSON.stringify(Object.values(APPS)) } })
+  const users = new UserRepository(built.database, new SessionKeyVault(built.config.vaultKeys),
+    new SessionRepository(built.database, built.config.jwt, new RefreshTokens(built.config.vaultKeys)))
+  // A QQ identity under the WeChat app's appid (the appid was QQ's before the configuration moved it), and one under an appid no longer configured.
+  for (const appid of [APP.appid, 'qq-app-removed']) {
+    const sessionKey = randomBytes(16).toString('base64')
+    const record = await users.recordFirstLogin({ platform: 'qq', appid, subject: `qq-${appid}`, subjectKind: 'openid', sessionKey })
+    const token = built.app.signAccessToken({ sub: record.userId, sid: record.sessionId, appid })
+    const rawData = JSON.stringify(PROFILE)
+    const verify = await post(built.app, '/v1/auth/verify', token, { rawData, signature: signRawData(rawData, sessionKey) })
+    t.match(verify.json(), { statusCode: 400, code: 'APP_UNKNOWN' }, `${appid}: verify refuses the other platform's key`)
+    const decrypt = await post(built.app, '/v1/auth/decrypt', token, sealForUser(sessionKey, { ...PROFILE, ...watermark(appid) }))
+    t.match(decrypt.json(), { statusCode: 400, code: 'APP_UNKNOWN' }, `${appid}: decrypt refuses the other platform's key`)
+    const tampered = await post(built.app, '/v1/auth/decrypt', token, tamper(sealForUser(sessionKey, { ...PROFILE, ...watermark(appid) })))
+    t.match(tampered.json(), { statusCode: 400, code: 'APP_UNKNOWN' }, `${appid}: undecryptable data alike`)
+    t.equal((await me(built.app, token)).nickname, null, `${appid}: nothing stored`)
+    t.equal(built.fake.callCount('/wxa/checksession'), 0, `${appid}: WeChat never asked about a QQ identity's key`)
+  }
+})
+
+t.test('attack: an Alipay phone payload belongs to the first user who sends it: replayed into another user\'s session it stores nothing', async (t) => {
+  const { app, session } = await setup(t)
+  const victim = await session('alipay')
+  const attacker = await session('alipay')
+  // my.getPhoneNumber's payload names no user: Alipay's signature vouches for the number, not for whoever relays it.
+  const payload = sealAlipayPhone({ code: '10000', msg: 'Success', mobile: '13900139000' }, AES_KEY, alipayKeys.privateKey)
+  t.equal((await post(app, '/v1/auth/phone', victim.token, payload)).statusCode, 200)
+  t.match((await post(app, '/v1/auth/phone', attacker.token, payload)).json(), { statusCode: 400, code: 'PHONE_CODE_INVALID' }, 'replayed by another user')
+  t.equal((await me(app, attacker.token)).phoneNumber, null, "the victim's number is not the attacker's")
+  // Alipay's zero IV makes one number's payload the same text every time: its own user may send it again.
+  t.equal((await post(app, '/v1/auth/phone', victim.token, payload)).statusCode, 200, 'sent again by its own user')
+  t.equal((await me(app, victim.token)).phoneNumber, '13900139000', 'the first use stands')
+  const forged = sealAlipayPhone({ code: '10000', msg: 'Success', mobile: '13700137000' }, AES_KEY, rsa().privateKey)
+  t.match((await post(app, '/v1/auth/phone', attacker.token, forged)).json(), { code: 'ENCRYPTED_DATA_INVALID' }, 'a forged payload spends nothing')
 })
