@@ -69,7 +69,7 @@ export default fp(async function services (app: FastifyInstance, { config, clock
     get alipay () { return platforms.adapter('alipay') }
   }
   app.decorate('userService', new UserService({
-    apps, platformApps: config.apps, adapters, users, sessions, vault, wechat, appTokens, spentPayloads: grantCache, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock
+    apps, platformApps: config.apps, adapters, users, sessions, vault, wechat, appTokens, spentPayloads: codeClaimCache, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock
   }))
   app.decorate('authService', new AuthService({
     apps: config.apps,
