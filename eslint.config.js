@@ -15,7 +15,9 @@ export default [
     rules: {
       // A TypeBox schema and the type derived from it share one name (`const TokenPair` and `type TokenPair = Static<typeof TokenPair>`),
       // as fastify/demo does; TypeScript itself reports real redeclarations.
-      '@typescript-eslint/no-redeclare': 'off'
+      '@typescript-eslint/no-redeclare': 'off',
+      // Long lines are hard to review side by side; strings, SQL in template literals, URLs and regexes may run on.
+      '@stylistic/max-len': ['error', { code: 140, tabWidth: 2, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreUrls: true, ignoreRegExpLiterals: true }]
     }
   }
 ]

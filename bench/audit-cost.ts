@@ -39,7 +39,12 @@ export async function auditCost (databaseUrl: string, events = 20_000, batch = 5
     const used = process.cpuUsage(cpu)
     const ms = performance.now() - started
     await db.prisma.$executeRawUnsafe('DELETE FROM auth_events')
-    return { events, cpuPerEventUs: Math.round(((used.user + used.system) / events) * 10) / 10, msPerBatch: Math.round((ms / (events / batch)) * 10) / 10, batch }
+    return {
+      events,
+      cpuPerEventUs: Math.round(((used.user + used.system) / events) * 10) / 10,
+      msPerBatch: Math.round((ms / (events / batch)) * 10) / 10,
+      batch
+    }
   } finally {
     await db.close()
   }

@@ -43,7 +43,11 @@ app.post('/v1/auth/refresh', async (request, reply) => {
   const presented = tokens.verify(token)
   if (presented === undefined) return reply.code(401).send({ code: 'REFRESH_TOKEN_INVALID' })
   const next = tokens.issue(presented.sessionId, presented.generation + 1)
-  const { rows: [row] } = await pool.query({ name: rotate.name, text: rotate.text, values: [presented.sessionId, presented.hash, sealSuccessor(presented, next.token), next.hash, 2_592_000] })
+  const { rows: [row] } = await pool.query({
+    name: rotate.name,
+    text: rotate.text,
+    values: [presented.sessionId, presented.hash, sealSuccessor(presented, next.token), next.hash, 2_592_000]
+  })
   if (row === undefined) return reply.code(401).send({ code: 'REFRESH_TOKEN_INVALID' })
   return {
     accessToken: sign({ sub: row.user_id, sid: row.session_id, appid: row.appid, jti: randomUUID() }),

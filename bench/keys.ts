@@ -5,7 +5,9 @@ export const ED25519_PEM = generateKeyPairSync('ed25519').privateKey.export({ ty
 export const VAULT_KEYS = `bench:${randomBytes(32).toString('base64')}`
 
 /** The environment of the service a bench starts: production mode, its own database and data folder, WeChat at the fake. */
-export function serviceEnv (app: { appid: string, secret: string }, databaseUrl: string, wechatUrl: string, dataDir: string): Record<string, string> {
+export function serviceEnv (
+  app: { appid: string, secret: string }, databaseUrl: string, wechatUrl: string, dataDir: string
+): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',

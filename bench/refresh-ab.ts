@@ -25,13 +25,29 @@ const { values: args } = parseArgs({
   options: { base: { type: 'string' }, rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' }, route: { type: 'string', default: 'POST /v1/auth/refresh' }, rate: { type: 'string' } }
 })
 if (args.base === undefined) throw new Error('--base DIR: a built checkout to compare with')
-const LOAD = { connections: 32, warmupSeconds: 2, seconds: Number(args.seconds), ...(args.rate === undefined ? {} : { overallRate: Number(args.rate) }) }
+const LOAD = {
+  connections: 32,
+  warmupSeconds: 2,
+  seconds: Number(args.seconds),
+  ...(args.rate === undefined ? {} : { overallRate: Number(args.rate) })
+}
 const APP = { appid: 'wxrefreshab00001', secret: 'refresh-ab-secret' }
 const log = (line: string): void => { process.stderr.write(`${line}\n`) }
 const scenario = scenarios.list().find((s) => s.name === args.route)
 if (scenario === undefined) throw new Error(`no scenario ${args.route}`)
 
-interface Build { label: string, dir: string, databaseUrl: string, url: string, pid: number, stop: () => void, cpu: number[], rps: number[], roundTrips: number, bytes: number }
+interface Build {
+  label: string
+  dir: string
+  databaseUrl: string
+  url: string
+  pid: number
+  stop: () => void
+  cpu: number[]
+  rps: number[]
+  roundTrips: number
+  bytes: number
+}
 
 async function start (label: string, dir: string, fake: FakeWechat, dataDir: string, dbName: string): Promise<Build> {
   await admin(`CREATE DATABASE "${dbName}"`)
@@ -65,7 +81,13 @@ async function measure (build: Build, fake: FakeWechat): Promise<void> {
   const { request } = scenario!.build(await scenarios.fixture(build.url, fake, APP.appid, LOAD.connections * 2))
   await autocannon({ url: build.url, connections: LOAD.connections, duration: LOAD.warmupSeconds, requests: [request] })
   const before = cpuMicros(build.pid)
-  const result = await autocannon({ url: build.url, connections: LOAD.connections, duration: LOAD.seconds, ...(LOAD.overallRate === undefined ? {} : { overallRate: LOAD.overallRate }), requests: [request] })
+  const result = await autocannon({
+    url: build.url,
+    connections: LOAD.connections,
+    duration: LOAD.seconds,
+    ...(LOAD.overallRate === undefined ? {} : { overallRate: LOAD.overallRate }),
+    requests: [request]
+  })
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${build.label}: ${result.non2xx} non-2xx, ${result.errors} errors`)
   build.cpu.push(Math.round((cpuMicros(build.pid) - before) / Math.max(1, result.requests.total)))
   build.rps.push(Math.round(result.requests.average))

@@ -59,12 +59,19 @@ interface Load { rps: number, p99: number, non2xx: number }
 /** Fresh logins for every run: a refresh token is used once. */
 const fixture = (service: Service, fake: FakeWechat) => scenarios.fixture(service.url, fake, APP.appid, LOAD.connections * 2)
 
-async function run (service: Service, scenario: Scenario, fake: FakeWechat, seconds: number, during?: () => Promise<unknown>): Promise<Load & { cpuUs: number }> {
+async function run (
+  service: Service, scenario: Scenario, fake: FakeWechat, seconds: number, during?: () => Promise<unknown>
+): Promise<Load & { cpuUs: number }> {
   const { request } = scenario.build(await fixture(service, fake))
   await autocannon({ url: service.url, connections: LOAD.connections, duration: LOAD.warmupSeconds, requests: [request] })
   const pid = service.child.pid!
   const cpuBefore = cpuMicros(pid)
-  const load = autocannon({ url: service.url, connections: LOAD.connections, duration: during === undefined ? seconds : 3600, requests: [request] })
+  const load = autocannon({
+    url: service.url,
+    connections: LOAD.connections,
+    duration: during === undefined ? seconds : 3600,
+    requests: [request]
+  })
   if (during !== undefined) {
     await during()
     ;(load as unknown as autocannon.Instance).stop()
@@ -115,7 +122,17 @@ async function prunePass (databaseUrl: string, agoDays: number): Promise<PassSta
   }
 }
 
-interface Bytes { session: number, sessionWithTokens: number, token: number, event: number, sessions: number, tokens: number, events: number, eventBytes: number, sessionBytes: number }
+interface Bytes {
+  session: number
+  sessionWithTokens: number
+  token: number
+  event: number
+  sessions: number
+  tokens: number
+  events: number
+  eventBytes: number
+  sessionBytes: number
+}
 
 /** Bytes per row, indexes and TOAST included: sessions with the legacy refresh_tokens; auth_events_log over all its partitions. */
 async function bytes (client: pg.Client): Promise<Bytes> {

@@ -29,14 +29,19 @@ const bearerGet = (path: string) => ({ users }: Fixture) => {
   return { request: { method: 'GET' as const, path, setupRequest: (req: autocannon.Request) => ({ ...req, headers: { authorization: `Bearer ${user().accessToken}` } }) } }
 }
 
-/** Every answer's refresh token goes back into the pool the next request takes from: each token is used exactly once, as a client following its rotation would. */
+/**
+ * Every answer's refresh token goes back into the pool the next request takes from: each token is used exactly once,
+ * as a client following its rotation would.
+ */
 const refreshChain = (users: FixtureUser[]) => {
   const pool = users.map((u) => u.refreshToken)
   return {
     request: {
       method: 'POST' as const,
       path: '/v1/auth/refresh',
-      setupRequest: (req: autocannon.Request) => ({ ...req, headers: { ...JSON_HEADERS }, body: JSON.stringify({ refreshToken: pool.shift() }) }),
+      setupRequest: (req: autocannon.Request) => ({
+        ...req, headers: { ...JSON_HEADERS }, body: JSON.stringify({ refreshToken: pool.shift() })
+      }),
       onResponse: (status: number, body: string) => {
         if (status === 200) pool.push((JSON.parse(body) as { refreshToken: string }).refreshToken)
       }

@@ -109,7 +109,9 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
     else parseJson(request, body as string, done)
   })
   app.addSchema(ErrorResponse)
-  await app.register(connections, { ...config.connections, outbound: config.databasePoolSize + config.wechat.maxConnections, exempt: trusted, clock })
+  await app.register(connections, {
+    ...config.connections, outbound: config.databasePoolSize + config.wechat.maxConnections, exempt: trusted, clock
+  })
   await app.register(errors)
   await app.register(requestLog)
   await app.register(drain)
@@ -120,7 +122,9 @@ export async function buildApp (config: RuntimeConfig, deps: AppDeps): Promise<F
   await app.register(audit, { clock })
   await app.register(redis, { url: config.redisUrl, clock })
   await app.register(rateLimit, { ...rateLimits, redisPrefix: config.redisPrefix })
-  await app.register(auth, { keys, issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds })
+  await app.register(auth, {
+    keys, issuer: config.jwt.issuer, audience: config.jwt.audience, accessTtlSeconds: config.jwt.accessTtlSeconds
+  })
   await app.register(services, { config, clock })
 
   await app.register(health)

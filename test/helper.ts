@@ -178,7 +178,9 @@ export interface BuildOptions {
  * a fake of every other platform serving one app each through APPS (an `APPS`
  * in `env` replaces those); all closed when the test ends.
  */
-export async function build (t: Test, { env = {}, apps, testDb: shared, fake: sharedFake, platforms: sharedPlatforms, logger, clock }: BuildOptions = {}): Promise<Built> {
+export async function build (
+  t: Test, { env = {}, apps, testDb: shared, fake: sharedFake, platforms: sharedPlatforms, logger, clock }: BuildOptions = {}
+): Promise<Built> {
   const fake = sharedFake ?? await startFakeWechat(t, apps)
   const platforms = sharedPlatforms ?? await startPlatformFakes(t)
   const testDb = shared ?? await testDatabase(t)

@@ -50,7 +50,10 @@ export interface AuthClientOptions {
   apiOrigins?: string[]
   /** Sent with login when the service serves several mini-programs. */
   appid?: string
-  /** The runtime's global: wx, qq, tt, swan, my, ks (or uni, Taro: wx-shaped). Default: the global of `platform`, or the first of wx, qq, tt, swan, my, ks there is. */
+  /**
+   * The runtime's global: wx, qq, tt, swan, my, ks (or uni, Taro: wx-shaped).
+   * Default: the global of `platform`, or the first of wx, qq, tt, swan, my, ks there is.
+   */
   api?: object
   /** Which runtime `api` is. Default: the platform whose global `api` is, else wx's shape (uni, Taro). */
   platform?: Platform
@@ -347,7 +350,11 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
    */
   function save (body: TokenBody): Tokens {
     const life = lifetime(body.accessToken)
-    const next = { accessToken: body.accessToken, refreshToken: body.refreshToken, expiresAt: now() + (life > 0 ? life : body.expiresIn) * 1000 }
+    const next = {
+      accessToken: body.accessToken,
+      refreshToken: body.refreshToken,
+      expiresAt: now() + (life > 0 ? life : body.expiresIn) * 1000
+    }
     try {
       w.setStorageSync(key, next)
     } catch (error) {
@@ -374,7 +381,8 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
 
   function send (url: string, method: Method, data: unknown, header: Record<string, string>, extra?: object): Promise<Response<any>> {
     return new Promise((resolve, reject) => {
-      // my.request answers `status` and `headers`, and calls fail with them for an HTTP error status (error 19) or a body that is not JSON (14).
+      // my.request answers `status` and `headers`, and calls fail with them for an HTTP error status (error 19)
+      // or a body that is not JSON (14).
       const answered = (res: any, body = res.data): void => {
         resolve({ statusCode: res.statusCode || res.status, data: body, header: res.header || res.headers || {} })
         if (url.indexOf(base + '/') === 0) flush()
@@ -533,7 +541,9 @@ export function createAuthClient (options: AuthClientOptions): AuthClient {
   }
 
   /** Sends with the Bearer token; an expired token costs one refresh, any other 401 one login, then a 401 rejects. */
-  async function authed (url: string, method: Method, data: unknown, header: Record<string, string> | undefined, extra: object | undefined, mayLogin: boolean): Promise<Response<any>> {
+  async function authed (
+    url: string, method: Method, data: unknown, header: Record<string, string> | undefined, extra: object | undefined, mayLogin: boolean
+  ): Promise<Response<any>> {
     let held = await ready(mayLogin)
     // The client's Authorization replaces the app's in any case ('authorization'): both would be one invalid value.
     const own: Record<string, string> = {}

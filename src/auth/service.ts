@@ -81,7 +81,9 @@ export class AuthService {
   async login (code: string, appid?: string, { anonymous = false }: LoginOptions = {}): Promise<Granted<LoginResult>> {
     const app = this.selectApp(appid)
     // An anonymous code names a device, not a user: no call, no grant, no row (Douyin's adapter refuses one too).
-    if (anonymous) throw new PlatformCodeAnonymous(PLATFORM_NAMES[app.platform], { detail: { platform: app.platform }, subject: { appid: app.appid } })
+    if (anonymous) {
+      throw new PlatformCodeAnonymous(PLATFORM_NAMES[app.platform], { detail: { platform: app.platform }, subject: { appid: app.appid } })
+    }
     const ref = codeRef(app.appid, code)
     return this.inFlight.run(ref.id, () => this.loginOnce(app, code, ref))
   }
@@ -109,8 +111,12 @@ export class AuthService {
    * adapter, its failures read by platform-failure.ts.
    */
   private async exchange (app: App, code: string): Promise<PlatformIdentity> {
-    if (isPlatformApp(app)) return this.deps.platforms.exchange(app, code).catch((error: unknown) => { throw platformLoginFailure(app.platform, error) })
-    const { openid, unionid, sessionKey } = await this.deps.wechat.code2session(app, code).catch((error: unknown) => { throw loginFailure(error) })
+    if (isPlatformApp(app)) {
+      return this.deps.platforms.exchange(app, code).catch((error: unknown) => { throw platformLoginFailure(app.platform, error) })
+    }
+    const { openid, unionid, sessionKey } = await this.deps.wechat.code2session(app, code).catch((error: unknown) => {
+      throw loginFailure(error)
+    })
     return { subject: openid, subjectKind: 'openid', unionid, sessionKey }
   }
 

@@ -66,7 +66,10 @@ function describeErrors (env: Env): string[] {
 // JSON: its strings read `\n` themselves (a PEM's newlines); a real newline inside one would not parse.
 const JSON_VALUED = new Set(['APPS'])
 
-/** The schema's variables of `source` (empty ones unset, `\n` read as a newline), defaults filled in; `problems` gets what the schema refuses. */
+/**
+ * The schema's variables of `source` (empty ones unset, `\n` read as a newline), defaults filled in;
+ * `problems` gets what the schema refuses.
+ */
 export function readEnv (source: Record<string, string | undefined>, problems: string[]): Env {
   const raw: Record<string, unknown> = {}
   for (const key of Object.keys(EnvSchema.properties)) {

@@ -60,7 +60,9 @@ export function splitPemKeys (text: string): string[] {
   return text.match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? []
 }
 
-export function parseJwtKeys ({ privateKey, secret, publicKeys = [] }: { privateKey?: string, secret?: string, publicKeys?: string[] }): JwtKeys {
+export function parseJwtKeys (
+  { privateKey, secret, publicKeys = [] }: { privateKey?: string, secret?: string, publicKeys?: string[] }
+): JwtKeys {
   if (secret !== undefined) {
     return { algorithm: 'HS256', signingKey: secret, verifyKeys: new Map([['default', secret]]), jwks: [] }
   }

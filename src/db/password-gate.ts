@@ -39,7 +39,9 @@ export interface PasswordGate {
  * At maxConnections a new client takes the place of the oldest one still short of the password,
  * so clients that never log in (any local user can open them) cannot lock the service out.
  */
-export async function startPasswordGate (options: { password: string, backendPath: string, host: string, port: number, maxConnections: number, handshakeTimeoutMs?: number }): Promise<PasswordGate> {
+export async function startPasswordGate (
+  options: { password: string, backendPath: string, host: string, port: number, maxConnections: number, handshakeTimeoutMs?: number }
+): Promise<PasswordGate> {
   const expected = digest(options.password)
   const sockets = new Set<Socket>()
   /** Clients yet to give the password, oldest first. */

@@ -31,14 +31,18 @@ export interface Statement<Row> {
 /** Every statement declared, for the test that checks them against the database. */
 export const STATEMENTS: Statement<unknown>[] = []
 
-export function statement<Columns extends Record<string, Column>> (name: string, columns: Columns, text: string): Statement<RowOf<Columns>> {
+export function statement<Columns extends Record<string, Column>> (
+  name: string, columns: Columns, text: string
+): Statement<RowOf<Columns>> {
   if (STATEMENTS.some((s) => s.name === name)) throw new Error(`statement ${name} declared twice`)
   const declared: Statement<RowOf<Columns>> = { name, text, columns }
   STATEMENTS.push(declared as Statement<unknown>)
   return declared
 }
 
-export async function runStatement<Row> (pool: pg.Pool | pg.PoolClient, statement: Statement<Row>, values: unknown[], named = true): Promise<Row[]> {
+export async function runStatement<Row> (
+  pool: pg.Pool | pg.PoolClient, statement: Statement<Row>, values: unknown[], named = true
+): Promise<Row[]> {
   const result = await pool.query(named ? { name: statement.name, text: statement.text, values } : { text: statement.text, values })
   return result.rows as Row[]
 }

@@ -85,7 +85,9 @@ export class FakeBaidu extends FakeServer {
 
   /** Answer OAuth2 `error` (invalid_grant, server_error...) to `times` requests (all when absent), on `path` only if given. */
   refuse (error: string | undefined, { times, path }: { times?: number, path?: string } = {}): void {
-    this.refusal = error === undefined ? undefined : { error, ...(times === undefined ? {} : { times }), ...(path === undefined ? {} : { path }) }
+    this.refusal = error === undefined
+      ? undefined
+      : { error, ...(times === undefined ? {} : { times }), ...(path === undefined ? {} : { path }) }
   }
 
   /** swan's side over HTTP: the login code, checkSession, user info and the phone button sealed for the app (appid: the appKey). */

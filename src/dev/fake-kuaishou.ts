@@ -16,7 +16,9 @@ const ERROR_MSG: Record<number, string> = {
   100200101: '验证出错'
 }
 
-const RESULTS: Record<Exclude<Redeemed, object>, number> = { unknown_app: 100200101, bad_secret: 100200101, bad_code: 100200100, used_code: 100200100 }
+const RESULTS: Record<Exclude<Redeemed, object>, number> = {
+  unknown_app: 100200101, bad_secret: 100200101, bad_code: 100200100, used_code: 100200100
+}
 
 export class FakeKuaishou extends FakeSessionKeyPlatform {
   protected readonly boundByDefault = false

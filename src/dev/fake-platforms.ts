@@ -56,7 +56,9 @@ export async function startFakePlatforms (): Promise<FakePlatforms> {
     douyin: new FakeDouyin([{ appid: DEMO_APPIDS.douyin, secret: simple.douyin }]),
     kuaishou: new FakeKuaishou([{ appid: DEMO_APPIDS.kuaishou, secret: simple.kuaishou }]),
     baidu: new FakeBaidu([baidu]),
-    alipay: new FakeAlipay([{ appid: DEMO_APPIDS.alipay, appPublicKey: alipayKeys.publicKey, aesKey }], Date.now, { alipay: alipayOwn, forger: alipayKeys.privateKey })
+    alipay: new FakeAlipay([{ appid: DEMO_APPIDS.alipay, appPublicKey: alipayKeys.publicKey, aesKey }], Date.now, {
+      alipay: alipayOwn, forger: alipayKeys.privateKey
+    })
   }
   await Promise.all(Object.values(fakes).map((fake) => fake.listen()))
   const at = (platform: Platform) => ({ appid: DEMO_APPIDS[platform], apiBase: fakes[platform].url })

@@ -68,7 +68,9 @@ export abstract class FakeSessionKeyPlatform extends FakeServer {
   }
 
   /** getUserInfo: the profile sealed with the user's session_key, and rawData signed. */
-  userInfo (appid: string, user: string, profile: FakeProfile, options: { watermarkAppid?: string } = {}): Sealed & { rawData: string, signature: string } {
+  userInfo (
+    appid: string, user: string, profile: FakeProfile, options: { watermarkAppid?: string } = {}
+  ): Sealed & { rawData: string, signature: string } {
     const sessionKey = this.requireSessionKey(appid, user)
     const rawData = JSON.stringify(profile)
     const payload = { openId: this.openid(appid, user), ...profile, ...this.watermark(appid, options.watermarkAppid) }

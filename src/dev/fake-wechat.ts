@@ -101,10 +101,17 @@ export class FakeWechat extends FakeServer {
   }
 
   /** wx.getUserProfile / getUserInfo: the profile sealed with the current session_key, and rawData signed. */
-  userInfo (appid: string, user: string, profile: FakeProfile, { watermarkAppid = appid, unionId = this.apps.get(appid)?.bound !== false } = {}): Sealed & { rawData: string, signature: string } {
+  userInfo (
+    appid: string, user: string, profile: FakeProfile, { watermarkAppid = appid, unionId = this.apps.get(appid)?.bound !== false } = {}
+  ): Sealed & { rawData: string, signature: string } {
     const { sessionKey } = this.requireUser(appid, user)
     const rawData = JSON.stringify(profile)
-    const payload = { openId: this.openid(appid, user), ...profile, ...(unionId ? { unionId: this.unionid(user) } : {}), watermark: this.watermark(watermarkAppid) }
+    const payload = {
+      openId: this.openid(appid, user),
+      ...profile,
+      ...(unionId ? { unionId: this.unionid(user) } : {}),
+      watermark: this.watermark(watermarkAppid)
+    }
     return { ...sealForUser(sessionKey, payload), rawData, signature: signRawData(rawData, sessionKey) }
   }
 

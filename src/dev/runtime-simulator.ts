@@ -159,8 +159,12 @@ export class RuntimeSimulator {
     const standIn = this.standIn?.({ method, url, header })
     const answer = standIn !== undefined
       ? new Promise<StandInAnswer>((resolve) => setImmediate(() => resolve(standIn)))
-      : fetch(url, { method, headers: header, body, ...(options.timeout !== undefined ? { signal: AbortSignal.timeout(options.timeout) } : {}) })
-        .then(async (res) => ({ statusCode: res.status, header: Object.fromEntries(res.headers), body: await res.text() }))
+      : fetch(url, {
+        method,
+        headers: header,
+        body,
+        ...(options.timeout !== undefined ? { signal: AbortSignal.timeout(options.timeout) } : {})
+      }).then(async (res) => ({ statusCode: res.status, header: Object.fromEntries(res.headers), body: await res.text() }))
     answer
       .then((res) => {
         this.options.onCall?.({ ...call, statusCode: res.statusCode })
@@ -301,7 +305,11 @@ interface AlipayRequest {
  */
 function alipay (sim: RuntimeSimulator): object {
   return {
-    getAuthCode ({ scopes, success, fail }: { scopes?: unknown, success?: (result: { authCode: string, authSuccessScopes: unknown[] }) => void, fail?: (error: AlipayFail) => void }): void {
+    getAuthCode ({ scopes, success, fail }: {
+      scopes?: unknown
+      success?: (result: { authCode: string, authSuccessScopes: unknown[] }) => void
+      fail?: (error: AlipayFail) => void
+    }): void {
       sim.authScopes.push(scopes)
       sim.login({
         success: ({ code }) => success?.({ authCode: code, authSuccessScopes: [scopes ?? 'auth_base'] }),

@@ -7,7 +7,9 @@ const LISTENING = /(?:Server listening at|listening) (http:\/\/[^"\s]+)/
  * and resolves with the URL it says it listens on (the first group of `ready`);
  * its stdout keeps being drained after.
  */
-export async function spawnListening (script: string, env: NodeJS.ProcessEnv, ready = LISTENING): Promise<{ child: ChildProcess, url: string }> {
+export async function spawnListening (
+  script: string, env: NodeJS.ProcessEnv, ready = LISTENING
+): Promise<{ child: ChildProcess, url: string }> {
   const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   let seen = ''
   const url = await new Promise<string>((resolve, reject) => {

@@ -57,8 +57,10 @@ export class Pruner {
   /** The moment a pass began: its cutoffs stay where its clock check found them. */
   private passStarted?: number
 
-  constructor (private readonly db: Database, policy: PrunePolicy, private readonly now: () => number = Date.now, private readonly restRatio = REST_RATIO,
-    private readonly maxClockAheadMs = Number.POSITIVE_INFINITY) {
+  constructor (
+    private readonly db: Database, policy: PrunePolicy, private readonly now: () => number = Date.now,
+    private readonly restRatio = REST_RATIO, private readonly maxClockAheadMs = Number.POSITIVE_INFINITY
+  ) {
     const clock = (): number => this.passStarted ?? this.now()
     const before = (seconds: number) => () => new Date(clock() - seconds * 1000)
     this.steps = [

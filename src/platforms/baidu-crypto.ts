@@ -51,7 +51,10 @@ export function decryptBaiduData (sessionKey: string, encryptedData: string, iv:
   const key = keyOf(sessionKey)
   const ivBytes = decodeBase64(iv)
   const data = decodeBase64(encryptedData)
-  if (ivBytes?.length !== 16 || data === undefined || data.length === 0 || data.length % 16 !== 0 || data.length > MAX_ENCRYPTED_DATA_BYTES) {
+  if (
+    ivBytes?.length !== 16 || data === undefined || data.length === 0 || data.length % 16 !== 0 ||
+    data.length > MAX_ENCRYPTED_DATA_BYTES
+  ) {
     throw new DecryptFailure('malformed', 'iv or encryptedData malformed')
   }
   const decipher = createDecipheriv('aes-192-cbc', key, ivBytes).setAutoPadding(false)
@@ -74,7 +77,9 @@ export function decryptBaiduData (sessionKey: string, encryptedData: string, iv:
  * Seals a payload the way Baidu does, for the fake and for tests. `prefix`
  * fixes the 16 "random" bytes (official vectors), `iv` the IV.
  */
-export function sealBaiduData (sessionKey: string, appKey: string, payload: object | string, { iv = randomBytes(16), prefix = randomBytes(RANDOM_PREFIX) } = {}): Sealed {
+export function sealBaiduData (
+  sessionKey: string, appKey: string, payload: object | string, { iv = randomBytes(16), prefix = randomBytes(RANDOM_PREFIX) } = {}
+): Sealed {
   const content = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload), 'utf8')
   const length = Buffer.alloc(LENGTH_BYTES)
   length.writeUInt32BE(content.length)

@@ -45,7 +45,9 @@ export class PlatformRegistry {
   constructor (apps: readonly App[], options: RegistryOptions) {
     const { observe, ...transport } = options
     const platforms = new Set(apps.filter(isPlatformApp).map((app) => app.platform))
-    const observer = (platform: Platform) => observe === undefined ? {} : { observe: (api: string, outcome: string, seconds?: number) => { observe(platform, api, outcome, seconds) } }
+    const observer = (platform: Platform) => observe === undefined
+      ? {}
+      : { observe: (api: string, outcome: string, seconds?: number) => { observe(platform, api, outcome, seconds) } }
     const own = (platform: Platform, retryIf: (error: unknown) => boolean): Transport => {
       const made = new Transport({ ...transport, ...observer(platform), outcomeOf, retryIf })
       this.closers.push(async () => { await made.close() })

@@ -24,7 +24,10 @@ export interface PlatformPhone {
 
 export type AdapterOptions = Pick<TransportOptions, 'timeoutMs' | 'maxConnections' | 'maxPending' | 'retryAfterSeconds' | 'observe' | 'busyAttempts' | 'busyBackoffMs'>
 
-/** Whether decrypted data must carry a watermark naming the app (QQ, Douyin), or is checked only when it has one (Kuaishou: none documented). */
+/**
+ * Whether decrypted data must carry a watermark naming the app (QQ, Douyin), or is checked only when it has one
+ * (Kuaishou: none documented).
+ */
 export type WatermarkRule = 'required' | 'if_present'
 
 /** openid, open_id, unionid: URL-safe ids; the columns hold 128. Anything else is not an id the platform issued. */
@@ -40,7 +43,9 @@ export const absent = (value: unknown): boolean => value === undefined || value 
  * platform gives it: an empty or odd subject would be one account shared by
  * everyone the platform (or whatever answers) says it for.
  */
-export function identityOf (subjectKind: SubjectKind, fields: { subject: unknown, sessionKey: unknown, unionid: unknown }): PlatformIdentity {
+export function identityOf (
+  subjectKind: SubjectKind, fields: { subject: unknown, sessionKey: unknown, unionid: unknown }
+): PlatformIdentity {
   const { subject, sessionKey, unionid } = fields
   if (typeof subject !== 'string' || !PLATFORM_ID.test(subject)) throw new TransportUnavailable(`answer without a valid ${subjectKind}`)
   if (typeof sessionKey !== 'string' || decodeBase64(sessionKey)?.length !== 16) throw new TransportUnavailable('answer without a valid session_key')

@@ -115,7 +115,9 @@ export class Transport {
     this.connections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
     const retryAfter = options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS
     // Logins waiting on a slow platform are I/O, not work: hundreds at once must not fail for want of a connection.
-    this.slots = new Slots(this.connections, Math.max(this.connections, options.maxPending ?? DEFAULT_MAX_PENDING), () => new TransportOverloaded(retryAfter))
+    this.slots = new Slots(
+      this.connections, Math.max(this.connections, options.maxPending ?? DEFAULT_MAX_PENDING), () => new TransportOverloaded(retryAfter)
+    )
   }
 
   /** The raw answer, for a caller that reads it itself. */

@@ -26,7 +26,9 @@ export class RedisHealth {
   private retryAt = 0
   private probing = false
 
-  constructor (private readonly log: FastifyBaseLogger, private readonly now: () => number = Date.now, private readonly cooldownMs = COOLDOWN_MS) {}
+  constructor (
+    private readonly log: FastifyBaseLogger, private readonly now: () => number = Date.now, private readonly cooldownMs = COOLDOWN_MS
+  ) {}
 
   usable (): boolean {
     if (this.downSince === undefined) return true
@@ -90,7 +92,13 @@ export default fp(async function redis (app: FastifyInstance, { url, clock = Dat
   // Fail fast instead of queueing commands while Redis is away. Redis answers in
   // well under a millisecond on a healthy network: a command still unanswered
   // after 250 ms trips the breaker, slow and hung alike.
-  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, lazyConnect: true })
+  const client = new Redis(url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: 2000,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    lazyConnect: true
+  })
   client.on('error', (error) => { health.failed(error) })
   client.on('ready', () => { health.succeeded() })
   // Unreachable at start is not fatal: ioredis keeps reconnecting, callers degrade meanwhile.

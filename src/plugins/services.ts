@@ -47,7 +47,9 @@ export default fp(async function services (app: FastifyInstance, { config, clock
   const vault = new SessionKeyVault(config.vaultKeys)
   const sessions = new SessionRepository(app.db, config.jwt, new RefreshTokens(config.vaultKeys))
   const users = new UserRepository(app.db, vault, sessions)
-  const appTokens = new WechatAppTokens(wechat, shared<AppTokenCache>((redis) => new RedisAppTokenCache(redis, config.redisPrefix), new MemoryAppTokenCache()))
+  const appTokens = new WechatAppTokens(
+    wechat, shared<AppTokenCache>((redis) => new RedisAppTokenCache(redis, config.redisPrefix), new MemoryAppTokenCache())
+  )
   const codeClaimCache = shared<CodeClaimCache>(
     (redis) => new RedisCodeClaimCache(redis, config.redisPrefix), new MemoryCodeClaimCache(clock)
   )
@@ -69,7 +71,17 @@ export default fp(async function services (app: FastifyInstance, { config, clock
     get alipay () { return platforms.adapter('alipay') }
   }
   app.decorate('userService', new UserService({
-    apps, platformApps: config.apps, adapters, users, sessions, vault, wechat, appTokens, spentPayloads: codeClaimCache, maxAgeSeconds: config.decryptMaxAgeSeconds, now: clock
+    apps,
+    platformApps: config.apps,
+    adapters,
+    users,
+    sessions,
+    vault,
+    wechat,
+    appTokens,
+    spentPayloads: codeClaimCache,
+    maxAgeSeconds: config.decryptMaxAgeSeconds,
+    now: clock
   }))
   app.decorate('authService', new AuthService({
     apps: config.apps,

@@ -115,7 +115,14 @@ const presentedColumns = {
 type PresentedState = RowOf<typeof presentedColumns>
 
 const grant = (row: RowOf<typeof rotated>, refreshToken: string): TokenGrant =>
-  ({ sessionId: row.session_id, userId: row.user_id, appid: row.appid, refreshToken, refreshExpiresAt: row.expires_at, sessionExpiresAt: row.session_expires_at })
+  ({
+    sessionId: row.session_id,
+    userId: row.user_id,
+    appid: row.appid,
+    refreshToken,
+    refreshExpiresAt: row.expires_at,
+    sessionExpiresAt: row.session_expires_at
+  })
 
 /** $1 session id, $2 token hash, $3 the token's generation, $4 grace seconds. */
 const tokenState = statement('sessions_token_state', presentedColumns, `
@@ -183,7 +190,11 @@ export class SessionRepository {
   constructor (private readonly db: Database, private readonly policy: SessionPolicy, private readonly tokens: RefreshTokens) {}
 
   /** Values for `openSessionSql`'s parameters, and what the login hands out: the session id and its first refresh token. */
-  newSession (appid: string): { sessionId: string, refreshToken: string, values: { sessionId: string, appid: string, maxAge: number, tokenHash: Buffer, refreshTtl: number } } {
+  newSession (appid: string): {
+    sessionId: string
+    refreshToken: string
+    values: { sessionId: string, appid: string, maxAge: number, tokenHash: Buffer, refreshTtl: number }
+  } {
     const sessionId = randomUUID()
     const { token, hash } = this.tokens.issue(sessionId, 0)
     return {
@@ -204,9 +215,13 @@ export class SessionRepository {
     const presented = this.tokens.verify(token)
     if (presented === undefined) throw new RefreshTokenInvalid()
     const next = this.tokens.issue(presented.sessionId, presented.generation + 1)
-    const [row] = await this.db.run(rotate, [presented.sessionId, presented.hash, sealSuccessor(presented, next.token), next.hash, this.policy.refreshTtlSeconds])
+    const [row] = await this.db.run(rotate, [
+      presented.sessionId, presented.hash, sealSuccessor(presented, next.token), next.hash, this.policy.refreshTtlSeconds
+    ])
     if (row !== undefined) return grant(row, next.token)
-    const [state] = await this.db.run(tokenState, [presented.sessionId, presented.hash, presented.generation, this.policy.reuseGraceSeconds])
+    const [state] = await this.db.run(tokenState, [
+      presented.sessionId, presented.hash, presented.generation, this.policy.reuseGraceSeconds
+    ])
     return this.notRotated(presented, state)
   }
 
@@ -215,7 +230,9 @@ export class SessionRepository {
     const [before] = await this.db.run(legacyTokenState, [presented.hash, this.policy.reuseGraceSeconds])
     if (before?.live !== true || before.token_expired) return this.notRotated(presented, before)
     const next = this.tokens.issue(before.session_id, 1)
-    const [row] = await this.db.run(rotateLegacy, [presented.hash, sealSuccessor(presented, next.token), next.hash, this.policy.refreshTtlSeconds])
+    const [row] = await this.db.run(rotateLegacy, [
+      presented.hash, sealSuccessor(presented, next.token), next.hash, this.policy.refreshTtlSeconds
+    ])
     if (row !== undefined) return grant(row, next.token)
     const [state] = await this.db.run(legacyTokenState, [presented.hash, this.policy.reuseGraceSeconds])
     return this.notRotated(presented, state)
@@ -242,7 +259,14 @@ export class SessionRepository {
     if (state.in_grace && state.successor_enc !== null && state.live_hash !== null) {
       const successor = openSuccessor(presented, state.successor_enc)
       if (successor !== undefined && hashRefreshToken(successor).equals(state.live_hash)) {
-        return { sessionId: state.session_id, userId: state.user_id, appid: state.appid, refreshToken: successor, refreshExpiresAt: state.live_expires_at, sessionExpiresAt: state.session_expires_at }
+        return {
+          sessionId: state.session_id,
+          userId: state.user_id,
+          appid: state.appid,
+          refreshToken: successor,
+          refreshExpiresAt: state.live_expires_at,
+          sessionExpiresAt: state.session_expires_at
+        }
       }
     }
     // After the grace window, or a token whose successor was itself rotated: one of two holders is a thief.

@@ -39,7 +39,9 @@ export interface ProfileFields {
   country?: string
 }
 
-const LIMITS: Record<keyof ProfileFields, number> = { nickname: 256, avatarUrl: 1024, gender: 0, language: 32, city: 128, province: 128, country: 128 }
+const LIMITS: Record<keyof ProfileFields, number> = {
+  nickname: 256, avatarUrl: 1024, gender: 0, language: 32, city: 128, province: 128, country: 128
+}
 
 /**
  * Cuts by code points, so a 4-byte emoji is never split in half; drops NUL

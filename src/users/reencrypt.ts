@@ -19,7 +19,9 @@ const reseal = (vault: SessionKeyVault, sealed: string | null, rowId: string): s
  * was read, so it is safe while the service runs. Run it after putting a new key
  * first in SESSION_KEY_ENCRYPTION_KEYS; drop the old key once it reports zero.
  */
-export async function reencryptSessionKeys (prisma: PrismaClient, vault: SessionKeyVault, onBatch?: (scanned: number) => void): Promise<ReencryptResult> {
+export async function reencryptSessionKeys (
+  prisma: PrismaClient, vault: SessionKeyVault, onBatch?: (scanned: number) => void
+): Promise<ReencryptResult> {
   const result: ReencryptResult = { scanned: 0, reencrypted: 0, undecryptable: [] }
   let after = '00000000-0000-0000-0000-000000000000'
   for (;;) {

@@ -269,7 +269,9 @@ export class UserRepository {
   async profile (sessionId: string): Promise<ProfileView> {
     const [row] = await this.db.run(profile, [sessionId])
     assertLive(row)
-    const { session_revoked: _revoked, session_expired: _expired, user_disabled: _disabled, createdAt, platform, subjectKind, ...view } = row!
+    const {
+      session_revoked: _revoked, session_expired: _expired, user_disabled: _disabled, createdAt, platform, subjectKind, ...view
+    } = row!
     // The names the migrations' CHECKs allow.
     return { ...view, platform: platform as Platform, subjectKind: subjectKind as SubjectKind, createdAt: createdAt.toISOString() }
   }
@@ -283,7 +285,10 @@ export class UserRepository {
   }
 
   async updateProfile (userId: string, p: ProfileFields): Promise<void> {
-    await this.db.run(updateProfile, [userId, p.nickname ?? null, p.avatarUrl ?? null, p.gender ?? null, p.language ?? null, p.city ?? null, p.province ?? null, p.country ?? null])
+    await this.db.run(updateProfile, [
+      userId, p.nickname ?? null, p.avatarUrl ?? null, p.gender ?? null,
+      p.language ?? null, p.city ?? null, p.province ?? null, p.country ?? null
+    ])
   }
 
   async updatePhone (userId: string, phone: PhoneFields): Promise<void> {
@@ -306,7 +311,11 @@ export class UserRepository {
 
   private loginRecord (row: RowOf<typeof loginColumns> | undefined, session: { sessionId: string, refreshToken: string }): LoginRecord {
     assertUsable(row)
-    if (row === undefined || row.user_id === null || row.identity_id === null || row.expires_at === null || row.session_expires_at === null) throw new LostInsertRace()
+    if (
+      row === undefined || row.user_id === null || row.identity_id === null || row.expires_at === null || row.session_expires_at === null
+    ) {
+      throw new LostInsertRace()
+    }
     return {
       identityId: row.identity_id,
       userId: row.user_id,

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { App, Platform, WechatApp } from '../config/index.js'
 import {
-  AppUnknown, EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SchemeUnsupported, SessionKeyAbsent, SessionKeyStale,
-  SessionKeyUnreadable, SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
+  AppUnknown, EncryptedDataInvalid, EncryptedDataMalformed, PhoneCodeInvalid, RawDataInvalid, SchemeUnsupported, SessionKeyAbsent,
+  SessionKeyStale, SessionKeyUnreadable, SignatureInvalid, WatermarkAppidMismatch, WatermarkExpired
 } from '../errors.js'
 import { DecryptFailure, PlatformRefusal } from '../platforms/adapter.js'
 import { watermarkOf, type Sealed } from '../platforms/aes-cbc.js'
@@ -63,7 +63,9 @@ const ALIPAY_PAYLOAD_MEMORY_MS = 24 * 3600_000
 
 /** What getuserphonenumber's errcodes mean to the phone route. */
 function phoneFailure (error: unknown): unknown {
-  if (error instanceof WechatApiError && (error.errcode === 40029 || error.errcode === 40163)) return new PhoneCodeInvalid({ detail: { errcode: error.errcode } })
+  if (error instanceof WechatApiError && (error.errcode === 40029 || error.errcode === 40163)) {
+    return new PhoneCodeInvalid({ detail: { errcode: error.errcode } })
+  }
   return wechatRefusal(error)
 }
 
@@ -129,7 +131,8 @@ export class UserService {
     const sealed = body as Sealed
     const keys = await this.platformKeys(claims, other, sealed)
     const adapter = this.deps.adapters[other.platform]
-    // Sealed with the session key, but AES-CBC has no MAC: the number is the client's to read, never stored as the user's (as on WeChat's decrypt).
+    // Sealed with the session key, but AES-CBC has no MAC: the number is the client's to read,
+    // never stored as the user's (as on WeChat's decrypt).
     return phoneFields(this.openWithKeys(keys, (key) => adapter.phone(other as never, key, sealed)))
   }
 
@@ -251,7 +254,9 @@ export class UserService {
     try {
       return this.deps.vault.decrypt(ciphertext, stored.identityId)
     } catch (error) {
-      throw new SessionKeyUnreadable({ detail: { identityId: stored.identityId, reason: error instanceof Error ? error.message : String(error) } })
+      throw new SessionKeyUnreadable({
+        detail: { identityId: stored.identityId, reason: error instanceof Error ? error.message : String(error) }
+      })
     }
   }
 

@@ -21,7 +21,10 @@ export interface WechatClientOptions {
   maxConnections?: number
   /** Calls admitted at once (on the wire plus queued); more are refused with 503 WECHAT_OVERLOADED. */
   maxPending?: number
-  /** Told of every call: the API, `ok` / `errcode_<n>` (a known errcode, else `errcode_other`) / `timeout` / `unavailable` / `overloaded`, and its time on the wire. */
+  /**
+   * Told of every call: the API, `ok` / `errcode_<n>` (a known errcode, else `errcode_other`) / `timeout` / `unavailable` /
+   * `overloaded`, and its time on the wire.
+   */
   observe?: (api: string, outcome: string, seconds?: number) => void
 }
 
@@ -148,7 +151,9 @@ export class WechatClient {
   private async call ({ method, path, query, body }: Call): Promise<Body> {
     const api = path.slice(path.lastIndexOf('/') + 1)
     try {
-      return await this.transport.call({ api, origin: this.options.apiBase, method, path, query, ...(body !== undefined ? { json: body } : {}) }, readWechat)
+      return await this.transport.call({
+        api, origin: this.options.apiBase, method, path, query, ...(body !== undefined ? { json: body } : {})
+      }, readWechat)
     } catch (error) {
       throw asWechatError(error)
     }

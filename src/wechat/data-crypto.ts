@@ -10,7 +10,9 @@ export { MAX_ENCRYPTED_DATA_BYTES, checkSealedShape, decodeBase64, parseJsonObje
 
 export type DecryptFailure = SealedStep
 
-const WECHAT_CODES: Record<SealedStep, number> = { illegal_aes_key: -41001, illegal_iv: -41002, illegal_buffer: -41003, decode_base64_error: -41004 }
+const WECHAT_CODES: Record<SealedStep, number> = {
+  illegal_aes_key: -41001, illegal_iv: -41002, illegal_buffer: -41003, decode_base64_error: -41004
+}
 
 export class DataDecryptError extends Error {
   override name = 'DataDecryptError'

@@ -6,7 +6,16 @@ import { bearer, login, refresh } from '../helpers/auth.js'
 // where and which request, and never a secret.
 
 type Built = Awaited<ReturnType<typeof build>>
-interface Row { type: string, outcome: string, user_id: string | null, session_id: string | null, appid: string | null, ip: string | null, user_agent: string | null, request_id: string | null }
+interface Row {
+  type: string
+  outcome: string
+  user_id: string | null
+  session_id: string | null
+  appid: string | null
+  ip: string | null
+  user_agent: string | null
+  request_id: string | null
+}
 
 async function events (built: Built): Promise<Row[]> {
   await built.app.audit.flush()

@@ -77,7 +77,9 @@ t.test('attack: with Redis, a retry reaching another instance gets the same gran
 
   const other = fake.login(APP.appid, 'bob').code
   fake.setFault({ delayMs: 200, times: 1 })
-  const together = await Promise.all([loginWith(one.app, other), loginWith(two.app, other), loginWith(one.app, other), loginWith(two.app, other)])
+  const together = await Promise.all([
+    loginWith(one.app, other), loginWith(two.app, other), loginWith(one.app, other), loginWith(two.app, other)
+  ])
   t.same(together.map((r) => r.statusCode), [200, 200, 200, 200])
   t.equal(new Set(together.map((r) => r.body)).size, 1, 'one grant across instances while the exchange is in flight')
   t.equal(fake.callCount('/sns/jscode2session'), 2, 'one exchange per code')

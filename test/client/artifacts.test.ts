@@ -23,7 +23,11 @@ t.test('miniprogram_dist/index.js runs where there is no Node: a wx global and t
     wx,
     setTimeout,
     clearTimeout,
-    console: { log: (...args: unknown[]) => logged.push(args), warn: (...args: unknown[]) => logged.push(args), error: (...args: unknown[]) => logged.push(args) }
+    console: {
+      log: (...args: unknown[]) => logged.push(args),
+      warn: (...args: unknown[]) => logged.push(args),
+      error: (...args: unknown[]) => logged.push(args)
+    }
   })
   t.equal(vm.runInContext('[typeof require, typeof process, typeof Buffer, typeof atob].join()', context), 'undefined,undefined,undefined,undefined')
   t.same(Object.keys(exports).sort(), ['AuthError', 'createAuthClient'])

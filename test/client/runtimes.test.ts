@@ -33,7 +33,9 @@ const PLATFORMS: Record<Platform, PlatformUnderTest> = {
   ks: on('ks.login', (served) => served.platforms.kuaishou, PLATFORM_APPS.kuaishou.appid)
 }
 
-function phone (served: Served, platform: Platform, options: { user?: string, storage?: Map<string, string>, calls?: RuntimeCall[] } = {}): RuntimeSimulator {
+function phone (
+  served: Served, platform: Platform, options: { user?: string, storage?: Map<string, string>, calls?: RuntimeCall[] } = {}
+): RuntimeSimulator {
   const { fake, fakeAppid } = PLATFORMS[platform]
   return new RuntimeSimulator({
     platform,

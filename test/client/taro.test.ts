@@ -12,11 +12,15 @@ type Answer = { statusCode: number, data: unknown, header: Record<string, string
  * (Taro.addInterceptor). It wraps the simulator, so the network is real.
  */
 function taroLike (wx: RuntimeSimulator, interceptors: ((options: Options) => Options)[] = []) {
-  const promised = <T>(call: (callbacks: { success: (r: T) => void, fail: (e: { errMsg: string }) => void }) => void, options: { success?: (r: T) => void, fail?: (e: { errMsg: string }) => void }) =>
-    new Promise<T>((resolve, reject) => call({
+  const promised = <T>(
+    call: (callbacks: { success: (r: T) => void, fail: (e: { errMsg: string }) => void }) => void,
+    options: { success?: (r: T) => void, fail?: (e: { errMsg: string }) => void }
+  ) => {
+    return new Promise<T>((resolve, reject) => call({
       success: (result) => { options.success?.(result); resolve(result) },
       fail: (error) => { options.fail?.(error); reject(error) }
     }))
+  }
   return {
     login: (options: Parameters<WxLike['login']>[0] = {}) => promised<{ code: string }>((callbacks) => wx.login(callbacks), options),
     request: (options: Options) => {

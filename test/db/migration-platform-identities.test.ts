@@ -63,8 +63,10 @@ t.test('identities written by the previous release: their sessions, tokens, sess
     const identityId = randomUUID()
     const sessionId = randomUUID()
     const issued = tokens.issue(sessionId, 0)
-    const { rows: [row] } = await client.query<{ user_id: string, identity_id: string }>(OLD_LOGIN_FIRST, [identityId, randomUUID(), appid, openid,
-      unionid ?? null, vault.encrypt(fake.sessionKey(appid, user)!, identityId), sessionId, 30 * DAY, issued.hash, 30 * DAY])
+    const { rows: [row] } = await client.query<{ user_id: string, identity_id: string }>(OLD_LOGIN_FIRST, [
+      identityId, randomUUID(), appid, openid, unionid ?? null, vault.encrypt(fake.sessionKey(appid, user)!, identityId),
+      sessionId, 30 * DAY, issued.hash, 30 * DAY
+    ])
     t.equal(row!.identity_id, identityId, `the previous release logged ${user} in at ${appid}`)
     return { userId: row!.user_id, refreshToken: issued.token }
   }

@@ -46,7 +46,10 @@ const CLIENT_DEFAULTS = new Set(['uuid', 'cuid', 'nanoid', 'ulid'])
 
 function expectedSchema (models: DmmfModel[], indexes: DmmfIndex[]) {
   const table = (model: string) => { const m = models.find((x) => x.name === model)!; return m.dbName ?? m.name }
-  const column = (model: string, field: string) => { const f = models.find((x) => x.name === model)!.fields.find((x) => x.name === field)!; return f.dbName ?? f.name }
+  const column = (model: string, field: string) => {
+    const f = models.find((x) => x.name === model)!.fields.find((x) => x.name === field)!
+    return f.dbName ?? f.name
+  }
   const columns: string[] = []
   const constraints: string[] = []
   for (const model of models) {

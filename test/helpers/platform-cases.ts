@@ -35,7 +35,9 @@ export interface Setup<P extends Platform, F, A> {
   observed: string[]
 }
 
-export async function setup<P extends Platform, F extends FakeSessionKeyPlatform, A extends SessionKeyAdapter<P>> (t: Test, spec: PlatformCase<P, F, A>, timeoutMs = 1000): Promise<Setup<P, F, A>> {
+export async function setup<P extends Platform, F extends FakeSessionKeyPlatform, A extends SessionKeyAdapter<P>> (
+  t: Test, spec: PlatformCase<P, F, A>, timeoutMs = 1000
+): Promise<Setup<P, F, A>> {
   const apps = [{ appid: `${spec.platform}-app`, secret: 'secret-1' }, { appid: `${spec.platform}-other`, secret: 'secret-2' }]
   const fake = spec.fake(apps)
   const apiBase = await fake.listen()
@@ -55,7 +57,9 @@ function decryptFailure (open: () => unknown): DecryptFailure {
   throw new Error('opened')
 }
 
-export function sessionKeyPlatformCases<P extends Platform, F extends FakeSessionKeyPlatform, A extends SessionKeyAdapter<P>> (t: Test, spec: PlatformCase<P, F, A>): void {
+export function sessionKeyPlatformCases<P extends Platform, F extends FakeSessionKeyPlatform, A extends SessionKeyAdapter<P>> (
+  t: Test, spec: PlatformCase<P, F, A>
+): void {
   const refused = (kind: RefusalKind) => ({ name: 'PlatformRefusal', platform: spec.platform, kind })
 
   t.test('exchange: the subject, session_key and union id the platform issued', async (t) => {
@@ -211,7 +215,9 @@ export function sessionKeyPlatformCases<P extends Platform, F extends FakeSessio
 }
 
 /** What a platform with a getPhoneNumber button (Douyin, Kuaishou) must pass besides the common cases. */
-export function phoneCases<P extends Platform, F extends FakeSessionKeyPlatform, A extends SessionKeyAdapter<P> & PhoneAdapter<P>> (t: Test, spec: PlatformCase<P, F, A>): void {
+export function phoneCases<P extends Platform, F extends FakeSessionKeyPlatform, A extends SessionKeyAdapter<P> & PhoneAdapter<P>> (
+  t: Test, spec: PlatformCase<P, F, A>
+): void {
   t.test('attack: a steered IV that keeps the JSON valid fails like one that breaks it (no format oracle)', async (t) => {
     const { fake, adapter, app } = await setup(t, spec)
     await adapter.exchange(app, fake.login(app.appid, 'oz').code)

@@ -113,7 +113,9 @@ export async function loginWith (app: FastifyInstance, platform: TestPlatform, c
 }
 
 /** Plays the mini-program on `platform`: its login call at the fake, then POST /v1/auth/login; throws unless 200. */
-export async function loginOn (app: FastifyInstance, fakes: PlatformFakes, platform: TestPlatform, user: string): Promise<{ accessToken: string, refreshToken: string, user: { id: string, isNew: boolean } }> {
+export async function loginOn (
+  app: FastifyInstance, fakes: PlatformFakes, platform: TestPlatform, user: string
+): Promise<{ accessToken: string, refreshToken: string, user: { id: string, isNew: boolean } }> {
   const res = await loginWith(app, platform, platformCode(fakes, platform, user))
   if (res.statusCode !== 200) throw new Error(`${platform} login failed: ${res.statusCode} ${res.body}`)
   return res.json()

@@ -200,7 +200,8 @@ t.test('a busy Alipay is retried within the deadline; a lasting one is refused a
 t.test('faults: slow, a gateway status, a broken body, a reset connection', async (t) => {
   const { fake, app, adapter } = await setup(t)
   const cases: Array<[object, object]> = [
-    [{ delayMs: 600 }, TransportTimeout], [{ status: 502 }, TransportUnavailable], [{ malformed: true }, TransportUnavailable], [{ reset: true }, TransportUnavailable]
+    [{ delayMs: 600 }, TransportTimeout], [{ status: 502 }, TransportUnavailable],
+    [{ malformed: true }, TransportUnavailable], [{ reset: true }, TransportUnavailable]
   ]
   for (const [fault, error] of cases) {
     fake.setFault(fault)

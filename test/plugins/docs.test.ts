@@ -17,7 +17,10 @@ t.test('every route is in the OpenAPI document, with its responses and security'
   const ours = routes.filter((r) => !r.includes('/docs'))
   t.ok(routes.includes('POST /v1/auth/logout-all'), 'nested routes are rebuilt')
   t.ok(ours.length >= 12, `${ours.length} routes found`)
-  const spec = app.swagger() as unknown as { openapi: string, paths: Record<string, Record<string, { responses: Record<string, unknown>, security?: unknown[] }>> }
+  const spec = app.swagger() as unknown as {
+    openapi: string
+    paths: Record<string, Record<string, { responses: Record<string, unknown>, security?: unknown[] }>>
+  }
   t.equal(spec.openapi, '3.1.0')
   for (const route of ours) {
     const [method, path] = route.split(' ') as [string, string]

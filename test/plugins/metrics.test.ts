@@ -19,7 +19,9 @@ function sample (text: string, name: string, labels: Record<string, string> = {}
     const match = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line)
     if (match === null || match[1] !== name) continue
     const found = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.keys(labels).length === Object.keys(found).length && Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3])
+    if (Object.keys(labels).length === Object.keys(found).length && Object.entries(labels).every(([k, v]) => found[k] === v)) {
+      return Number(match[3])
+    }
   }
   return undefined
 }

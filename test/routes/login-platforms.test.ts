@@ -27,7 +27,9 @@ const REFUSALS: Record<TestPlatform, Array<[Refuse, number, string]>> = {
 }
 
 /** Every failure answer: its code and status, the platform named, neither the code nor a secret in it. */
-function checkFailure (t: Test, platform: TestPlatform, code: string, res: { statusCode: number, body: string }, expected: [number, string], label: string): void {
+function checkFailure (
+  t: Test, platform: TestPlatform, code: string, res: { statusCode: number, body: string }, expected: [number, string], label: string
+): void {
   const body = JSON.parse(res.body) as { statusCode: number, code: string, message: string }
   t.match(body, { statusCode: expected[0], code: expected[1] }, `${platform} ${label}`)
   t.match(body.message, NAMES[platform], `${platform} ${label}: the message names the platform`)

@@ -19,7 +19,10 @@ const SERVER = new URL('../../dist/server.js', import.meta.url).pathname
 async function get (url: string, path: string, localAddress: string): Promise<number | string> {
   const { hostname, port } = new URL(url)
   return await new Promise((resolve) => {
-    const req = request({ host: hostname, port, path, localAddress, agent: false, timeout: 10_000 }, (res) => { res.resume(); resolve(res.statusCode!) })
+    const req = request({ host: hostname, port, path, localAddress, agent: false, timeout: 10_000 }, (res) => {
+      res.resume()
+      resolve(res.statusCode!)
+    })
     req.on('timeout', () => { req.destroy(); resolve('TIMEOUT') })
     req.on('error', (error: Error & { code?: string }) => { resolve(error.code ?? error.message) })
     req.end()
@@ -28,7 +31,10 @@ async function get (url: string, path: string, localAddress: string): Promise<nu
 
 interface HalfSent { sockets: Socket[], closed: () => number, settled: Promise<void> }
 
-/** `count` connections from `localAddress`, each a request whose headers never end; `settled` once the server has answered each with a close or kept it. */
+/**
+ * `count` connections from `localAddress`, each a request whose headers never end;
+ * `settled` once the server has answered each with a close or kept it.
+ */
 function halfSent (url: string, count: number, localAddress = '127.0.0.1'): HalfSent {
   const { hostname, port } = new URL(url)
   let closed = 0

@@ -62,7 +62,10 @@ function explainEveryStatement (explained: Explained[]): () => void {
   return () => { patched.query = original }
 }
 
-/** SESSIONS sessions of 1000 users, each with its current token on its row and two retired ones of the previous scheme; about a tenth of every kind of row is due. */
+/**
+ * SESSIONS sessions of 1000 users, each with its current token on its row and two retired ones of the previous scheme;
+ * about a tenth of every kind of row is due.
+ */
 async function seed (url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()

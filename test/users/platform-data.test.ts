@@ -48,7 +48,9 @@ interface Session { token: string, sessionKey: string, platform: Other }
 async function setup (t: Test): Promise<Built & { session: (platform: Other) => Promise<Session> }> {
   const built = await build(t, { env: { APPS: JSON.stringify(Object.values(APPS)) } })
   const { database, config, app } = built
-  const users = new UserRepository(database, new SessionKeyVault(config.vaultKeys), new SessionRepository(database, config.jwt, new RefreshTokens(config.vaultKeys)))
+  const users = new UserRepository(
+    database, new SessionKeyVault(config.vaultKeys), new SessionRepository(database, config.jwt, new RefreshTokens(config.vaultKeys))
+  )
   const session = async (platform: Other): Promise<Session> => {
     const sessionKey = platform === 'alipay' ? undefined : randomBytes(platform === 'baidu' ? 24 : 16).toString('base64')
     const { appid } = APPS[platform]
@@ -80,7 +82,8 @@ const notJson = ({ platform, sessionKey }: Session) => platform === 'baidu'
   ? sealBaiduData(sessionKey, APPS.baidu.appKey, 'not json at all, yet padded well')
   : sealWithKey(sessionKey, Buffer.from('not json at all, yet padded well'))
 
-const answer = (res: { statusCode: number, json: () => { code?: string, message?: string } }) => ({ statusCode: res.statusCode, code: res.json().code, message: res.json().message })
+const answer = (res: { statusCode: number, json: () => { code?: string, message?: string } }) =>
+  ({ statusCode: res.statusCode, code: res.json().code, message: res.json().message })
 
 t.test('decrypt: data sealed by QQ, Douyin, Kuaishou and Baidu opens with the session key, its profile stored', async (t) => {
   const { app, session } = await setup(t)
@@ -199,7 +202,8 @@ t.test('attack: a session whose identity is not of its app\'s platform (appid mo
   const built = await build(t, { env: { APPS: JSON.stringify(Object.values(APPS)) } })
   const users = new UserRepository(built.database, new SessionKeyVault(built.config.vaultKeys),
     new SessionRepository(built.database, built.config.jwt, new RefreshTokens(built.config.vaultKeys)))
-  // A QQ identity under the WeChat app's appid (the appid was QQ's before the configuration moved it), and one under an appid no longer configured.
+  // A QQ identity under the WeChat app's appid (the appid was QQ's before the configuration moved it),
+  // and one under an appid no longer configured.
   for (const appid of [APP.appid, 'qq-app-removed']) {
     const sessionKey = randomBytes(16).toString('base64')
     const record = await users.recordFirstLogin({ platform: 'qq', appid, subject: `qq-${appid}`, subjectKind: 'openid', sessionKey })

@@ -18,7 +18,9 @@ const newKey = () => randomBytes(16).toString('base64')
 
 function usersOf (built: Built): UserRepository {
   const { database, config } = built
-  return new UserRepository(database, new SessionKeyVault(config.vaultKeys), new SessionRepository(database, config.jwt, new RefreshTokens(config.vaultKeys)))
+  return new UserRepository(
+    database, new SessionKeyVault(config.vaultKeys), new SessionRepository(database, config.jwt, new RefreshTokens(config.vaultKeys))
+  )
 }
 
 const subOf = (built: Built, accessToken: string) => built.app.jwt.decode<{ sub: string }>(accessToken)!.sub

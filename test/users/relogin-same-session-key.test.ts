@@ -25,7 +25,10 @@ t.test('a re-login with an unchanged session_key keeps the true previous key: st
   }
   const stored = async (): Promise<{ current: string, previous: string | undefined }> => {
     const [row] = await prisma.$queryRaw<Row[]>`SELECT id::text, session_key_enc, previous_session_key_enc FROM identities`
-    return { current: vault.decrypt(row!.session_key_enc, row!.id), previous: row!.previous_session_key_enc === null ? undefined : vault.decrypt(row!.previous_session_key_enc, row!.id) }
+    return {
+      current: vault.decrypt(row!.session_key_enc, row!.id),
+      previous: row!.previous_session_key_enc === null ? undefined : vault.decrypt(row!.previous_session_key_enc, row!.id)
+    }
   }
   const decrypt = (token: string, data: { encryptedData: string, iv: string }) =>
     app.inject({ method: 'POST', url: '/v1/auth/decrypt', headers: bearer(token), payload: { encryptedData: data.encryptedData, iv: data.iv } })

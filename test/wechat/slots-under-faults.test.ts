@@ -10,7 +10,10 @@ t.test('held: slot accounting survives time-outs, resets, busy retries, garbage 
   const slots = (app.authService as unknown as { deps: { wechat: { slots: { pending: number } } } }).deps.wechat.slots
   const loginWith = (code: string) => app.inject({ method: 'POST', url: '/v1/auth/login', payload: { code } })
   const burst = async (n: number) => Promise.all(Array.from({ length: n }, (_v, i) => loginWith(fake.login(APP.appid, `u-${Math.random()}-${i}`).code)))
-  const faults = [{ delayMs: 1000 }, { reset: true }, { errcode: -1 }, { malformed: true }, { status: 502 }, { delayMs: 300, errcode: -1 }, { body: [1] }, { body: null }]
+  const faults = [
+    { delayMs: 1000 }, { reset: true }, { errcode: -1 }, { malformed: true },
+    { status: 502 }, { delayMs: 300, errcode: -1 }, { body: [1] }, { body: null }
+  ]
   const seen = new Set<string>()
   for (const fault of faults) {
     fake.setFault(fault)
