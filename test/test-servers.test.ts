@@ -51,9 +51,11 @@ t.test('redis', async (t) => { await redisNamespace(t); t.pass('namespaced') })
 `
 
 function runProbe (env: Record<string, string>): { status: number | null, output: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', PROBE], {
+  // tap's own TypeScript loader, not `tsx`: a child that transpiles src/ another way
+  // reports coverage tap cannot merge with the test processes' (src/errors.ts came out 62%).
+  const result = spawnSync(process.execPath, ['--import', '@tapjs/typescript/import', '--input-type=module', '-e', PROBE], {
     cwd: new URL('..', import.meta.url).pathname,
-    env: { PATH: process.env.PATH, TEST_DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/postgres', TEST_REDIS_URL: 'redis://127.0.0.1:1', ...env },
+    env: { PATH: process.env.PATH, TS_NODE_TRANSPILE_ONLY: '1', TEST_DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/postgres', TEST_REDIS_URL: 'redis://127.0.0.1:1', ...env },
     encoding: 'utf8',
     timeout: 100_000
   })
