@@ -139,12 +139,15 @@ async function adminEndsSession (t: Test, page: Page, studio: string, who: Seede
     await leftOut('sessionId')
     // The recipe narrows to the session's own id before editing: rows come unordered, and with two
     // sessions of the user listed the edits once landed on two rows (the embedded database, 1 in 1).
-    await search(page, who.sessionId)
-    await session.waitFor()
     // Studio orders columns by name and renders only those in view: scroll right to revoked_at,
     // which scrolls the id column out; cells are then found by the row's index in the grid.
-    const row = (await session.locator('td[data-grid-column-id="id"]').getAttribute('data-grid-row-index'))!
-    await editAndSave(page, async (column) => await revealColumn(page, row, column), 'revoked', 'admin')
+    let row = ''
+    await editAndSave(page, async () => {
+      await search(page, who.sessionId)
+      await session.waitFor()
+      row = (await session.locator('td[data-grid-column-id="id"]').getAttribute('data-grid-row-index'))!
+      return async (column) => await revealColumn(page, row, column)
+    }, 'revoked', 'admin')
     await (await revealColumn(page, row, 'revoked_reason')).getByText('admin', { exact: true }).waitFor()
     t.pass('the session shows as revoked by an admin')
   } finally {
@@ -164,7 +167,11 @@ async function adminBans (t: Test, page: Page, studio: string, who: Seeded, name
     // columns in view, and editing disabled_at scrolls the id column out.
     const cell = (column: string) => page.locator(`td[data-grid-column-id="${column}"]`)
     t.equal(await cell('disabled_at').count(), 1, 'the search left one user')
-    await editAndSave(page, async (column) => cell(column), 'disabled', 'spam')
+    await editAndSave(page, async () => {
+      await search(page, who.phone)
+      await rowWith(page, who.userId).waitFor()
+      return async (column) => cell(column)
+    }, 'disabled', 'spam')
     await cell('disabled_reason').getByText('spam', { exact: true }).waitFor()
     t.pass('the user shows as disabled')
   } finally {
@@ -175,12 +182,21 @@ async function adminBans (t: Test, page: Page, studio: string, who: Seeded, name
 /**
  * Sets `<prefix>_at` to now and `<prefix>_reason` to `reason` in one grid row, then saves.
  * Under load a double-click can land while the grid re-renders and open no editor, and the
- * keys typed next go nowhere (no "Save 1 row", CI, 1 run in 3): the edit is made again.
+ * keys typed next go nowhere (no "Save 1 row", CI, 1 run in 3): the staged edits are then
+ * discarded, the row found again (`locate` narrows the grid to it) and the edit made again.
+ * Escape is not used to give up: it also clears Studio's search, and the next try's row
+ * index then named another row ("Save 2 rows", CI).
  */
-async function editAndSave (page: Page, cell: (column: string) => Promise<Locator>, prefix: string, reason: string): Promise<void> {
+async function editAndSave (
+  page: Page,
+  locate: () => Promise<(column: string) => Promise<Locator>>,
+  prefix: string,
+  reason: string
+): Promise<void> {
   const save = page.getByRole('button', { name: 'Save 1 row' })
   for (let attempt = 1; ; attempt++) {
     try {
+      const cell = await locate()
       await (await cell(`${prefix}_at`)).dblclick()
       await page.getByPlaceholder('YYYY-MM-DD HH:mm:ss.SSSZZ').fill(new Date().toISOString().replace('T', ' ').replace('Z', '+00:00'), { timeout: 10_000 })
       await page.keyboard.press('Enter')
@@ -192,7 +208,8 @@ async function editAndSave (page: Page, cell: (column: string) => Promise<Locato
       break
     } catch (error) {
       if (attempt === 3) throw error
-      await page.keyboard.press('Escape')
+      const discard = page.getByRole('button', { name: 'Discard edits' })
+      if (await discard.isVisible()) await discard.click()
     }
   }
   await save.click()
