@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs'
 // judged only when its SENTINELS, files whose own tests cover every line, come
 // out whole. Raise the floor when coverage rises; never lower it to let a
 // change pass.
-const FLOOR = { lines: 95, branches: 90 }
+const FLOOR = { lines: 98.5, branches: 92.5 }
 const SENTINELS = ['src/errors.ts', 'src/single-flight.ts']
 
 const summary = JSON.parse(readFileSync('.tap/report/coverage-summary.json', 'utf8'))
