@@ -144,8 +144,15 @@ async function adminEndsSession (t: Test, page: Page, studio: string, who: Seede
     // Studio orders columns by name and renders only those in view: scroll right to revoked_at,
     // which scrolls the id column out; cells are then found by the row's index in the grid.
     const row = (await session.locator('td[data-grid-column-id="id"]').getAttribute('data-grid-row-index'))!
-    await editAndSave(page, async (column) => await revealColumn(page, row, column), 'revoked', 'admin')
-    await (await revealColumn(page, row, 'revoked_reason')).getByText('admin', { exact: true }).waitFor()
+    // The grid can drop the search and re-order its rows between two edits (CI): each cell is
+    // found in the row whose user_id, in view beside revoked_at, is this user's, not by a kept index.
+    const cellOf = async (column: string): Promise<Locator> => {
+      await revealColumn(page, row, 'user_id')
+      const owner = page.locator('td[data-grid-column-id="user_id"]').filter({ hasText: who.userId }).first()
+      return await revealColumn(page, (await owner.getAttribute('data-grid-row-index'))!, column)
+    }
+    await editAndSave(page, cellOf, 'revoked', 'admin')
+    await (await cellOf('revoked_reason')).getByText('admin', { exact: true }).waitFor()
     t.pass('the session shows as revoked by an admin')
   } finally {
     await screenshot(page, `${name}-sessions`)
